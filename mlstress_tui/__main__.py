@@ -1,0 +1,3 @@
+from mlstress_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The `mlstress-tui` entry point: argument parsing, dispatch and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from mlstress_tui import __version__
+from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> OneLineParser:
+    from mlstress_tui.commands import generate, run, selfcheck
+
+    parser = OneLineParser(
+        prog="mlstress-tui",
+        description="Prove an ML serving system holds production load before real users arrive.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in (generate, run, selfcheck):
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (0 done, 1 criteria failed, 2 bad input, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    # No command: the dashboard on the embedded default database.
+    args = parser.parse_args(argv or ["run"])
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except UsageError as error:
+        print(f"mlstress-tui {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,1 @@
+"""Front ends of the subcommands: each parses its arguments and calls the engine."""

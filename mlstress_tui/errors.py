@@ -1,0 +1,11 @@
+"""Errors a user sees as one line on stderr and exit code 2."""
+
+
+class UsageError(Exception):
+    """Bad input: the message says what is wrong, with which input, and what to do."""
+
+
+EXIT_OK = 0
+EXIT_CRITERIA_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
