@@ -1,0 +1,1 @@
+"""The UI-free load engine: targets, workers, schedules and stats."""

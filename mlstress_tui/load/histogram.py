@@ -1,0 +1,124 @@
+"""A log-bucketed latency histogram (HDR-style, ≤0.5% relative error) with vectorised recording.
+
+Why not the `hdrhistogram` package: its `record_value` costs about 2.7 µs per value
+in Python on this machine, and a request records three values (latency, service
+time, pool wait) — more than the harness's whole per-request budget. Here workers
+append raw nanoseconds to a buffer and fold a batch in with one `np.bincount`
+(about 0.04 µs a value), keeping the same guarantees: fixed memory whatever the
+number of requests, bounded relative error, exact count, min, max and mean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+# Buckets grow by 1% from 100 ns to 1000 s; a value is reported as its bucket's
+# geometric midpoint, so the relative error is at most about 0.5%.
+MIN_NS = 100
+MAX_NS = 1_000_000_000_000
+GROWTH = 1.01
+_LOG_GROWTH = math.log(GROWTH)
+BUCKETS = int(math.ceil(math.log(MAX_NS / MIN_NS) / _LOG_GROWTH)) + 1
+
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+
+
+def bucket_index(values_ns: np.ndarray) -> np.ndarray:
+    """The bucket of each value; values outside [MIN_NS, MAX_NS] land in the end buckets."""
+    clipped = np.clip(values_ns, MIN_NS, MAX_NS).astype(np.float64)
+    return np.floor(np.log(clipped / MIN_NS) / _LOG_GROWTH).astype(np.int64)
+
+
+def bucket_value_ns(index: int | np.ndarray) -> np.ndarray | float:
+    """The geometric midpoint of a bucket, the value a percentile in it reports."""
+    return MIN_NS * GROWTH ** (np.asarray(index, dtype=np.float64) + 0.5)
+
+
+class LatencyHistogram:
+    """Counts of latencies in log buckets, plus exact count, min, max and sum."""
+
+    __slots__ = ("counts", "count", "min_ns", "max_ns", "sum_ns")
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(BUCKETS, dtype=np.int64)
+        self.count = 0
+        self.min_ns = 0
+        self.max_ns = 0
+        self.sum_ns = 0
+
+    def record_many(self, values_ns: Iterable[int] | np.ndarray) -> None:
+        """Fold a batch of latencies (integer nanoseconds) into the histogram."""
+        values = np.asarray(values_ns, dtype=np.int64)
+        if values.size == 0:
+            return
+        self.counts += np.bincount(bucket_index(values), minlength=BUCKETS)
+        low, high = int(values.min()), int(values.max())
+        self.min_ns = low if self.count == 0 else min(self.min_ns, low)
+        self.max_ns = max(self.max_ns, high)
+        self.count += int(values.size)
+        self.sum_ns += int(values.sum())
+
+    def merge(self, other: LatencyHistogram) -> None:
+        """Add another histogram's counts into this one."""
+        if other.count == 0:
+            return
+        self.counts += other.counts
+        self.min_ns = other.min_ns if self.count == 0 else min(self.min_ns, other.min_ns)
+        self.max_ns = max(self.max_ns, other.max_ns)
+        self.count += other.count
+        self.sum_ns += other.sum_ns
+
+    def copy(self) -> LatencyHistogram:
+        clone = LatencyHistogram()
+        clone.merge(self)
+        return clone
+
+    def percentile_ms(self, percent: float) -> float | None:
+        """The latency at `percent` (0–100) in milliseconds, None when empty."""
+        if self.count == 0:
+            return None
+        return self._at_percent(np.cumsum(self.counts), percent)
+
+    def _at_percent(self, cumulative: np.ndarray, percent: float) -> float:
+        rank = max(1, math.ceil(self.count * percent / 100.0))
+        value = float(bucket_value_ns(int(np.searchsorted(cumulative, rank))))
+        return min(max(value, self.min_ns), self.max_ns) / 1e6
+
+    def summary_ms(self) -> dict[str, float | None]:
+        """p50/p90/p95/p99/p999/max/mean in milliseconds, the shape summary.json uses."""
+        if self.count == 0:
+            return {**{key: None for key in PERCENTILES}, "max": None, "mean": None}
+        cumulative = np.cumsum(self.counts)
+        result: dict[str, float | None] = {
+            key: round(self._at_percent(cumulative, percent), 6) for key, percent in PERCENTILES.items()
+        }
+        result["max"] = round(self.max_ns / 1e6, 6)
+        result["mean"] = round(self.sum_ns / self.count / 1e6, 6)
+        return result
+
+    def log_bins_ms(self, per_decade: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """Counts re-binned onto coarser log-spaced edges (ms) covering the data, for charts."""
+        if self.count == 0:
+            return np.array([], dtype=np.float64), np.array([], dtype=np.int64)
+        low = math.floor(math.log10(max(self.min_ns, MIN_NS) / 1e6) * per_decade) / per_decade
+        high = math.ceil(math.log10(max(self.max_ns, MIN_NS) / 1e6) * per_decade) / per_decade
+        if high <= low:
+            high = low + 1.0 / per_decade
+        edges_ms = 10.0 ** np.arange(low, high + 1e-9, 1.0 / per_decade)
+        centres_ms = np.asarray(bucket_value_ns(np.arange(BUCKETS))) / 1e6
+        which = np.clip(np.searchsorted(edges_ms, centres_ms, side="right") - 1, 0, len(edges_ms) - 2)
+        binned = np.bincount(which, weights=self.counts, minlength=len(edges_ms) - 1)
+        return edges_ms, binned.astype(np.int64)
+
+    def __getstate__(self) -> tuple:
+        # Ship only non-empty buckets between processes.
+        nonzero = np.flatnonzero(self.counts)
+        return (nonzero, self.counts[nonzero], self.count, self.min_ns, self.max_ns, self.sum_ns)
+
+    def __setstate__(self, state: tuple) -> None:
+        nonzero, values, self.count, self.min_ns, self.max_ns, self.sum_ns = state
+        self.counts = np.zeros(BUCKETS, dtype=np.int64)
+        self.counts[nonzero] = values

@@ -1,0 +1,1 @@
+"""The system under test: the feature query that turns a user id into a feature vector."""

@@ -1,0 +1,66 @@
+"""`summary.json` (schema `mlstress.summary/1`), written atomically at the end of every run."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+from mlstress_tui.load.stats import RunStats
+
+SCHEMA = "mlstress.summary/1"
+# A worker process busier than this was CPU-bound: latency includes waiting for a core.
+SATURATED_CPU = 0.95
+
+
+def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: datetime, duration_s: float,
+                  seed: int, database: dict, interrupted: bool, workers: int) -> dict:
+    total = stats.total
+    requests = total.requests
+    worker_cpu_max = total.worker_cpu
+    harness = {
+        "workers": workers,
+        "worker_cpu_max": round(worker_cpu_max, 3),
+        "late_starts": total.late_starts,
+        "verdict": "ok",
+    }
+    if worker_cpu_max >= SATURATED_CPU:
+        harness["verdict"] = "cpu_bound"
+        harness["note"] = ("worker processes used a whole core: latency includes waiting for CPU; "
+                           "the load generator (or an in-process target such as SQLite) was the bottleneck")
+    return {
+        "schema": SCHEMA,
+        "target": target,
+        "load": load,
+        "started_at": started_at.isoformat(timespec="milliseconds"),
+        "duration_s": round(duration_s, 3),
+        "interrupted": interrupted,
+        "requests": requests,
+        "ok": total.ok,
+        "errors": total.errors,
+        "error_rate": round(total.errors / requests, 6) if requests else 0.0,
+        "errors_by_kind": dict(sorted(total.errors_by_kind.items())),
+        "throughput_rps": round(requests / duration_s, 3) if duration_s > 0 else 0.0,
+        # Open loop: what was asked for beside what the system took.
+        "offered_rps": load.get("final", {}).get("rate"),
+        "latency_ms": total.latency.summary_ms(),
+        "service_ms": total.service.summary_ms(),
+        "pool_wait_ms": total.pool_wait.summary_ms(),
+        "levels": [
+            {"mode": level.mode, "level": level.level, "seconds": round(level.seconds, 3),
+             "requests": level.requests, "errors": level.errors,
+             "throughput_rps": round(level.throughput_rps, 3), "latency_ms": level.latency.summary_ms()}
+            for level in stats.levels.values()
+        ],
+        "harness": harness,
+        "seed": seed,
+        "database": database,
+    }
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    """Write beside the target and rename, so a reader never sees half a file."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
