@@ -1,0 +1,1 @@
+"""The Textual dashboard: one front end of the load engine."""

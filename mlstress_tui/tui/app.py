@@ -1,0 +1,434 @@
+"""The live dashboard: drains the engine's ticks on a clock, renders them, and sends it control commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container, VerticalScroll
+from textual.logging import TextualHandler
+from textual.reactive import var
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK
+from mlstress_tui.tui.engine_api import FINISHED, PAUSED, RAMPING, STARTING, STOPPING, DashboardEngine
+from mlstress_tui.tui.format import fmt_elapsed, fmt_level, fmt_rate
+from mlstress_tui.tui.live_stats import LiveStats
+from mlstress_tui.tui.screens.help_screen import HelpScreen
+from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
+from mlstress_tui.tui.widgets.errors_panel import ErrorsPanel
+from mlstress_tui.tui.widgets.final_banner import FinalBanner
+from mlstress_tui.tui.widgets.latency_histogram_chart import LatencyHistogramChart
+from mlstress_tui.tui.widgets.latency_scatter_chart import LatencyScatterChart
+from mlstress_tui.tui.widgets.level_latency_chart import LevelLatencyChart, best_within_sla
+from mlstress_tui.tui.widgets.level_throughput_chart import LevelThroughputChart
+from mlstress_tui.tui.widgets.run_header import RunHeader
+from mlstress_tui.tui.widgets.sla_light import SlaLight
+from mlstress_tui.tui.widgets.stats_panel import StatsPanel
+
+log = logging.getLogger(__name__)
+
+OPEN = "open"
+CLOSED = "closed"
+MIN_RATE = 1.0
+RATE_STEP = 1.10
+FINISH_WORKER = "finish-engine"
+
+# Actions that change the load; they cannot apply once the run is over or while it starts or stops.
+LOAD_ACTIONS = {"more", "fewer", "double", "halve", "toggle_mode", "toggle_ramp", "toggle_pause"}
+# Actions the engine's ramp owns while it runs.
+RAMP_OWNED = {"more", "fewer", "double", "halve", "toggle_mode"}
+
+
+class DashboardApp(App[int]):
+    """Live latency, throughput and errors of a load run, with keys to turn the load up and down."""
+
+    TITLE = "mlstress-tui"
+    CSS_PATH = "app.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+
+    BINDINGS = [
+        Binding("plus,equals_sign", "more", "More", key_display="+", id="load-more",
+                tooltip="Concurrency +1 (closed loop) or rate +10% (open loop)"),
+        Binding("minus", "fewer", "Fewer", key_display="-", id="load-fewer",
+                tooltip="Concurrency -1 (closed loop) or rate -10% (open loop)"),
+        Binding("right_square_bracket", "double", "×2", key_display="]", id="load-double",
+                tooltip="Double the concurrency or rate"),
+        Binding("left_square_bracket", "halve", "÷2", key_display="[", id="load-halve",
+                tooltip="Halve the concurrency or rate"),
+        Binding("m", "toggle_mode", "Mode", id="toggle-mode", tooltip="Switch closed loop / open loop"),
+        Binding("r", "toggle_ramp", "Ramp", id="toggle-ramp", tooltip="Start or stop the automatic ramp"),
+        Binding("p", "toggle_pause", "Pause", id="toggle-pause", tooltip="Pause or resume the load"),
+        Binding("s", "save_svg", "Shot", id="save-svg", tooltip="Save an SVG screenshot into the run directory"),
+        Binding("t", "next_theme", "Theme", id="next-theme", tooltip="Next theme from themes/"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the run, write summary.json and quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="Show the keys"),
+        Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True, id="interrupt"),
+    ]
+
+    # Mirrors of engine state; bindings=True re-evaluates check_action (and the footer) when they change.
+    run_state: var[str] = var(STARTING, bindings=True)
+    load_mode: var[str] = var(CLOSED, bindings=True)
+    load_level: var[float] = var(0.0, bindings=True)
+    shutting_down: var[bool] = var(False, bindings=True)
+
+    def __init__(self, engine: DashboardEngine, *, sla_p95_ms: float = 200.0, theme: str | None = None,
+                 refresh_hz: float = 4.0, chart_hz: float = 1.5, handle_signals: bool = False) -> None:
+        super().__init__()
+        self.engine = engine
+        self.sla_p95_ms = sla_p95_ms
+        self.refresh_hz = refresh_hz
+        self.chart_hz = chart_hz
+        self.handle_signals = handle_signals
+        self.live = LiveStats()
+        self.summary: dict[str, Any] | None = None
+        self.summary_path: Path | None = None
+        self.interrupted = False
+        self._requested_theme = theme
+        self._theme_names: list[str] = []
+        self._theme_problems: list[str] = []
+        self._requested: tuple[str, float] | None = None
+        self._last_chart_at: float | None = None
+        self._exit_code = EXIT_OK
+        self._quit_requested = False
+        self._finish_started = False
+        self._screenshot_serial = 0
+        self._register_themes()
+
+    # ----------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="run-header")
+        yield SlaLight(id="sla")
+        yield FinalBanner(id="final-banner")
+        with VerticalScroll(id="body"):
+            with Container(id="top"):
+                with Container(id="left"):
+                    yield StatsPanel(id="stats")
+                    yield ErrorsPanel(id="errors")
+                with Container(id="charts"):
+                    yield LatencyHistogramChart(id="histogram", classes="chart")
+                    yield LatencyScatterChart(id="scatter", classes="chart")
+                    yield LevelLatencyChart(id="level-latency", classes="chart")
+                    yield LevelThroughputChart(id="level-throughput", classes="chart")
+        yield Footer()
+
+    def _register_themes(self) -> None:
+        loaded = load_themes()
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        self._theme_names = [theme.name for theme in loaded.themes]
+        self._theme_problems = loaded.problems
+        wanted = self._requested_theme or DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        elif self._theme_names:
+            self.theme = self._theme_names[0]
+
+    def on_mount(self) -> None:
+        for problem in self._theme_problems:
+            self.notify(f"{problem}; skipped", title="Theme", severity="warning", timeout=8)
+        if self._requested_theme and self._requested_theme not in self.available_themes:
+            self.notify(f"unknown theme {self._requested_theme!r}: using {self.theme}. "
+                        f"Known: {', '.join(self._theme_names)}", title="Theme", severity="warning", timeout=8)
+        # Kept, not queried: `App.query_one` searches the top screen, which may be the help overlay.
+        self._header = self.query_one(RunHeader)
+        self._sla = self.query_one(SlaLight)
+        self._banner = self.query_one(FinalBanner)
+        self._stats = self.query_one(StatsPanel)
+        self._errors = self.query_one(ErrorsPanel)
+        self._histogram = self.query_one(LatencyHistogramChart)
+        self._scatter = self.query_one(LatencyScatterChart)
+        self._level_latency = self.query_one(LevelLatencyChart)
+        self._level_throughput = self.query_one(LevelThroughputChart)
+        self.theme_changed_signal.subscribe(self, lambda _theme: self._update_charts(force=True))
+        if self.handle_signals:
+            self._install_signal_handlers()
+        self.query_one("#body").focus()
+        self._on_clock()
+        self.set_interval(1.0 / self.refresh_hz, self._on_clock, name="dashboard-clock")
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    def _on_signal(self, signum: int) -> None:
+        # The terminal may be gone (SIGHUP): leave the screen at once; run_dashboard finishes the engine.
+        log.warning("received %s: stopping the run", signal.Signals(signum).name)
+        self.interrupted = True
+        self.exit(return_code=EXIT_INTERRUPTED)
+
+    # ------------------------------------------------------------------ clock
+
+    def _on_clock(self) -> None:
+        """Drain the engine's ticks and refresh the numbers; the charts only every 1/chart_hz seconds."""
+        if not self._header.is_attached:
+            return  # The app is shutting down and its screen is gone.
+        ticks = self.engine.poll()
+        self.live.add(ticks)
+        now = time.monotonic()
+        charts_due = self._last_chart_at is None or now - self._last_chart_at >= 1.0 / self.chart_hz
+        engine = self.engine
+        with self.batch_update():
+            self._sync_engine_state()
+            self._header.show(
+                target_info=engine.target_info, mode=engine.mode, concurrency=engine.concurrency,
+                rate=engine.rate, pool_size=engine.pool_size, elapsed_s=engine.elapsed_s,
+                duration_s=engine.duration_s, requests_limit=engine.requests_limit, state=self.run_state,
+            )
+            if ticks or self.live.ticks_seen == 0:
+                self._update_numbers()
+            if charts_due:
+                self._last_chart_at = now
+                self._update_charts()
+        if engine.finished and not self._finish_started:
+            self._start_finish()
+
+    def _sync_engine_state(self) -> None:
+        engine = self.engine
+        self.run_state = FINISHED if self.summary is not None else (STOPPING if self.shutting_down and
+                                                                     engine.state != FINISHED else engine.state)
+        self.load_mode = engine.mode
+        level = float(engine.rate or 0.0) if engine.mode == OPEN else float(engine.concurrency)
+        if self._requested is not None and self._requested == (engine.mode, level):
+            self._requested = None
+        self.load_level = self._requested[1] if self._requested else level
+
+    def _update_numbers(self) -> None:
+        interval = self.live.interval()
+        total = self.live.total
+        open_loop = self.engine.mode == OPEN
+        self._stats.show(interval, total if total.requests else None, open_loop=open_loop)
+        self._sla.show(interval.latency.percentile_ms(95) if interval else None, self.sla_p95_ms)
+        self._errors.show(interval, total, self.live.run.recent_errors)
+
+    def _update_charts(self, *, force: bool = False) -> None:
+        mode = self.engine.mode
+        levels = self.live.levels_of(mode)
+        current = self.live.current_level()
+        last = self.live.run.last
+        if current is not None and last is not None:
+            label = (f"{fmt_rate(current.level)} req/s" if current.mode == OPEN
+                     else f"{fmt_level(current.level)} users")
+            histogram = current.latency
+        else:
+            label, histogram = "this level", None
+        now_level = current.level if current is not None and current.mode == mode else None
+        best = best_within_sla(levels, self.sla_p95_ms)
+        self._histogram.show(histogram, label, self.sla_p95_ms, force=force)
+        self._scatter.show(list(self.live.run.scatter), generation=self.live.ticks_seen,
+                                                 force=force)
+        self._level_latency.show(levels, mode, now_level, self.sla_p95_ms, force=force)
+        self._level_throughput.show(levels, mode, now_level, best.level if best else None,
+                                                  force=force)
+
+    # ------------------------------------------------------------- finishing
+
+    def _start_finish(self) -> None:
+        self._finish_started = True
+        self._banner.show_stopping()
+        self._finish_engine()
+
+    @work(thread=True, name=FINISH_WORKER, exit_on_error=False, exclusive=True, group="finish")
+    def _finish_engine(self) -> dict[str, Any]:
+        # Blocking: joins worker processes and writes summary.json. Never touches widgets.
+        return self.engine.finish()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.name != FINISH_WORKER:
+            return
+        if event.state == WorkerState.SUCCESS:
+            self.summary = event.worker.result or {}
+            self.summary_path = Path(self.engine.run_dir) / "summary.json"
+            # One last drain: ticks that arrived while the engine stopped belong on the final panel.
+            self.live.add(self.engine.poll())
+            with self.batch_update():
+                self._sync_engine_state()
+                self._update_numbers()
+                self._update_charts()
+                requests = self.summary.get("requests", self.live.total.requests)
+                self._banner.show_written(
+                    str(self.summary_path), requests, fmt_elapsed(self.summary.get("duration_s",
+                                                                                   self.engine.elapsed_s)))
+            log.info("summary written to %s", self.summary_path)
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.summary = {}
+            self._banner.show_failed(f"{type(error).__name__}: {error}")
+            log.error("engine.finish() failed: %r", error)
+        else:
+            return
+        if self._quit_requested:
+            self.exit(return_code=self._exit_code)
+
+    # ---------------------------------------------------------------- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dim (None) the keys that cannot apply in the current state; everything else stays live."""
+        if action not in LOAD_ACTIONS:
+            return True
+        state = self.run_state
+        if self.shutting_down or self.engine.finished or state in (FINISHED, STOPPING, STARTING):
+            return None
+        if action in RAMP_OWNED and state == RAMPING:
+            return None
+        if action == "toggle_ramp" and state == PAUSED:
+            return None
+        if action in ("fewer", "halve"):
+            floor = MIN_RATE if self.load_mode == OPEN else 1
+            if self.load_level <= floor:
+                return None
+        return True
+
+    def _change_level(self, new_level: float, how: str) -> None:
+        engine = self.engine
+        old = self.load_level
+        if self.load_mode == OPEN:
+            rate = max(MIN_RATE, round(new_level, 1))
+            engine.set_rate(rate)
+            self._requested = (OPEN, rate)
+            message = f"rate {fmt_rate(old)} → {fmt_rate(rate)} req/s ({how})"
+        else:
+            users = max(1, int(round(new_level)))
+            engine.set_concurrency(users)
+            self._requested = (CLOSED, float(users))
+            message = f"concurrency {int(old)} → {users} ({how})"
+        self.load_level = self._requested[1]
+        log.info(message)
+        self.notify(message, title="Load", timeout=2)
+
+    def action_more(self) -> None:
+        level = self.load_level
+        self._change_level(level * RATE_STEP if self.load_mode == OPEN else level + 1,
+                           "+10%" if self.load_mode == OPEN else "+1")
+
+    def action_fewer(self) -> None:
+        level = self.load_level
+        self._change_level(level / RATE_STEP if self.load_mode == OPEN else level - 1,
+                           "-10%" if self.load_mode == OPEN else "-1")
+
+    def action_double(self) -> None:
+        self._change_level(self.load_level * 2, "×2")
+
+    def action_halve(self) -> None:
+        self._change_level(self.load_level / 2, "÷2")
+
+    def action_toggle_mode(self) -> None:
+        new_mode = CLOSED if self.load_mode == OPEN else OPEN
+        self.engine.set_mode(new_mode)
+        self._requested = None
+        self.load_mode = new_mode
+        message = f"load mode → {'open loop (fixed arrival rate)' if new_mode == OPEN else 'closed loop (users)'}"
+        log.info(message)
+        self.notify(message, title="Load", timeout=3)
+
+    def action_toggle_ramp(self) -> None:
+        if self.run_state == RAMPING:
+            self.engine.stop_ramp()
+            message = "ramp stopped: the load stays at the current level"
+        else:
+            self.engine.start_ramp()
+            message = "ramp started: the engine steps the load up"
+        log.info(message)
+        self.notify(message, title="Load", timeout=3)
+
+    def action_toggle_pause(self) -> None:
+        if self.run_state == PAUSED:
+            self.engine.resume()
+            message = "resumed"
+        else:
+            self.engine.pause()
+            message = "paused: no requests are sent"
+        log.info(message)
+        self.notify(message, title="Load", timeout=3)
+        self._sync_engine_state()
+
+    def action_save_svg(self) -> None:
+        run_dir = Path(self.engine.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._screenshot_serial += 1
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        filename = f"screenshot-{stamp}-{self._screenshot_serial}.svg"
+        # Explicit path: the built-in screenshot command writes to ~/Downloads.
+        path = self.save_screenshot(filename=filename, path=str(run_dir))
+        log.info("screenshot saved to %s", path)
+        self.notify(f"screenshot saved to {path}", title="Screenshot", timeout=6)
+
+    def action_next_theme(self) -> None:
+        names = self._theme_names or [self.theme]
+        index = names.index(self.theme) + 1 if self.theme in names else 0
+        self.theme = names[index % len(names)]
+        self.notify(f"theme {self.theme}", title="Theme", timeout=2)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        rows = []
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.show:
+                continue
+            enabled = self.check_action(binding.action, ()) is True
+            rows.append((binding.key_display or binding.key, binding.description, binding.tooltip, enabled))
+        self.push_screen(HelpScreen(rows, self.sla_p95_ms))
+
+    async def action_quit(self) -> None:
+        self._request_exit(EXIT_OK)
+
+    def action_interrupt(self) -> None:
+        self.interrupted = True
+        self._request_exit(EXIT_INTERRUPTED)
+
+    def _request_exit(self, exit_code: int) -> None:
+        """Stop the run and write the summary (in a thread), then exit; a second request exits at once."""
+        self._exit_code = exit_code
+        if self.summary is not None or self._quit_requested:
+            self.exit(return_code=self._exit_code)
+            return
+        self._quit_requested = True
+        self.shutting_down = True
+        self.run_state = STOPPING
+        if not self._finish_started:
+            self._start_finish()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        # The dashboard's own keys, minus the built-in screenshot (it writes to ~/Downloads).
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Screenshot", "Quit"):
+                yield command
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.show and self.check_action(binding.action, ()) is True:
+                yield SystemCommand(f"{binding.description} ({binding.key_display or binding.key})", binding.tooltip,
+                                    lambda action=binding.action: self.run_action(action))
+
+
+def run_dashboard(engine: DashboardEngine, *, sla_p95_ms: float, theme: str | None) -> int:
+    """Run the dashboard until q or a signal; the engine is finished either way. 0, or 130 if interrupted."""
+    app = DashboardApp(engine, sla_p95_ms=sla_p95_ms, theme=theme, handle_signals=True)
+    root = logging.getLogger()
+    # Log lines on stderr would scribble over the screen; route them to Textual's devtools console instead.
+    saved_handlers = root.handlers[:]
+    root.handlers = [TextualHandler()]
+    return_code: int | None = None
+    try:
+        return_code = app.run()
+    finally:
+        root.handlers = saved_handlers
+        if app.summary is None:
+            # Signals, a lost terminal or a crash leave the app without finishing: do it here.
+            engine.finish()
+    if app.interrupted or (return_code not in (None, EXIT_OK)):
+        return EXIT_INTERRUPTED
+    return EXIT_OK

@@ -1,0 +1,44 @@
+"""Errors by kind: counts in the last second and overall, and the last message of each kind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.content import Content
+from textual.widgets import Static
+
+from mlstress_tui.load.stats import IntervalStats
+from mlstress_tui.tui.format import fmt_count
+
+MAX_KINDS = 6
+
+
+class ErrorsPanel(Static):
+    """Recent errors, the most frequent kinds first."""
+
+    def on_mount(self) -> None:
+        self.border_title = "errors"
+        self.show(None, None, [])
+
+    def show(self, interval: IntervalStats | None, total: IntervalStats | None,
+             recent: Iterable[tuple[float, str, str]]) -> None:
+        totals = total.errors_by_kind if total else {}
+        if not totals:
+            self.update(Content.styled("no errors", "dim"))
+            return
+        last_message: dict[str, str] = {}
+        for _, kind, message in recent:
+            last_message[kind] = message
+        now = interval.errors_by_kind if interval else {}
+        lines = []
+        kinds = sorted(totals, key=lambda kind: (-totals[kind], kind))
+        for kind in kinds[:MAX_KINDS]:
+            lines.append(Content.assemble(
+                (kind, "bold $error"), f" {fmt_count(totals[kind])}",
+                (f" ({fmt_count(now.get(kind, 0))} in last 1 s)", "dim"),
+            ))
+            if kind in last_message:
+                lines.append(Content.assemble(("  └ ", "dim"), (last_message[kind].splitlines()[0] if last_message[kind] else "", "italic")))
+        if len(kinds) > MAX_KINDS:
+            lines.append(Content.styled(f"… and {len(kinds) - MAX_KINDS} more kinds", "dim"))
+        self.update(Content("\n").join(lines))

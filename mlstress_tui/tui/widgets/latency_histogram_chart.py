@@ -1,0 +1,51 @@
+"""Latency distribution at the current level, on log-spaced buckets, with p50/p95/p99 marked."""
+
+from __future__ import annotations
+
+import math
+
+from mlstress_tui.load.histogram import LatencyHistogram
+from mlstress_tui.tui.format import fmt_count, fmt_ms
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks
+
+# Finer buckets only where there is room for them: plotext needs about two columns a bar.
+WIDE_CHART = 70
+
+
+class LatencyHistogramChart(DashboardChart):
+    """Request counts per log-spaced latency bucket (x is log10 of milliseconds)."""
+
+    def show(self, histogram: LatencyHistogram | None, level_label: str, sla_p95_ms: float,
+             *, force: bool = False) -> None:
+        self._shown = (histogram, level_label, sla_p95_ms)
+        count = histogram.count if histogram else 0
+        if not self.needs_redraw((count, level_label, sla_p95_ms, self.size.width >= WIDE_CHART),
+                                 force=force):
+            return
+        title = f"latency · {level_label}"
+        if not histogram or histogram.count == 0:
+            self.no_data(title, "no requests yet")
+            return
+        per_decade = 10 if self.size.width >= WIDE_CHART else 5
+        edges, counts = histogram.log_bins_ms(per_decade=per_decade)
+        log_edges = [math.log10(edge) for edge in edges]
+        centres = [(a + b) / 2 for a, b in zip(log_edges, log_edges[1:])]
+        summary = histogram.summary_ms()
+        self.begin(f"{title} · p95 {fmt_ms(summary['p95'])} ms")
+        self.border_subtitle = (f"n={fmt_count(histogram.count)} [$success]│[/]p50 [$warning]│[/]p95 "
+                                f"[$error]│[/]p99")
+        share = (counts * 100.0 / histogram.count).tolist()
+        self.plt.bar(centres, share, width=0.8 / per_decade, color=self.colour("primary"))
+        for key, variable in (("p50", "success"), ("p95", "warning"), ("p99", "error")):
+            if summary[key]:
+                self.plt.vline(math.log10(summary[key]), color=self.colour(variable))
+        positions, labels = log_ticks(edges[0], edges[-1], " ms")
+        self.plt.xticks(positions, labels)
+        self.plt.xlim(log_edges[0], log_edges[-1])
+        self.plt.ylabel("% of requests")
+        self.refresh()
+
+    def on_resize(self) -> None:
+        # The bucket width depends on the chart's width.
+        if getattr(self, "_shown", None) is not None:
+            self.show(*self._shown)

@@ -1,0 +1,47 @@
+"""Latency against the requested user's event count (log x): heavy users and the latency they cause."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks
+
+# plotext draws every point it is given; a few hundred is plenty for a terminal-sized chart.
+MAX_POINTS = 600
+LOG_Y_SPREAD = 50.0
+
+
+class LatencyScatterChart(DashboardChart):
+    """A capped sample of (event count, latency) pairs; users with no events cannot sit on a log axis."""
+
+    def show(self, points: Sequence[tuple[float, float]], *, generation: int, force: bool = False) -> None:
+        if not self.needs_redraw((generation, len(points)), force=force):
+            return
+        positive = [(events, latency) for events, latency in points if events > 0 and latency > 0]
+        hidden = len(points) - len(positive)
+        title = "latency vs events per user"
+        # Zero events has no place on a log axis: say how many were left out rather than fake a position.
+        self.border_subtitle = f"{hidden} of {len(points)} with 0 events not shown" if hidden else ""
+        if not positive:
+            message = "no samples yet" if not points else "no user event counts from this target"
+            self.no_data(title, message)
+            return
+        step = max(1, math.ceil(len(positive) / MAX_POINTS))
+        sample = positive[::step]
+        xs = [math.log10(events) for events, _ in sample]
+        ys = [latency for _, latency in sample]
+        # A few heavy users can sit orders of magnitude above the rest: then y goes log too.
+        log_y = max(ys) / min(ys) > LOG_Y_SPREAD
+        self.begin(title + (" (log y)" if log_y else ""))
+        self.plt.scatter(xs, [math.log10(y) for y in ys] if log_y else ys, marker="dot", color=self.colour("primary"))
+        if log_y:
+            self.plt.yticks(*log_ticks(min(ys), max(ys), " ms"))
+        else:
+            self.plt.ylabel("ms")
+        low, high = min(events for events, _ in sample), max(events for events, _ in sample)
+        positions, labels = log_ticks(low, max(high, low * 10))
+        self.plt.xticks(positions, labels)
+        self.plt.xlim(positions[0], positions[-1])
+        self.plt.xlabel("events per user (log)")
+        self.refresh()

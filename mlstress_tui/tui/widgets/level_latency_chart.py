@@ -1,0 +1,61 @@
+"""p95 latency at each load level visited, against the SLA: where the cliff is."""
+
+from __future__ import annotations
+
+import math
+
+from mlstress_tui.load.stats import LevelStats
+from mlstress_tui.tui.format import fmt_level
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks
+
+# Past this spread a linear axis flattens everything before the cliff into one line.
+LOG_Y_SPREAD = 20.0
+
+
+def best_within_sla(levels: list[LevelStats], sla_p95_ms: float) -> LevelStats | None:
+    """The level with the most throughput whose p95 stays within the SLA: the knee to report."""
+    within = [stats for stats in levels
+              if stats.latency.count and (stats.latency.percentile_ms(95) or 0) <= sla_p95_ms]
+    return max(within, key=lambda stats: stats.throughput_rps, default=None)
+
+
+class LevelLatencyChart(DashboardChart):
+    """One point per level: x the concurrency (or rate), y the p95 latency there."""
+
+    def show(self, levels: list[LevelStats], mode: str, current: float | None, sla_p95_ms: float,
+             *, force: bool = False) -> None:
+        levels = [stats for stats in levels if stats.latency.count]
+        signature = (mode, current, sla_p95_ms, tuple((s.level, s.latency.count) for s in levels))
+        if not self.needs_redraw(signature, force=force):
+            return
+        axis = "offered rate req/s" if mode == "open" else "concurrency"
+        title = f"p95 vs {'rate' if mode == 'open' else 'users'}"
+        if not levels:
+            self.no_data(title, "no levels measured yet")
+            return
+        best = best_within_sla(levels, sla_p95_ms)
+        legend = f"[$error]─[/]SLA {sla_p95_ms:g} ms [$secondary]│[/]now"
+        if best is not None:
+            legend += f" [$success]│[/]best {fmt_level(best.level)}"
+        self.border_subtitle = legend
+        xs = [stats.level for stats in levels]
+        p95 = [stats.latency.percentile_ms(95) or 0.0 for stats in levels]
+        log_y = max(p95) / max(min(p95), 1e-6) > LOG_Y_SPREAD
+        ys = [math.log10(max(value, 1e-3)) for value in p95] if log_y else p95
+        sla_y = math.log10(sla_p95_ms) if log_y else sla_p95_ms
+        self.begin(title)
+        self.plt.plot(xs, ys, marker="braille", color=self.colour("primary"))
+        self.plt.scatter(xs, ys, marker="●", color=self.colour("accent"))
+        if min(ys) <= sla_y <= max(ys) * 1.5 or log_y:
+            self.plt.hline(sla_y, color=self.colour("error"))
+        if current is not None:
+            self.plt.vline(current, color=self.colour("secondary"))
+        if best is not None:
+            self.plt.vline(best.level, color=self.colour("success"))
+        if log_y:
+            positions, labels = log_ticks(10 ** min(ys + [sla_y]), 10 ** max(ys + [sla_y]), " ms")
+            self.plt.yticks(positions, labels)
+        else:
+            self.plt.ylabel("ms")
+        self.plt.xlabel(axis)
+        self.refresh()

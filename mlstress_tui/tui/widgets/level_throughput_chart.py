@@ -1,0 +1,44 @@
+"""Throughput at each load level visited: flat past the knee means more load buys only latency."""
+
+from __future__ import annotations
+
+from mlstress_tui.load.stats import LevelStats
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart
+
+
+class LevelThroughputChart(DashboardChart):
+    """One point per level: x the concurrency (or offered rate), y the requests per second achieved."""
+
+    def show(self, levels: list[LevelStats], mode: str, current: float | None,
+             best_level: float | None, *, force: bool = False) -> None:
+        levels = [stats for stats in levels if stats.seconds > 0]
+        signature = (mode, current, best_level, tuple((s.level, s.requests) for s in levels))
+        if not self.needs_redraw(signature, force=force):
+            return
+        axis = "offered rate req/s" if mode == "open" else "concurrency"
+        title = f"throughput vs {'rate' if mode == 'open' else 'users'}"
+        if not levels:
+            self.no_data(title, "no levels measured yet")
+            return
+        xs = [stats.level for stats in levels]
+        ys = [stats.throughput_rps for stats in levels]
+        self.begin(title)
+        if mode == "open":
+            # Achieved equal to offered is the ideal; the gap is the overload.
+            self.plt.plot(xs, xs, marker="braille", color=self.colour("secondary"))
+        self.plt.plot(xs, ys, marker="braille", color=self.colour("primary"))
+        self.plt.scatter(xs, ys, marker="●", color=self.colour("accent"))
+        if current is not None:
+            self.plt.vline(current, color=self.colour("secondary"))
+        if best_level is not None:
+            self.plt.vline(best_level, color=self.colour("success"))
+        self.plt.ylim(0, max(ys + (xs if mode == "open" else [])) * 1.1 or 1)
+        self.plt.ylabel("req/s")
+        self.plt.xlabel(axis)
+        legend = "[$secondary]│[/]now"
+        if best_level is not None:
+            legend += " [$success]│[/]best within SLA"
+        if mode == "open":
+            legend = "[$secondary]─[/]offered " + legend
+        self.border_subtitle = legend
+        self.refresh()

@@ -1,0 +1,21 @@
+"""A one-line traffic light: the last second's p95 latency against the SLA threshold."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from mlstress_tui.tui.format import fmt_ms
+
+
+class SlaLight(Static):
+    """Green within the SLA, red past it, neutral with no data; the words say it too (NO_COLOR)."""
+
+    def show(self, p95_ms: float | None, sla_p95_ms: float) -> None:
+        if p95_ms is None:
+            verdict, text = "-idle", f"● SLA p95 ≤ {fmt_ms(sla_p95_ms)} ms: no requests yet"
+        elif p95_ms <= sla_p95_ms:
+            verdict, text = "-ok", f"● SLA OK      p95 {fmt_ms(p95_ms)} ms ≤ {fmt_ms(sla_p95_ms)} ms"
+        else:
+            verdict, text = "-breach", f"● SLA BREACH  p95 {fmt_ms(p95_ms)} ms > {fmt_ms(sla_p95_ms)} ms"
+        self.set_classes(verdict)
+        self.update(text)

@@ -1,0 +1,61 @@
+"""Live numbers side by side: the last second and the whole run."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from mlstress_tui.load.stats import IntervalStats
+from mlstress_tui.tui.format import DASH, fmt_count, fmt_ms, fmt_rate
+
+_LABEL_WIDTH = 17
+_COLUMN_WIDTH = 11
+
+
+def _row(label: str, interval: str, total: str, *, style: str = "") -> Content:
+    return Content.assemble(
+        (label.ljust(_LABEL_WIDTH), "dim"),
+        (interval.rjust(_COLUMN_WIDTH), style),
+        (total.rjust(_COLUMN_WIDTH), style),
+    )
+
+
+def _errors_cell(stats: IntervalStats | None) -> str:
+    if stats is None or stats.requests == 0:
+        return DASH
+    return f"{fmt_count(stats.errors)} {stats.errors / stats.requests:.1%}"
+
+
+class StatsPanel(Static):
+    """Throughput, latency percentiles, pool wait and errors: last ~1 s against cumulative."""
+
+    def on_mount(self) -> None:
+        self.border_title = "live stats"
+        self.show(None, None, open_loop=False)
+
+    def show(self, interval: IntervalStats | None, total: IntervalStats | None, *, open_loop: bool) -> None:
+        empty = {"p50": None, "p95": None, "p99": None, "p999": None, "max": None}
+        now = interval.latency.summary_ms() if interval else empty
+        run = total.latency.summary_ms() if total and total.requests else empty
+        wait_now = interval.pool_wait.summary_ms() if interval else empty
+        wait_run = total.pool_wait.summary_ms() if total and total.requests else empty
+        rows = [
+            Content.assemble(("".ljust(_LABEL_WIDTH)), ("last 1 s".rjust(_COLUMN_WIDTH), "bold"),
+                             ("whole run".rjust(_COLUMN_WIDTH), "bold")),
+            _row("throughput req/s", fmt_rate(interval.throughput_rps if interval else None),
+                 fmt_rate(total.throughput_rps if total and total.requests else None), style="bold"),
+            _row("requests", fmt_count(interval.requests if interval else None),
+                 fmt_count(total.requests if total else None)),
+            _row("latency p50 ms", fmt_ms(now["p50"]), fmt_ms(run["p50"])),
+            _row("latency p95 ms", fmt_ms(now["p95"]), fmt_ms(run["p95"]), style="bold"),
+            _row("latency p99 ms", fmt_ms(now["p99"]), fmt_ms(run["p99"])),
+            _row("latency p99.9 ms", fmt_ms(now["p999"]), fmt_ms(run["p999"])),
+            _row("latency max ms", fmt_ms(now["max"]), fmt_ms(run["max"])),
+            _row("pool wait p95 ms", fmt_ms(wait_now["p95"]), fmt_ms(wait_run["p95"])),
+            _row("pool wait max ms", fmt_ms(wait_now["max"]), fmt_ms(wait_run["max"])),
+            _row("errors", _errors_cell(interval), _errors_cell(total)),
+        ]
+        if open_loop:
+            rows.append(_row("late starts", fmt_count(interval.late_starts if interval else None),
+                             fmt_count(total.late_starts if total else None)))
+        self.update(Content("\n").join(rows))

@@ -1,0 +1,239 @@
+"""Pilot tests of the dashboard against the deterministic fake engine: keys reach the engine."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mlstress_tui.tui import app as app_module
+from mlstress_tui.tui.app import DashboardApp
+from mlstress_tui.tui.screens.help_screen import HelpScreen
+from mlstress_tui.tui.themes import load_themes
+from mlstress_tui.tui.widgets.final_banner import FinalBanner
+from tui_fakes import HISTORY, FakeEngine
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> FakeEngine:
+    return FakeEngine(tmp_path / "run", script=HISTORY, concurrency=16)
+
+
+def load_calls(engine: FakeEngine) -> list[tuple[str, object]]:
+    return [call for call in engine.calls if call[0] != "finish"]
+
+
+async def test_plus_adds_one_user(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("+")
+        await pilot.press("+")
+    assert load_calls(engine) == [("set_concurrency", 17), ("set_concurrency", 18)]
+    assert engine.concurrency == 18
+
+
+async def test_minus_and_brackets_change_concurrency(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("]")
+        assert engine.concurrency == 32
+        await pilot.press("-")
+        assert engine.concurrency == 31
+        await pilot.press("[")
+    assert load_calls(engine) == [("set_concurrency", 32), ("set_concurrency", 31), ("set_concurrency", 16)]
+
+
+async def test_minus_is_dimmed_at_one_user(tmp_path: Path) -> None:
+    engine = FakeEngine(tmp_path / "run", script=HISTORY, concurrency=1)
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.check_action("fewer", ()) is None
+        assert app.check_action("halve", ()) is None
+        assert app.check_action("more", ()) is True
+        await pilot.press("-", "[")
+    assert load_calls(engine) == []
+
+
+async def test_open_loop_keys_change_the_rate_by_ten_percent(tmp_path: Path) -> None:
+    engine = FakeEngine(tmp_path / "run", script=HISTORY, mode="open", rate=100.0)
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("+")
+        assert engine.rate == pytest.approx(110.0)
+        await pilot.press("-", "]")
+    assert load_calls(engine) == [("set_rate", 110.0), ("set_rate", 100.0), ("set_rate", 200.0)]
+
+
+async def test_p_pauses_then_resumes(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        assert engine.state == "paused"
+        await pilot.pause()
+        assert app.run_state == "paused"
+        assert app.check_action("toggle_ramp", ()) is None
+        await pilot.press("p")
+        assert engine.state == "running"
+    assert load_calls(engine) == [("pause", None), ("resume", None)]
+
+
+async def test_m_switches_to_open_loop_and_plus_then_moves_the_rate(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m")
+        assert engine.mode == "open"
+        rate = engine.rate
+        await pilot.pause()
+        await pilot.press("+")
+        assert engine.rate == pytest.approx(round(rate * 1.1, 1))
+    assert load_calls(engine)[0] == ("set_mode", "open")
+    assert load_calls(engine)[1][0] == "set_rate"
+
+
+async def test_r_toggles_the_ramp_and_the_ramp_owns_the_level(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await pilot.pause(0.3)
+        assert app.run_state == "ramping"
+        await pilot.press("+")
+        await pilot.press("r")
+    assert load_calls(engine) == [("start_ramp", None), ("stop_ramp", None)]
+
+
+async def test_s_writes_an_svg_into_the_run_dir(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+    shots = list(engine.run_dir.glob("*.svg"))
+    assert len(shots) == 1
+    text = shots[0].read_text(encoding="utf-8")
+    assert text.lstrip().startswith("<svg")
+    assert "live" in text and "stats" in text
+
+
+async def test_q_finishes_the_engine_writes_the_summary_and_exits(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert engine.finish_calls == 1
+    assert (engine.run_dir / "summary.json").is_file()
+    assert app.return_code == 0
+    assert not app.is_running
+
+
+async def test_ctrl_c_finishes_and_exits_with_130(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+c")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert engine.finish_calls == 1
+    assert app.return_code == 130
+
+
+async def test_a_bounded_run_shows_its_final_state_and_waits_for_q(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        engine.finish_on_next_poll()
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.is_running
+        assert app.run_state == "finished"
+        banner = app.query_one(FinalBanner)
+        assert banner.has_class("-visible")
+        assert str(engine.run_dir / "summary.json") in str(banner.render())
+        for action in ("more", "fewer", "double", "halve", "toggle_mode", "toggle_ramp", "toggle_pause"):
+            assert app.check_action(action, ()) is None
+        for action in ("quit", "save_svg", "next_theme", "help"):
+            assert app.check_action(action, ()) is True
+        await pilot.press("+", "p")
+        await pilot.press("q")
+        await pilot.pause()
+    assert load_calls(engine) == []
+    assert engine.finish_calls == 1
+    assert app.return_code == 0
+
+
+async def test_t_cycles_the_shipped_themes(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    names = [theme.name for theme in load_themes().themes]
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.theme == names[0]
+        await pilot.press("t")
+        assert app.theme == names[1]
+        for _ in names[1:]:
+            await pilot.press("t")
+        assert app.theme == names[0]
+
+
+async def test_theme_from_the_constructor(engine: FakeEngine) -> None:
+    app = DashboardApp(engine, theme="mlstress-day")
+    async with app.run_test(size=SIZE):
+        assert app.theme == "mlstress-day"
+        assert not app.current_theme.dark
+
+
+async def test_a_broken_theme_file_is_reported_and_skipped(engine: FakeEngine, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "good.toml").write_text('name = "good"\nprimary = "#336699"\n', encoding="utf-8")
+    (themes / "broken.toml").write_text('name = "broken"\nprimary = "not a colour"\n', encoding="utf-8")
+    (themes / "garbled.toml").write_text('name = "garbled\n', encoding="utf-8")
+    monkeypatch.setattr(app_module, "load_themes", lambda: load_themes(themes))
+    app = DashboardApp(engine, theme="broken")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        messages = [notification.message for notification in app._notifications]
+        assert app.theme == "good"
+        assert any("broken.toml" in message for message in messages)
+        assert any("garbled.toml" in message for message in messages)
+        assert any("unknown theme 'broken'" in message for message in messages)
+
+
+async def test_help_lists_the_keys_and_closes(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        engine.finish_on_next_poll()
+        # The clock keeps updating the dashboard underneath the overlay.
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.run_state == "finished"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_the_command_palette_offers_the_keys(engine: FakeEngine) -> None:
+    app = DashboardApp(engine)
+    async with app.run_test(size=SIZE):
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+    for title in ("More (+)", "Pause (p)", "Shot (s)", "Quit (q)"):
+        assert title in titles
+    assert "Screenshot" not in titles
+
+
+async def test_the_screen_shows_what_the_engine_reported(engine: FakeEngine) -> None:
+    app = DashboardApp(engine, sla_p95_ms=5.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        header = str(app.query_one("#run-header").render())
+        assert "default.sqlite" in header and "100,000 users" in header and "seed 42" in header
+        assert "16 users" in header and "RUNNING" in header
+        assert app.query_one("#sla").has_class("-breach")
+        assert "missing_user" in str(app.query_one("#errors").render())
+
+
+def test_the_stylesheet_uses_theme_variables_not_hex_colours() -> None:
+    css = (Path(app_module.__file__).parent / "app.tcss").read_text(encoding="utf-8")
+    assert not re.search(r":[^;{}]*#[0-9a-fA-F]{3,8}\b", css)

@@ -1,0 +1,57 @@
+"""The dashboard's pure parts: the last-second window, theme files, number formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlstress_tui.tui.format import fmt_ms
+from mlstress_tui.tui.live_stats import LiveStats
+from mlstress_tui.tui.themes import DEFAULT_THEME, load_theme_file, load_themes
+from tui_fakes import make_tick
+
+
+def test_the_interval_is_the_last_second_and_the_total_is_everything() -> None:
+    live = LiveStats()
+    ticks = [make_tick(i, mode="closed", concurrency=8, rate=None, pool_size=8) for i in range(10)]
+    live.add(ticks)
+    interval = live.interval()
+    assert interval is not None
+    assert interval.requests == sum(tick.requests for tick in ticks[-4:])
+    assert interval.latency.count == interval.requests
+    assert live.total.requests == sum(tick.requests for tick in ticks)
+
+
+def test_levels_are_one_point_per_concurrency_visited() -> None:
+    live = LiveStats()
+    live.add([make_tick(i, mode="closed", concurrency=c, rate=None, pool_size=None)
+              for i, c in enumerate([4, 4, 8, 8, 16, 4])])
+    assert [stats.level for stats in live.levels_of("closed")] == [4.0, 8.0, 16.0]
+    assert live.current_level().level == 4.0
+
+
+def test_the_shipped_themes_load_and_one_is_light() -> None:
+    loaded = load_themes()
+    assert loaded.problems == []
+    assert len(loaded.themes) >= 3
+    assert loaded.themes[0].name == DEFAULT_THEME
+    assert any(not theme.dark for theme in loaded.themes)
+
+
+def test_a_theme_with_unknown_keys_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "odd.toml"
+    path.write_text('name = "odd"\nprimary = "#123456"\nsparkle = true\n', encoding="utf-8")
+    try:
+        load_theme_file(path)
+    except ValueError as error:
+        assert "sparkle" in str(error)
+    else:
+        raise AssertionError("a theme with an unknown key loaded")
+
+
+def test_latency_formats_keep_three_significant_digits() -> None:
+    assert fmt_ms(None) == "–"
+    assert fmt_ms(0.0421) == "0.042"
+    assert fmt_ms(2.345) == "2.35"
+    assert fmt_ms(23.45) == "23.4"
+    assert fmt_ms(234.5) == "234"
+    assert fmt_ms(12_345.0) == "12.3 s"

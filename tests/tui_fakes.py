@@ -1,0 +1,178 @@
+"""A deterministic stand-in for the load engine: seeded ticks, recorded commands, a fixed clock."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlstress_tui.load.stats import IntervalStats
+
+TICK_S = 0.25
+# Below about 12 concurrent users the modelled system keeps up; past it, requests queue.
+CAPACITY_USERS = 12
+BASE_SERVICE_MS = 2.0
+SQLITE_TARGET = {"kind": "sqlite", "label": "default.sqlite", "users": 100_000, "events": 4_500_000, "seed": 42}
+
+
+def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, pool_size: int | None,
+              seed: int = 7, tick_s: float = TICK_S, max_requests: int = 4000) -> IntervalStats:
+    """One 0.25 s tick of a modelled service whose latency climbs past CAPACITY_USERS; same inputs, same tick."""
+    rng = np.random.default_rng([seed, index])
+    load = concurrency if mode == "closed" else (rate or 0.0) * BASE_SERVICE_MS / 1000
+    queueing = max(1.0, load / CAPACITY_USERS) ** 2
+    mean_ms = BASE_SERVICE_MS * queueing
+    if mode == "closed":
+        requests = int(concurrency / (mean_ms / 1000) * tick_s)
+    else:
+        requests = int(min(rate or 0.0, CAPACITY_USERS * 1000 / BASE_SERVICE_MS) * tick_s)
+    requests = max(1, min(requests, max_requests))
+    events = np.minimum(np.floor(rng.pareto(1.1, requests) * 20), 200_000).astype(np.int64)
+    latency_ms = rng.lognormal(math.log(mean_ms), 0.25, requests) + events * 0.0002
+    service_ms = latency_ms / queueing
+    pool_wait_ms = np.where(
+        pool_size is not None and concurrency > (pool_size or 0), latency_ms - service_ms, rng.exponential(0.01, requests)
+    )
+    tick = IntervalStats(index=index, t_start=index * tick_s, t_end=(index + 1) * tick_s, mode=mode,
+                         concurrency=concurrency, rate=rate, requests=requests)
+    timeouts = int((latency_ms > 60).sum())
+    missing = int(rng.random() < 0.05)
+    errors = min(requests, timeouts + missing)
+    tick.ok = requests - errors
+    if timeouts:
+        tick.errors_by_kind["timeout"] = timeouts
+        tick.last_error["timeout"] = "request took longer than the 0.06 s timeout"
+    if missing:
+        tick.errors_by_kind["missing_user"] = missing
+        tick.last_error["missing_user"] = f"user USR{index:08d} does not exist"
+    tick.latency.record_many((latency_ms * 1e6).astype(np.int64))
+    tick.service.record_many((service_ms * 1e6).astype(np.int64))
+    tick.pool_wait.record_many((pool_wait_ms * 1e6).astype(np.int64))
+    take = rng.choice(requests, size=min(requests, 40), replace=False)
+    tick.scatter = np.column_stack([events[take].astype(np.float64), latency_ms[take]])
+    if mode == "open":
+        tick.late_starts = int(max(0.0, (rate or 0.0) * tick_s - requests))
+    return tick
+
+
+class FakeEngine:
+    """The engine API the dashboard drives, with every command recorded and nothing running.
+
+    `script` is a list of (concurrency, ticks) steps served by the first `poll()`, so a test
+    sees a whole run's history at once; `live=True` instead produces ticks as wall time passes,
+    at the current level (for the benchmark and for looking at the app by hand).
+    """
+
+    def __init__(self, run_dir: Path, *, script: list[tuple[int, int]] | None = None, live: bool = False,
+                 mode: str = "closed", concurrency: int = 16, rate: float | None = None,
+                 pool_size: int | None = 16, elapsed_s: float = 83.5, finished: bool = False,
+                 target_info: dict[str, Any] | None = None, duration_s: float | None = None,
+                 requests_limit: int | None = None, write_summary: bool = True, seed: int = 7) -> None:
+        self.run_dir = Path(run_dir)
+        self.mode = mode
+        self.concurrency = concurrency
+        self.rate = rate
+        self.pool_size = pool_size
+        self.target_info = dict(target_info if target_info is not None else SQLITE_TARGET)
+        self.duration_s = duration_s
+        self.requests_limit = requests_limit
+        self.state = "finished" if finished else "running"
+        self.finished = finished
+        self.calls: list[tuple[str, Any]] = []
+        self.finish_calls = 0
+        self.polls = 0
+        self._fixed_elapsed = None if live else elapsed_s
+        self._live = live
+        self._seed = seed
+        self._write_summary = write_summary
+        self._started = time.monotonic()
+        self._index = 0
+        self._pending: list[IntervalStats] = []
+        self.requests_served = 0
+        for concurrency_level, ticks in script or []:
+            for _ in range(ticks):
+                self._pending.append(self._tick(mode="closed", concurrency=concurrency_level, rate=None))
+
+    def _tick(self, *, mode: str, concurrency: int, rate: float | None) -> IntervalStats:
+        tick = make_tick(self._index, mode=mode, concurrency=concurrency, rate=rate, pool_size=self.pool_size,
+                         seed=self._seed)
+        self._index += 1
+        return tick
+
+    @property
+    def elapsed_s(self) -> float:
+        if self._fixed_elapsed is not None:
+            return self._fixed_elapsed
+        return time.monotonic() - self._started
+
+    # Commands: recorded, applied at once.
+    def set_concurrency(self, n: int) -> None:
+        self.calls.append(("set_concurrency", n))
+        self.concurrency = n
+
+    def set_rate(self, r: float) -> None:
+        self.calls.append(("set_rate", r))
+        self.rate = r
+
+    def set_mode(self, mode: str) -> None:
+        self.calls.append(("set_mode", mode))
+        if mode == "open" and self.mode != "open":
+            self.rate = float(self.concurrency * 1000 / BASE_SERVICE_MS / 2)
+        self.mode = mode
+
+    def pause(self) -> None:
+        self.calls.append(("pause", None))
+        self.state = "paused"
+
+    def resume(self) -> None:
+        self.calls.append(("resume", None))
+        self.state = "running"
+
+    def start_ramp(self) -> None:
+        self.calls.append(("start_ramp", None))
+        self.state = "ramping"
+
+    def stop_ramp(self) -> None:
+        self.calls.append(("stop_ramp", None))
+        self.state = "running"
+
+    def stop(self) -> None:
+        self.calls.append(("stop", None))
+        self.state = "stopping"
+
+    def poll(self) -> list[IntervalStats]:
+        self.polls += 1
+        ticks, self._pending = self._pending, []
+        if self._live and self.state in ("running", "ramping"):
+            due = int(self.elapsed_s / TICK_S)
+            while self._index < due:
+                ticks.append(self._tick(mode=self.mode, concurrency=self.concurrency, rate=self.rate))
+        elif self._live:
+            self._index = max(self._index, int(self.elapsed_s / TICK_S))
+        self.requests_served += sum(tick.requests for tick in ticks)
+        return ticks
+
+    def finish(self) -> dict[str, Any]:
+        self.finish_calls += 1
+        self.calls.append(("finish", None))
+        self.state = "finished"
+        self.finished = True
+        summary = {"schema": "mlstress.summary/1", "target": self.target_info, "requests": self.requests_served,
+                   "duration_s": self.elapsed_s}
+        if self._write_summary:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+        return summary
+
+    def finish_on_next_poll(self) -> None:
+        """Make the run end by itself, as a bounded run does."""
+        self.state = "finished"
+        self.finished = True
+
+
+# A run that visited four levels, the last past the knee: enough for every chart to have a shape.
+HISTORY = [(4, 8), (8, 8), (16, 12), (32, 8), (16, 6)]
