@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -92,6 +93,8 @@ class FakeEngine:
         self._started = time.monotonic()
         self._index = 0
         self._pending: list[IntervalStats] = []
+        # Live ticks repeat a few seeded ones per level, so producing them costs (almost) nothing.
+        self._live_ticks: dict[tuple[str, float, int], IntervalStats] = {}
         self.requests_served = 0
         for concurrency_level, ticks in script or []:
             for _ in range(ticks):
@@ -100,6 +103,18 @@ class FakeEngine:
     def _tick(self, *, mode: str, concurrency: int, rate: float | None) -> IntervalStats:
         tick = make_tick(self._index, mode=mode, concurrency=concurrency, rate=rate, pool_size=self.pool_size,
                          seed=self._seed)
+        self._index += 1
+        return tick
+
+    def _live_tick(self) -> IntervalStats:
+        level = float(self.rate or 0.0) if self.mode == "open" else float(self.concurrency)
+        key = (self.mode, level, self._index % 8)
+        base = self._live_ticks.get(key)
+        if base is None:
+            base = self._live_ticks[key] = make_tick(key[2], mode=self.mode, concurrency=self.concurrency,
+                                                     rate=self.rate, pool_size=self.pool_size, seed=self._seed)
+        tick = dataclasses.replace(base, index=self._index, t_start=self._index * TICK_S,
+                                   t_end=(self._index + 1) * TICK_S)
         self._index += 1
         return tick
 
@@ -150,7 +165,7 @@ class FakeEngine:
         if self._live and self.state in ("running", "ramping"):
             due = int(self.elapsed_s / TICK_S)
             while self._index < due:
-                ticks.append(self._tick(mode=self.mode, concurrency=self.concurrency, rate=self.rate))
+                ticks.append(self._live_tick())
         elif self._live:
             self._index = max(self._index, int(self.elapsed_s / TICK_S))
         self.requests_served += sum(tick.requests for tick in ticks)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -44,6 +46,8 @@ CLOSED = "closed"
 MIN_RATE = 1.0
 RATE_STEP = 1.10
 FINISH_WORKER = "finish-engine"
+SCATTER_TICKS = 4
+TERMINAL_LOST_GRACE_S = 5.0
 
 # Actions that change the load; they cannot apply once the run is over or while it starts or stops.
 LOAD_ACTIONS = {"more", "fewer", "double", "halve", "toggle_mode", "toggle_ramp", "toggle_pause"}
@@ -55,7 +59,8 @@ class DashboardApp(App[int]):
     """Live latency, throughput and errors of a load run, with keys to turn the load up and down."""
 
     TITLE = "mlstress-tui"
-    CSS_PATH = "app.tcss"
+    # Absolute, so subclasses defined in other modules (benchmarks, tests) find it too.
+    CSS_PATH = Path(__file__).parent / "app.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
     BINDINGS = [
@@ -95,6 +100,9 @@ class DashboardApp(App[int]):
         self.summary: dict[str, Any] | None = None
         self.summary_path: Path | None = None
         self.interrupted = False
+        self.dashboard_done = threading.Event()
+        self._tty_fds: list[int] = []
+        self._watching = False
         self._requested_theme = theme
         self._theme_names: list[str] = []
         self._theme_problems: list[str] = []
@@ -163,12 +171,32 @@ class DashboardApp(App[int]):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             loop.add_signal_handler(signum, self._on_signal, signum)
+        # A hung-up terminal stops being a tty; SIGHUP does not always arrive (e.g. the tmux server dies).
+        self._tty_fds = [fd for fd in (0, 1, 2) if os.isatty(fd)]
+
+    def _terminal_is_lost(self) -> bool:
+        return any(not os.isatty(fd) for fd in self._tty_fds)
 
     def _on_signal(self, signum: int) -> None:
-        # The terminal may be gone (SIGHUP): leave the screen at once; run_dashboard finishes the engine.
+        # Leave the screen at once; run_dashboard finishes the engine once the app is gone.
         log.warning("received %s: stopping the run", signal.Signals(signum).name)
-        self.interrupted = True
+        self._mark_interrupted()
+        if signum == signal.SIGHUP and not self._watching:
+            self._watching = True
+            # With the terminal gone, Textual's shutdown can block for ever writing to it (its writer
+            # queue fills once the writer thread fails). Finish the engine now, beside the shutdown,
+            # and end the process if the shutdown is still stuck after a grace period.
+            threading.Thread(target=self._finish_then_watch, name="terminal-lost", daemon=True).start()
         self.exit(return_code=EXIT_INTERRUPTED)
+
+    def _finish_then_watch(self) -> None:
+        try:
+            self.engine.finish()
+        except Exception:  # The summary is best effort here; run_dashboard tries again.
+            log.exception("finishing the run after the terminal was lost")
+        if not self.dashboard_done.wait(TERMINAL_LOST_GRACE_S):
+            log.error("the terminal is gone and the dashboard did not close: exiting")
+            os._exit(EXIT_INTERRUPTED)
 
     # ------------------------------------------------------------------ clock
 
@@ -176,6 +204,10 @@ class DashboardApp(App[int]):
         """Drain the engine's ticks and refresh the numbers; the charts only every 1/chart_hz seconds."""
         if not self._header.is_attached:
             return  # The app is shutting down and its screen is gone.
+        if self._tty_fds and self._terminal_is_lost():
+            self._tty_fds = []
+            self._on_signal(signal.SIGHUP)
+            return
         ticks = self.engine.poll()
         self.live.add(ticks)
         now = time.monotonic()
@@ -228,7 +260,8 @@ class DashboardApp(App[int]):
         now_level = current.level if current is not None and current.mode == mode else None
         best = best_within_sla(levels, self.sla_p95_ms)
         self._histogram.show(histogram, label, self.sla_p95_ms, force=force)
-        self._scatter.show(list(self.live.run.scatter), generation=self.live.ticks_seen,
+        # The scatter is a sample cloud: redrawn once per second of new ticks, not on every chart tick.
+        self._scatter.show(self.live.run.scatter, generation=self.live.ticks_seen // SCATTER_TICKS,
                                                  force=force)
         self._level_latency.show(levels, mode, now_level, self.sla_p95_ms, force=force)
         self._level_throughput.show(levels, mode, now_level, best.level if best else None,
@@ -388,8 +421,14 @@ class DashboardApp(App[int]):
         self._request_exit(EXIT_OK)
 
     def action_interrupt(self) -> None:
-        self.interrupted = True
+        self._mark_interrupted()
         self._request_exit(EXIT_INTERRUPTED)
+
+    def _mark_interrupted(self) -> None:
+        self.interrupted = True
+        if hasattr(self.engine, "interrupted"):
+            # The real engine records it in summary.json; the shape the app needs does not require it.
+            self.engine.interrupted = True
 
     def _request_exit(self, exit_code: int) -> None:
         """Stop the run and write the summary (in a thread), then exit; a second request exits at once."""
@@ -429,6 +468,7 @@ def run_dashboard(engine: DashboardEngine, *, sla_p95_ms: float, theme: str | No
         if app.summary is None:
             # Signals, a lost terminal or a crash leave the app without finishing: do it here.
             engine.finish()
+        app.dashboard_done.set()
     if app.interrupted or (return_code not in (None, EXIT_OK)):
         return EXIT_INTERRUPTED
     return EXIT_OK

@@ -48,5 +48,5 @@ def fmt_elapsed(seconds: float) -> str:
 def fmt_level(value: float) -> str:
     """A concurrency or rate level as an axis label."""
     if value >= 1000:
-        return f"{value / 1000:g}k"
-    return f"{value:g}"
+        return f"{value / 1000:.3g}k"
+    return f"{value:.4g}"

@@ -9,24 +9,39 @@ from textual.color import Color
 from textual_plotext import PlotextPlot
 
 
-def log_ticks(low: float, high: float, unit: str = "") -> tuple[list[float], list[str]]:
-    """Decade ticks (as log10 positions) spanning [low, high], labelled 1, 10, 100, 1k… (or ms / s)."""
+def round_sig(value: float | None, digits: int = 2) -> float | None:
+    """`value` to a few significant digits: changes smaller than this do not show on a terminal chart."""
+    if not value:
+        return value
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+
+
+def _tick_label(value: float, unit: str) -> str:
+    if unit == " ms":
+        return f"{value:g} ms" if value < 1000 else f"{value / 1000:g} s"
+    if value >= 1e6:
+        return f"{value / 1e6:g}M{unit}"
+    if value >= 1e3:
+        return f"{value / 1e3:g}k{unit}"
+    return f"{value:g}{unit}"
+
+
+def log_ticks(low: float, high: float, unit: str = "", *, max_ticks: int = 6) -> tuple[list[float], list[str]]:
+    """At most `max_ticks` ticks (as log10 positions) in [low, high]: decades, with 2s and 5s if they fit.
+
+    Never more than fit: plotext drops overlapping labels, and which ones it drops is not stable.
+    """
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    positions = list(range(first, last + 1))
-    labels = []
-    for exponent in positions:
-        value = 10.0 ** exponent
-        if unit == " ms":
-            labels.append(f"{value:g} ms" if value < 1000 else f"{value / 1000:g} s")
-            continue
-        if value >= 1e6:
-            text = f"{value / 1e6:g}M"
-        elif value >= 1e3:
-            text = f"{value / 1e3:g}k"
-        else:
-            text = f"{value:g}"
-        labels.append(text + unit)
-    return [float(p) for p in positions], labels
+    for steps in ((1.0, 2.0, 5.0), (1.0, 3.0), (1.0,)):
+        values = [step * 10.0 ** exponent for exponent in range(first, last + 1) for step in steps]
+        inside = [value for value in values if low * 0.999 <= value <= high * 1.001]
+        if len(inside) <= max_ticks:
+            break
+    if len(inside) > max_ticks:
+        inside = inside[:: math.ceil(len(inside) / max_ticks)]
+    if len(inside) < 2:
+        inside = [round_sig(low), round_sig(high)]
+    return [math.log10(value) for value in inside], [_tick_label(value, unit) for value in inside]
 
 
 class DashboardChart(PlotextPlot):
@@ -44,6 +59,10 @@ class DashboardChart(PlotextPlot):
         """An (r, g, b) colour from the current theme's variables, for plotext."""
         value = self.app.theme_variables.get(variable) or self.app.theme_variables.get("foreground", "white")
         return Color.parse(value).rgb
+
+    def max_ticks(self, label_width: int = 7) -> int:
+        """How many x labels fit side by side in this chart, leaving room for the y axis."""
+        return max(2, (self.size.width - 8) // label_width) if self.size.width else 4
 
     def needs_redraw(self, signature: Hashable, *, force: bool = False) -> bool:
         """True when the data (or the theme) changed since the last draw; records the new signature."""

@@ -24,7 +24,7 @@ class ErrorsPanel(Static):
              recent: Iterable[tuple[float, str, str]]) -> None:
         totals = total.errors_by_kind if total else {}
         if not totals:
-            self.update(Content.styled("no errors", "dim"))
+            self._show(Content.styled("no errors", "dim"))
             return
         last_message: dict[str, str] = {}
         for _, kind, message in recent:
@@ -41,4 +41,11 @@ class ErrorsPanel(Static):
                 lines.append(Content.assemble(("  └ ", "dim"), (last_message[kind].splitlines()[0] if last_message[kind] else "", "italic")))
         if len(kinds) > MAX_KINDS:
             lines.append(Content.styled(f"… and {len(kinds) - MAX_KINDS} more kinds", "dim"))
-        self.update(Content("\n").join(lines))
+        self._show(Content("\n").join(lines))
+
+    def _show(self, content: Content) -> None:
+        if content == getattr(self, "_content", None):
+            return
+        relayout = len(content.split("\n")) != getattr(self, "_lines", 0)
+        self._content, self._lines = content, len(content.split("\n"))
+        self.update(content, layout=relayout)

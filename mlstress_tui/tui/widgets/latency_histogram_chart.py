@@ -6,7 +6,7 @@ import math
 
 from mlstress_tui.load.histogram import LatencyHistogram
 from mlstress_tui.tui.format import fmt_count, fmt_ms
-from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks, round_sig
 
 # Finer buckets only where there is room for them: plotext needs about two columns a bar.
 WIDE_CHART = 70
@@ -18,19 +18,21 @@ class LatencyHistogramChart(DashboardChart):
     def show(self, histogram: LatencyHistogram | None, level_label: str, sla_p95_ms: float,
              *, force: bool = False) -> None:
         self._shown = (histogram, level_label, sla_p95_ms)
-        count = histogram.count if histogram else 0
-        if not self.needs_redraw((count, level_label, sla_p95_ms, self.size.width >= WIDE_CHART),
-                                 force=force):
-            return
         title = f"latency · {level_label}"
         if not histogram or histogram.count == 0:
-            self.no_data(title, "no requests yet")
+            if self.needs_redraw(("empty", title), force=force):
+                self.no_data(title, "no requests yet")
             return
         per_decade = 10 if self.size.width >= WIDE_CHART else 5
         edges, counts = histogram.log_bins_ms(per_decade=per_decade)
+        summary = histogram.summary_ms()
+        # Redraw only when what the chart shows moved: bar heights to 0.5 %, percentiles to 2 digits.
+        shape = tuple(round(share * 2) for share in (counts * 100.0 / histogram.count).tolist())
+        marks = tuple(round_sig(summary[key]) for key in ("p50", "p95", "p99"))
+        if not self.needs_redraw((title, per_decade, self.max_ticks(), float(edges[0]), shape, marks), force=force):
+            return
         log_edges = [math.log10(edge) for edge in edges]
         centres = [(a + b) / 2 for a, b in zip(log_edges, log_edges[1:])]
-        summary = histogram.summary_ms()
         self.begin(f"{title} · p95 {fmt_ms(summary['p95'])} ms")
         self.border_subtitle = (f"n={fmt_count(histogram.count)} [$success]│[/]p50 [$warning]│[/]p95 "
                                 f"[$error]│[/]p99")
@@ -39,7 +41,7 @@ class LatencyHistogramChart(DashboardChart):
         for key, variable in (("p50", "success"), ("p95", "warning"), ("p99", "error")):
             if summary[key]:
                 self.plt.vline(math.log10(summary[key]), color=self.colour(variable))
-        positions, labels = log_ticks(edges[0], edges[-1], " ms")
+        positions, labels = log_ticks(float(edges[0]), float(edges[-1]), " ms", max_ticks=self.max_ticks())
         self.plt.xticks(positions, labels)
         self.plt.xlim(log_edges[0], log_edges[-1])
         self.plt.ylabel("% of requests")
@@ -48,4 +50,4 @@ class LatencyHistogramChart(DashboardChart):
     def on_resize(self) -> None:
         # The bucket width depends on the chart's width.
         if getattr(self, "_shown", None) is not None:
-            self.show(*self._shown)
+            self.show(*self._shown, force=True)

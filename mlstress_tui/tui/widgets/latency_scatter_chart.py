@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks
 
 # plotext draws every point it is given; a few hundred is plenty for a terminal-sized chart.
-MAX_POINTS = 600
+MAX_POINTS = 400
 LOG_Y_SPREAD = 50.0
 
 
@@ -18,14 +18,16 @@ class LatencyScatterChart(DashboardChart):
     def show(self, points: Sequence[tuple[float, float]], *, generation: int, force: bool = False) -> None:
         if not self.needs_redraw((generation, len(points)), force=force):
             return
+        points = list(points)
         positive = [(events, latency) for events, latency in points if events > 0 and latency > 0]
         hidden = len(points) - len(positive)
         title = "latency vs events per user"
         # Zero events has no place on a log axis: say how many were left out rather than fake a position.
         self.border_subtitle = f"{hidden} of {len(points)} with 0 events not shown" if hidden else ""
         if not positive:
-            message = "no samples yet" if not points else "no user event counts from this target"
-            self.no_data(title, message)
+            if points:
+                self.border_subtitle = "this target reports no event counts"
+            self.no_data(title, "no samples yet" if not points else "no event counts")
             return
         step = max(1, math.ceil(len(positive) / MAX_POINTS))
         sample = positive[::step]
@@ -36,11 +38,11 @@ class LatencyScatterChart(DashboardChart):
         self.begin(title + (" (log y)" if log_y else ""))
         self.plt.scatter(xs, [math.log10(y) for y in ys] if log_y else ys, marker="dot", color=self.colour("primary"))
         if log_y:
-            self.plt.yticks(*log_ticks(min(ys), max(ys), " ms"))
+            self.plt.yticks(*log_ticks(min(ys), max(ys), " ms", max_ticks=max(2, self.size.height // 3)))
         else:
             self.plt.ylabel("ms")
         low, high = min(events for events, _ in sample), max(events for events, _ in sample)
-        positions, labels = log_ticks(low, max(high, low * 10))
+        positions, labels = log_ticks(low, max(high, low * 10), max_ticks=self.max_ticks(5))
         self.plt.xticks(positions, labels)
         self.plt.xlim(positions[0], positions[-1])
         self.plt.xlabel("events per user (log)")

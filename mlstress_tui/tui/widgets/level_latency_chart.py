@@ -6,10 +6,12 @@ import math
 
 from mlstress_tui.load.stats import LevelStats
 from mlstress_tui.tui.format import fmt_level
-from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks, round_sig
 
 # Past this spread a linear axis flattens everything before the cliff into one line.
 LOG_Y_SPREAD = 20.0
+# Label every level visited while they fit; past that plotext's own ticks read better.
+MAX_LEVEL_TICKS = 6
 
 
 def best_within_sla(levels: list[LevelStats], sla_p95_ms: float) -> LevelStats | None:
@@ -25,7 +27,8 @@ class LevelLatencyChart(DashboardChart):
     def show(self, levels: list[LevelStats], mode: str, current: float | None, sla_p95_ms: float,
              *, force: bool = False) -> None:
         levels = [stats for stats in levels if stats.latency.count]
-        signature = (mode, current, sla_p95_ms, tuple((s.level, s.latency.count) for s in levels))
+        signature = (mode, current, sla_p95_ms,
+                     tuple((s.level, round_sig(s.latency.percentile_ms(95))) for s in levels))
         if not self.needs_redraw(signature, force=force):
             return
         axis = "offered rate req/s" if mode == "open" else "concurrency"
@@ -58,4 +61,6 @@ class LevelLatencyChart(DashboardChart):
         else:
             self.plt.ylabel("ms")
         self.plt.xlabel(axis)
+        if len(xs) <= MAX_LEVEL_TICKS:
+            self.plt.xticks(xs, [fmt_level(x) for x in xs])
         self.refresh()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from mlstress_tui.load.stats import LevelStats
-from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart
+from mlstress_tui.tui.format import fmt_level
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, round_sig
+
+# Label every level visited while they fit; past that plotext's own ticks read better.
+MAX_LEVEL_TICKS = 6
 
 
 class LevelThroughputChart(DashboardChart):
@@ -12,7 +16,7 @@ class LevelThroughputChart(DashboardChart):
     def show(self, levels: list[LevelStats], mode: str, current: float | None,
              best_level: float | None, *, force: bool = False) -> None:
         levels = [stats for stats in levels if stats.seconds > 0]
-        signature = (mode, current, best_level, tuple((s.level, s.requests) for s in levels))
+        signature = (mode, current, best_level, tuple((s.level, round_sig(s.throughput_rps)) for s in levels))
         if not self.needs_redraw(signature, force=force):
             return
         axis = "offered rate req/s" if mode == "open" else "concurrency"
@@ -35,6 +39,8 @@ class LevelThroughputChart(DashboardChart):
         self.plt.ylim(0, max(ys + (xs if mode == "open" else [])) * 1.1 or 1)
         self.plt.ylabel("req/s")
         self.plt.xlabel(axis)
+        if len(xs) <= MAX_LEVEL_TICKS:
+            self.plt.xticks(xs, [fmt_level(x) for x in xs])
         legend = "[$secondary]│[/]now"
         if best_level is not None:
             legend += " [$success]│[/]best within SLA"

@@ -55,4 +55,4 @@ class RunHeader(Static):
         content = Content("\n").join([line1, line2])
         if content != getattr(self, "_shown", None):
             self._shown = content
-            self.update(content)
+            self.update(content, layout=False)

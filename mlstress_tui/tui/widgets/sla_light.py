@@ -12,10 +12,13 @@ class SlaLight(Static):
 
     def show(self, p95_ms: float | None, sla_p95_ms: float) -> None:
         if p95_ms is None:
-            verdict, text = "-idle", f"● SLA p95 ≤ {fmt_ms(sla_p95_ms)} ms: no requests yet"
+            verdict, text = "-idle", f"● SLA p95 ≤ {fmt_ms(sla_p95_ms)} ms: no requests in the last second"
         elif p95_ms <= sla_p95_ms:
             verdict, text = "-ok", f"● SLA OK      p95 {fmt_ms(p95_ms)} ms ≤ {fmt_ms(sla_p95_ms)} ms"
         else:
             verdict, text = "-breach", f"● SLA BREACH  p95 {fmt_ms(p95_ms)} ms > {fmt_ms(sla_p95_ms)} ms"
+        if (verdict, text) == getattr(self, "_shown", None):
+            return
+        self._shown = (verdict, text)
         self.set_classes(verdict)
-        self.update(text)
+        self.update(text, layout=False)

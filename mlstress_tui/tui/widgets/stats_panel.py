@@ -58,4 +58,10 @@ class StatsPanel(Static):
         if open_loop:
             rows.append(_row("late starts", fmt_count(interval.late_starts if interval else None),
                              fmt_count(total.late_starts if total else None)))
-        self.update(Content("\n").join(rows))
+        content = Content("\n").join(rows)
+        if content == getattr(self, "_content", None):
+            return
+        # A re-layout costs more than the repaint; only a change in the number of rows needs one.
+        relayout = len(rows) != getattr(self, "_rows", 0)
+        self._content, self._rows = content, len(rows)
+        self.update(content, layout=relayout)
