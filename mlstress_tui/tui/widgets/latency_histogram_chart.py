@@ -26,8 +26,9 @@ class LatencyHistogramChart(DashboardChart):
         per_decade = 10 if self.size.width >= WIDE_CHART else 5
         edges, counts = histogram.log_bins_ms(per_decade=per_decade)
         summary = histogram.summary_ms()
-        # Redraw only when what the chart shows moved: bar heights to 0.5 %, percentiles to 2 digits.
-        shape = tuple(round(share * 2) for share in (counts * 100.0 / histogram.count).tolist())
+        # Redraw only when what the chart shows moved: bar heights to 1 % (a row is several), percentiles
+        # to 2 digits.
+        shape = tuple(round(share) for share in (counts * 100.0 / histogram.count).tolist())
         marks = tuple(round_sig(summary[key]) for key in ("p50", "p95", "p99"))
         if not self.needs_redraw((title, per_decade, self.max_ticks(), float(edges[0]), shape, marks), force=force):
             return
