@@ -318,7 +318,7 @@ class LoadEngine:
             if kind == "tick":
                 merged, reported = pending.setdefault(payload.index, (IntervalStats(
                     index=payload.index, t_start=payload.t_start, t_end=payload.t_end, mode=payload.mode,
-                    rate=None), set()))
+                    rate=None, paused=payload.paused), set()))
                 merged.merge_worker(payload)
                 merged.t_end = max(merged.t_end, payload.t_end)
                 reported.add(worker_id)

@@ -38,6 +38,8 @@ class IntervalStats:
     # (event_count, latency_ms) pairs: a bounded random sample of this interval's requests.
     scatter: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.float64))
     worker_cpu: float = 0.0
+    # The load was paused for this whole interval: idle by choice, not a stalled system.
+    paused: bool = False
 
     @property
     def errors(self) -> int:
@@ -58,6 +60,7 @@ class IntervalStats:
             self.rate = (self.rate or 0.0) + other.rate
         self.mode = other.mode
         self.worker_cpu = max(self.worker_cpu, other.worker_cpu)
+        self.paused = self.paused and other.paused
         self._add_counts(other)
 
     def merge_later(self, other: IntervalStats, *, keep_scatter: bool = True) -> None:
@@ -129,6 +132,8 @@ class RunStats:
         # The scatter sample is kept bounded here, not in the running total.
         self.total.merge_later(interval, keep_scatter=False)
         self.last = interval
+        if interval.paused:
+            return  # a paused interval would dilute its level's throughput
         level = interval.rate if interval.mode == OPEN else interval.concurrency
         key = (interval.mode, float(level or 0))
         stats = self.levels.get(key)

@@ -298,7 +298,8 @@ class Worker:
         plan = self.plan
         tick = IntervalStats(index=index, t_start=t_start, t_end=t_end, mode=plan.mode,
                              concurrency=plan.concurrency if plan.mode == CLOSED else len(self.vus[OPEN]),
-                             rate=plan.rate if plan.mode == OPEN else None, worker_cpu=cpu)
+                             rate=plan.rate if plan.mode == OPEN else None, worker_cpu=cpu,
+                             paused=self.paused and not self.records)
         records = self.records
         batch = [records.popleft() for _ in range(len(records))]
         if batch:

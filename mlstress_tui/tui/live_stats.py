@@ -21,12 +21,7 @@ class LiveStats:
 
     def add(self, ticks: list[IntervalStats]) -> None:
         for tick in ticks:
-            if tick.requests or tick.late_starts:
-                self.run.add(tick)
-            else:
-                # An idle tick (paused) would dilute the level's throughput: count it in the total only.
-                self.run.total.merge_later(tick, keep_scatter=False)
-                self.run.last = tick
+            self.run.add(tick)
             self._recent.append(tick)
             self.ticks_seen += 1
 
