@@ -38,7 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     # No command: the dashboard on the embedded default database.
-    args = parser.parse_args(argv or ["run"])
+    try:
+        args = parser.parse_args(argv or ["run"])
+    except SystemExit as exit_:  # --help, --version and one-line usage errors
+        return int(exit_.code or 0)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

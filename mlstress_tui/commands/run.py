@@ -122,14 +122,14 @@ def resolve_target(args: argparse.Namespace) -> tuple[TargetSpec, dict, Path | N
             raise UsageError("--query applies to the SQLite target only: drop --target or --query")
         spec = parse_target(args.target)
         users_db = args.users_db
-        if spec.kind == "python" and users_db is None:
-            users_db = default_database_path()
-            if not users_db.exists():
-                raise UsageError("the python target needs user ids: pass --users-db PATH (a database made by 'generate')")
         if spec.kind == "python":
             from mlstress_tui.load.targets.python import resolve_function
 
             resolve_function(spec.function or "")
+            if users_db is None:
+                users_db = default_database_path()
+                if not users_db.exists():
+                    raise UsageError("the python target needs user ids: pass --users-db PATH (a database made by 'generate')")
         return spec, database_info(users_db) if users_db else {}, users_db
     db_path = args.db if args.db is not None else ensure_default_database()
     query_sql = load_query_file(args.query) if args.query else None
