@@ -269,5 +269,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         code = run_dashboard(engine, sla_p95_ms=preset.sla_p95_ms, theme=args.theme)
     finally:
-        engine.finish()
+        summary = engine.finish()
+    print_summary(summary, engine.run_dir)
     return code
