@@ -1,0 +1,162 @@
+"""`mlstress-tui generate`: build the production-shaped synthetic database."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from mlstress_tui.errors import EXIT_OK
+from mlstress_tui.paths import default_database_path
+from mlstress_tui.synth import GenerateParams, GenerateResult, generate_sqlite, read_meta
+from mlstress_tui.synth.params import DEFAULT_CAP_FACTOR
+
+_BAR_WIDTH = 24
+_REDRAW_SECONDS = 0.1
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    defaults = GenerateParams()
+    parser = subparsers.add_parser(
+        "generate",
+        help="build a production-shaped synthetic SQLite database",
+        description=(
+            "Build a synthetic users/events database with a heavy tail of power users, "
+            "realistic rows and deliberate edge cases. Same seed, same database."
+        ),
+    )
+    parser.add_argument("--users", type=int, default=defaults.users, help=f"users (default {defaults.users:,})")
+    parser.add_argument(
+        "--mean-events", type=float, default=defaults.mean_events,
+        help=f"mean events per user (default {defaults.mean_events:g})",
+    )
+    parser.add_argument(
+        "--max-events", type=int, default=None,
+        help=f"most events any one user gets (default {DEFAULT_CAP_FACTOR}x the mean; at least 3x the mean)",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
+    parser.add_argument(
+        "--locale", default=defaults.locale, help=f"Faker locale of names, emails, cities (default {defaults.locale})",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None,
+        help="database file to write (default: the embedded database in the cache dir)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument(
+        "--no-edge-cases", dest="edge_cases", action="store_false",
+        help="no users without events, no NULL profile fields, no extreme users",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    params = GenerateParams(
+        users=args.users,
+        mean_events=args.mean_events,
+        max_events=args.max_events,
+        seed=args.seed,
+        locale=args.locale,
+        edge_cases=args.edge_cases,
+    )
+    out = args.out if args.out is not None else default_database_path()
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        result = generate_sqlite(params, out, force=args.force, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    print(summary(result, params, event_shape(result.path)))
+    return EXIT_OK
+
+
+def event_shape(path: Path) -> dict:
+    """The always-on realism facts (item skew, timestamps) stored beside the data."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return read_meta(conn).get("event_shape", {})
+    finally:
+        conn.close()
+
+
+class ProgressBar:
+    """A one-line progress bar with events/s, redrawn in place at most ten times a second."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._started = time.monotonic()
+        self._drawn_at = 0.0
+        self._drawn = False
+
+    def update(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._drawn_at < _REDRAW_SECONDS and done < total:
+            return
+        self._drawn_at = now
+        share = done / total if total else 1.0
+        filled = round(share * _BAR_WIDTH)
+        rate = done / max(now - self._started, 1e-9)
+        # After the last event SQLite still builds the indexes, with no steps to report.
+        after = "  building indexes..." if done >= total else ""
+        self._stream.write(
+            f"\r  [{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {share:4.0%}  "
+            f"{done:,}/{total:,} events  {rate:,.0f} rows/s{after} "
+        )
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\r\033[K" if self._stream.isatty() else "\n")
+            self._stream.flush()
+
+
+def summary(result: GenerateResult, params: GenerateParams, shape: dict | None = None) -> str:
+    """What was generated, its shape, the edge cases injected, and where it went."""
+    per_user = result.events_per_user
+    edge = result.edge_cases
+    lines = [
+        f"wrote {result.path}",
+        f"  users            {result.users:,}",
+        f"  events           {result.events:,}",
+        f"  events per user  mean {per_user['mean']:,.1f}  p50 {per_user['p50']:,.0f}  "
+        f"p99 {per_user['p99']:,.0f}  max {per_user['max']:,}  (cap {params.event_cap:,})",
+        f"  edge cases       {describe_edge_cases(edge)}",
+        *_shape_lines(shape or {}),
+        f"  file size        {result.file_size / 1e6:,.1f} MB",
+        f"  time             {result.seconds:,.1f} s ({result.events / max(result.seconds, 1e-9):,.0f} events/s)",
+        f"  seed             {params.seed} (same seed, same database)",
+    ]
+    return "\n".join(lines)
+
+
+def describe_edge_cases(edge: dict) -> str:
+    """One line naming what was injected on purpose."""
+    if not edge.get("enabled"):
+        return "none (--no-edge-cases)"
+    extremes = list(edge.get("extreme_user_events", {}).values())
+    if len(extremes) > 1:
+        extreme_range = f" ({min(extremes):,}-{max(extremes):,} events)"
+    else:
+        extreme_range = "".join(f" ({count:,} events)" for count in extremes)
+    extreme_noun = "user" if edge["extreme_users"] == 1 else "users"
+    nulls = ", ".join(f"{column} {count:,}" for column, count in edge.get("null_fields", {}).items())
+    return (
+        f"{edge['zero_event_users']:,} users without events; "
+        f"{edge['extreme_users']:,} extreme {extreme_noun}{extreme_range}; "
+        f"NULL {nulls}"
+    )
+
+
+def _shape_lines(shape: dict) -> list[str]:
+    lines = []
+    if "item_popularity" in shape:
+        share = shape.get("top_1pct_items_event_share")
+        top = f"; top 1% of items get {share:.0%} of events" if share is not None else ""
+        lines.append(f"  items            {shape['item_popularity']}{top}")
+    if "timestamps" in shape:
+        lines.append(f"  timestamps       {shape['timestamps']}")
+    return lines

@@ -1,0 +1,93 @@
+"""Events per user: a power law whose realized mean is the one asked for, plus deliberate outliers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Tail index of the power law, P(count > x) ~ x**-2: median user about 0.4x
+# the mean, the 99.9th percentile about 30x.
+TAIL_INDEX = 2.0
+ZERO_EVENT_SHARE = 0.03
+# Extreme users share at most this much of all events, so a small database is
+# not dominated by them.
+EXTREME_EVENT_SHARE = 0.03
+USERS_PER_EXTREME_USER = 25_000
+# Extreme users are drawn between these fractions of their ceiling (the cap),
+# not piled up on it.
+EXTREME_LOW, EXTREME_HIGH = 0.6, 1.0
+MIN_USERS_FOR_EDGE_CASES = 100
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """Per-user event counts in user order, and which users were made outliers on purpose."""
+
+    counts: np.ndarray  # int64, one per user
+    zero_event_users: int
+    extreme_users: np.ndarray  # user indices
+    scale: float  # the power law's fitted scale
+
+
+def draw_event_counts(
+    rng: np.random.Generator, users: int, mean: float, cap: int, edge_cases: bool
+) -> EventCounts:
+    """Counts summing to exactly round(users * mean), each at most `cap`."""
+    total = round(users * mean)
+    counts = np.zeros(users, dtype=np.int64)
+    order = rng.permutation(users)
+    zero_n = extreme_n = 0
+    if edge_cases and users >= MIN_USERS_FOR_EDGE_CASES:
+        zero_n = round(ZERO_EVENT_SHARE * users)
+        extreme_n = max(1, users // USERS_PER_EXTREME_USER)
+    extreme = np.sort(order[zero_n : zero_n + extreme_n])
+    if extreme_n:
+        ceiling = min(cap, EXTREME_EVENT_SHARE * total / extreme_n)
+        counts[extreme] = np.round(ceiling * rng.uniform(EXTREME_LOW, EXTREME_HIGH, extreme_n))
+    regular = order[zero_n + extreme_n :]
+    remaining_total = total - int(counts.sum())
+    # Every regular user has 1 + X events with X a truncated Lomax (Pareto II).
+    # Stratified quantiles instead of independent draws keep the sample's mean
+    # stable, so fitting the scale gives the asked-for mean at any population size.
+    quantiles = (rng.permutation(regular.size) + rng.random(regular.size)) / regular.size
+    excess_mean = remaining_total / regular.size - 1.0
+    scale = _fit_scale(quantiles, excess_mean, cap - 1)
+    excess = _truncated_lomax(quantiles, scale, cap - 1)
+    # Stochastic rounding keeps the mean; the last few units are settled exactly.
+    regular_counts = 1 + np.floor(excess + rng.random(regular.size)).astype(np.int64)
+    _settle(rng, regular_counts, remaining_total, cap)
+    counts[regular] = regular_counts
+    return EventCounts(counts=counts, zero_event_users=zero_n, extreme_users=extreme, scale=scale)
+
+
+def _truncated_lomax(quantiles: np.ndarray, scale: float, upper: float) -> np.ndarray:
+    kept = 1.0 - (1.0 + upper / scale) ** -TAIL_INDEX
+    return scale * ((1.0 - quantiles * kept) ** (-1.0 / TAIL_INDEX) - 1.0)
+
+
+def _fit_scale(quantiles: np.ndarray, target_mean: float, upper: float) -> float:
+    """The scale whose truncated power law has `target_mean` over these quantiles (bisection in log space)."""
+    if target_mean <= 0:
+        return 1e-12
+    low, high = np.log(1e-9), np.log(1e12)
+    if _truncated_lomax(quantiles, float(np.exp(high)), upper).mean() < target_mean:
+        raise ValueError("the cap is too close to the mean for a heavy tail")
+    for _ in range(60):
+        middle = (low + high) / 2
+        if _truncated_lomax(quantiles, float(np.exp(middle)), upper).mean() < target_mean:
+            low = middle
+        else:
+            high = middle
+    return float(np.exp((low + high) / 2))
+
+
+def _settle(rng: np.random.Generator, counts: np.ndarray, target: int, cap: int) -> None:
+    """Add or remove single events at random users until `counts` sums to `target`."""
+    gap = target - int(counts.sum())
+    while gap:
+        room = counts < cap if gap > 0 else counts > 1
+        candidates = np.flatnonzero(room)
+        chosen = rng.choice(candidates, size=min(abs(gap), candidates.size), replace=False)
+        counts[chosen] += 1 if gap > 0 else -1
+        gap = target - int(counts.sum())

@@ -1,0 +1,322 @@
+"""`generate_sqlite`: the whole database, streamed in time order into a temporary file, renamed into place when done."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import faker
+import numpy as np
+
+from mlstress_tui.errors import UsageError
+from mlstress_tui.synth.bulk_insert import apply_bulk_load_pragmas, insert_columns
+from mlstress_tui.synth.categories import draw_category
+from mlstress_tui.synth.event_counts import TAIL_INDEX, EventCounts, draw_event_counts
+from mlstress_tui.synth.item_popularity import ItemPopularity
+from mlstress_tui.synth.mixes import (
+    AMOUNT_LOG_MEAN,
+    AMOUNT_LOG_SIGMA,
+    EVENT_TYPE_SHARES,
+    EVENT_TYPES,
+    EVENTS_END,
+    ITEM_COUNT,
+    ITEM_ZIPF_EXPONENT,
+    PURCHASE,
+    SESSION_MEAN_SECONDS,
+    SIGNUP_FIRST_DAY,
+    SIGNUP_LAST_DAY,
+)
+from mlstress_tui.synth.params import GenerateParams
+from mlstress_tui.synth.prefetch import prefetched
+from mlstress_tui.synth.profiles import ProfilePool, draw_profiles
+from mlstress_tui.synth.schema import INDEXES, create_tables, write_meta
+from mlstress_tui.synth.text_columns import date_strings, prefixed_ids, timestamp_strings
+from mlstress_tui.synth.timeline import time_ordered_events
+
+# Bump when the same parameters and seed would produce different rows.
+GENERATOR_VERSION = "1"
+USER_BATCH = 50_000
+EVENT_BATCH = 100_000
+MAX_SESSION_SECONDS = 86_400
+EVENT_TYPE_NAMES = np.array(EVENT_TYPES, dtype=object)
+EVENT_ROW = "({0}, {1}, {2}, {3}, {4}, {5}, {6})"
+USER_ROW = "({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7})"
+USER_COLUMNS = ("segment", "country", "device_type", "name", "email", "city")
+# How often (in SQLite VM steps) a long statement gives Python the chance to
+# notice Ctrl-C.
+INTERRUPT_CHECK_STEPS = 200_000
+
+Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What was written where, how big, and how long it took."""
+
+    path: Path
+    users: int
+    events: int
+    seconds: float
+    file_size: int
+    events_per_user: dict
+    edge_cases: dict
+
+
+def generate_sqlite(
+    params: GenerateParams, out: Path, *, force: bool = False, progress: Progress | None = None
+) -> GenerateResult:
+    """Generate the database at `out`; nothing appears there unless generation completes."""
+    params.validate()
+    out = Path(out).expanduser()
+    _check_target(out, force)
+    started = time.perf_counter()
+    temporary = _temporary_beside(out)
+    try:
+        meta = _build(params, temporary, progress)
+        os.replace(temporary, out)
+    except (sqlite3.Error, OSError) as error:
+        raise UsageError(f"could not write {out}: {error}; check free disk space and permissions") from None
+    finally:
+        _remove(temporary)
+    return GenerateResult(
+        path=out,
+        users=params.users,
+        events=meta["events"],
+        seconds=time.perf_counter() - started,
+        file_size=out.stat().st_size,
+        events_per_user=meta["events_per_user"],
+        edge_cases=meta["edge_cases"],
+    )
+
+
+def _check_target(out: Path, force: bool) -> None:
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file path such as {out / 'events.sqlite'}")
+    if out.exists() and not force:
+        raise UsageError(f"{out} already exists; pass --force to replace it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"cannot create directory {out.parent} for --out ({error.strerror}); choose another path"
+        ) from None
+    if not os.access(out.parent, os.W_OK):
+        raise UsageError(f"cannot write to directory {out.parent}; choose another --out")
+
+
+def _temporary_beside(out: Path) -> Path:
+    """An empty file in the target's directory, so the final rename is atomic."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as error:
+        raise UsageError(f"cannot write to directory {out.parent} ({error.strerror}); choose another --out") from None
+    os.close(handle)
+    # mkstemp makes the file private; the database gets the usual umask permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
+    return Path(name)
+
+
+def _remove(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + "-journal")):
+        try:
+            leftover.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _build(params: GenerateParams, path: Path, progress: Progress | None) -> dict:
+    """Write every table into the fresh file at `path` and return the metadata stored with it."""
+    counts_rng, users_rng, time_rng, events_rng, items_rng = (
+        np.random.default_rng(seed) for seed in np.random.SeedSequence(params.seed).spawn(5)
+    )
+    counts = draw_event_counts(counts_rng, params.users, params.mean_events, params.event_cap, params.edge_cases)
+    # User ids follow signup order, as an auto-increment key does in production.
+    signup_days = np.sort(users_rng.integers(SIGNUP_FIRST_DAY, SIGNUP_LAST_DAY + 1, params.users))
+    popularity = ItemPopularity(items_rng, ITEM_COUNT, ITEM_ZIPF_EXPONENT)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        apply_bulk_load_pragmas(conn)
+        conn.set_progress_handler(_let_python_run, INTERRUPT_CHECK_STEPS)
+        conn.execute("BEGIN")
+        create_tables(conn)
+        phase = (time.perf_counter(), time.process_time())
+        nulls = _write_users(conn, users_rng, params, signup_days)
+        phase = _log_phase("users", phase)
+        item_events = _write_events(
+            conn, time_rng, events_rng, items_rng, popularity, signup_days, counts.counts, progress
+        )
+        phase = _log_phase("events", phase)
+        _write_user_stats(conn, counts.counts)
+        meta = _meta(params, counts, nulls, item_events)
+        write_meta(conn, meta)
+        conn.execute("COMMIT")
+        phase = _log_phase("user stats and metadata", phase)
+        for statement in INDEXES:
+            conn.execute(statement)
+            phase = _log_phase(statement, phase)
+    except sqlite3.OperationalError as error:
+        # Ctrl-C inside a long statement surfaces as SQLite's "interrupted".
+        if "interrupt" in str(error):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        conn.close()
+    return meta
+
+
+def _log_phase(name: str, since: tuple[float, float]) -> tuple[float, float]:
+    now = (time.perf_counter(), time.process_time())
+    log.debug("%s: %.2f s (%.2f s CPU)", name, now[0] - since[0], now[1] - since[1])
+    return now
+
+
+def _let_python_run() -> int:
+    """A progress handler: running any Python lets a pending KeyboardInterrupt abort the statement."""
+    return 0
+
+
+def _write_users(
+    conn: sqlite3.Connection, rng: np.random.Generator, params: GenerateParams, signup_days: np.ndarray
+) -> dict[str, int]:
+    pool = ProfilePool(params.locale, params.seed)
+    nulls: dict[str, int] = {}
+    for first in range(0, params.users, USER_BATCH):
+        size = min(USER_BATCH, params.users - first)
+        profiles, batch_nulls = draw_profiles(rng, pool, size, params.edge_cases)
+        for column, count in batch_nulls.items():
+            nulls[column] = nulls.get(column, 0) + count
+        columns = [
+            prefixed_ids("USR", np.arange(first + 1, first + size + 1), 8),
+            date_strings(signup_days[first : first + size]),
+            *(profiles[column].tolist() for column in USER_COLUMNS),
+        ]
+        insert_columns(conn, "users", USER_ROW, columns)
+    return nulls
+
+
+def _write_events(
+    conn: sqlite3.Connection,
+    time_rng: np.random.Generator,
+    rng: np.random.Generator,
+    items_rng: np.random.Generator,
+    popularity: ItemPopularity,
+    signup_days: np.ndarray,
+    counts: np.ndarray,
+    progress: Progress | None,
+) -> np.ndarray:
+    """Write every event in timestamp order; return how many events each item got."""
+    total = int(counts.sum())
+    item_events = np.zeros(ITEM_COUNT + 1, dtype=np.int64)
+    batches = _event_batches(time_rng, rng, items_rng, popularity, signup_days, counts, item_events)
+    written = 0
+    if progress:
+        progress(0, total)
+    # closing() stops the producer thread at once if an insert or the progress callback raises.
+    with closing(prefetched(batches)) as ready_batches:
+        for columns in ready_batches:
+            insert_columns(conn, "events", EVENT_ROW, columns)
+            written += len(columns[0])
+            if progress:
+                progress(written, total)
+    return item_events[1:]
+
+
+def _event_batches(
+    time_rng: np.random.Generator,
+    rng: np.random.Generator,
+    items_rng: np.random.Generator,
+    popularity: ItemPopularity,
+    signup_days: np.ndarray,
+    counts: np.ndarray,
+    item_events: np.ndarray,
+) -> Iterator[list[list]]:
+    """Event rows as column lists ready to bind, in timestamp order; tallies events per item into `item_events`."""
+    total = int(counts.sum())
+    window_events = int(np.clip(total // 50, 100_000, 1_000_000))
+    numbered = 0
+    for window_users, window_seconds in time_ordered_events(time_rng, signup_days, counts, window_events):
+        for start in range(0, window_users.size, EVENT_BATCH):
+            users = window_users[start : start + EVENT_BATCH]
+            size = users.size
+            types = draw_category(rng, EVENT_TYPE_SHARES, size)
+            items = popularity.draw(items_rng, size)
+            item_events += np.bincount(items, minlength=item_events.size)
+            session = np.minimum(np.rint(rng.exponential(SESSION_MEAN_SECONDS, size)), MAX_SESSION_SECONDS)
+            amount = np.zeros(size)
+            purchases = types == PURCHASE
+            # Rounded to cents, and at least one cent: spend comes only from purchases.
+            spend = np.round(rng.lognormal(AMOUNT_LOG_MEAN, AMOUNT_LOG_SIGMA, int(purchases.sum())), 2)
+            amount[purchases] = np.maximum(spend, 0.01)
+            yield [
+                prefixed_ids("EVT", np.arange(numbered + 1, numbered + size + 1), 9),
+                prefixed_ids("USR", users + 1, 8),
+                EVENT_TYPE_NAMES[types].tolist(),
+                timestamp_strings(window_seconds[start : start + EVENT_BATCH]),
+                prefixed_ids("ITEM", items, 6),
+                session.astype(np.int64).tolist(),
+                amount.tolist(),
+            ]
+            numbered += size
+
+
+def _write_user_stats(conn: sqlite3.Connection, counts: np.ndarray) -> None:
+    for first in range(0, counts.size, USER_BATCH):
+        batch = counts[first : first + USER_BATCH]
+        user_ids = prefixed_ids("USR", np.arange(first + 1, first + batch.size + 1), 8)
+        insert_columns(conn, "mlstress_user_stats", "({0}, {1})", [user_ids, batch.tolist()])
+
+
+def events_per_user(counts: np.ndarray) -> dict:
+    """Mean, median, 99th percentile and maximum of events per user."""
+    p50, p99 = np.percentile(counts, [50, 99])
+    return {
+        "mean": round(float(counts.mean()), 3),
+        "p50": round(float(p50), 2),
+        "p99": round(float(p99), 2),
+        "max": int(counts.max()),
+    }
+
+
+def _meta(params: GenerateParams, counts: EventCounts, nulls: dict[str, int], item_events: np.ndarray) -> dict:
+    extreme_counts = counts.counts[counts.extreme_users]
+    top_items = np.sort(item_events)[::-1][: max(1, item_events.size // 100)]
+    return {
+        "users": params.users,
+        "events": int(counts.counts.sum()),
+        "seed": params.seed,
+        "mean_events": params.mean_events,
+        "max_events": params.event_cap,
+        "locale": params.locale,
+        "edge_cases": {
+            "enabled": params.edge_cases,
+            "zero_event_users": counts.zero_event_users,
+            "extreme_users": int(extreme_counts.size),
+            "extreme_user_events": {
+                f"USR{user + 1:08d}": int(count) for user, count in zip(counts.extreme_users.tolist(), extreme_counts)
+            },
+            "null_fields": nulls,
+        },
+        "event_shape": {
+            "events_per_user_law": f"1 + truncated Lomax, tail index {TAIL_INDEX:g}, scale {counts.scale:.4g}",
+            "item_popularity": f"Zipf, exponent {ITEM_ZIPF_EXPONENT:g}, over {ITEM_COUNT:,} items",
+            "top_1pct_items_event_share": round(float(top_items.sum() / max(1, item_events.sum())), 4),
+            "timestamps": "UTC, second resolution, uniform between signup and the end date",
+            "events_end": EVENTS_END.isoformat(),
+        },
+        "events_per_user": events_per_user(counts.counts),
+        "generator_version": GENERATOR_VERSION,
+        "faker_version": faker.VERSION,
+        "numpy_version": np.__version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,74 @@
+"""User profile columns: design.md's mixes plus names, emails and cities sampled from a seeded Faker pool."""
+
+from __future__ import annotations
+
+import numpy as np
+from faker import Faker
+
+from mlstress_tui.synth.categories import draw_category
+from mlstress_tui.synth.mixes import (
+    COUNTRIES,
+    COUNTRY_SHARES,
+    DEVICE_SHARES,
+    DEVICE_TYPES,
+    SEGMENT_SHARES,
+    SEGMENTS,
+)
+
+# A Faker call costs tens of microseconds, far too slow per row; a few thousand
+# calls fill pools that rows sample by index (a million distinct full names).
+FIRST_NAME_POOL = 1_000
+LAST_NAME_POOL = 1_000
+USER_NAME_POOL = 2_000
+CITY_POOL = 400
+DOMAIN_DRAWS = 40
+# Optional profile fields left NULL on purpose, and how often.
+NULL_SHARES = {"email": 0.01, "city": 0.03, "device_type": 0.015}
+_SEGMENTS = np.array(SEGMENTS, dtype=object)
+_COUNTRIES = np.array(COUNTRIES, dtype=object)
+_DEVICES = np.array(DEVICE_TYPES, dtype=object)
+
+
+class ProfilePool:
+    """Faker values for one locale and seed, drawn once."""
+
+    def __init__(self, locale: str, seed: int) -> None:
+        fake = Faker(locale)
+        fake.seed_instance(seed)
+        self.first_names = np.array([fake.first_name() for _ in range(FIRST_NAME_POOL)], dtype=object)
+        self.last_names = np.array([fake.last_name() for _ in range(LAST_NAME_POOL)], dtype=object)
+        self.user_names = np.array([fake.user_name() for _ in range(USER_NAME_POOL)], dtype=object)
+        self.cities = np.array([fake.city() for _ in range(CITY_POOL)], dtype=object)
+        self.domains = np.array(sorted({fake.free_email_domain() for _ in range(DOMAIN_DRAWS)}), dtype=object)
+
+
+def draw_profiles(
+    rng: np.random.Generator, pool: ProfilePool, size: int, edge_cases: bool
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Columns segment, country, device_type, name, email, city (object arrays) and the NULLs injected per column."""
+    first = pool.first_names[rng.integers(0, len(pool.first_names), size)]
+    last = pool.last_names[rng.integers(0, len(pool.last_names), size)]
+    user_name = pool.user_names[rng.integers(0, len(pool.user_names), size)]
+    suffix = rng.integers(0, 1000, size)
+    domain = pool.domains[rng.integers(0, len(pool.domains), size)]
+    columns = {
+        "segment": _SEGMENTS[draw_category(rng, SEGMENT_SHARES, size)],
+        "country": _COUNTRIES[draw_category(rng, COUNTRY_SHARES, size)],
+        "device_type": _DEVICES[draw_category(rng, DEVICE_SHARES, size)],
+        "name": np.array([f"{f} {s}" for f, s in zip(first.tolist(), last.tolist())], dtype=object),
+        "email": np.array(
+            [
+                f"{name}{number}@{host}" if number >= 100 else f"{name}@{host}"
+                for name, number, host in zip(user_name.tolist(), suffix.tolist(), domain.tolist())
+            ],
+            dtype=object,
+        ),
+        "city": pool.cities[rng.integers(0, len(pool.cities), size)],
+    }
+    nulls = {}
+    for column, share in NULL_SHARES.items():
+        missing = rng.random(size) < share
+        if edge_cases:
+            columns[column][missing] = None
+        nulls[column] = int(missing.sum()) if edge_cases else 0
+    return columns, nulls

@@ -1,0 +1,71 @@
+"""Event times in global time order, produced window by window without sorting the whole table.
+
+Each user's events are independent uniform instants between signup and the end
+of the data. Walking time windows in order, the number of a user's remaining
+events that land in the next window is binomial, with p the window's share of
+the user's remaining active span; drawing that count, then uniform instants
+inside the window, gives exactly the same joint distribution as drawing all
+instants at once. Only one window is ever sorted and held in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from mlstress_tui.synth.mixes import END_DAY, END_SECOND, SECONDS_PER_DAY
+from mlstress_tui.synth.params import MAX_USERS
+
+_USER_BITS = int(MAX_USERS).bit_length()
+_USER_MASK = (1 << _USER_BITS) - 1
+# Keys must fit in int64: seconds need 27 bits, user indices 27.
+assert END_SECOND.bit_length() + _USER_BITS < 63
+
+
+def window_bounds(signup_days: np.ndarray, counts: np.ndarray, window_events: int) -> list[int]:
+    """Day boundaries [0, ..., END_DAY] cutting the timeline into windows of about `window_events` expected events."""
+    daily_rate = counts / (END_DAY - signup_days)
+    # Expected events on each day: the summed rates of everyone signed up by then.
+    per_day = np.cumsum(np.bincount(signup_days, weights=daily_rate, minlength=END_DAY)[:END_DAY])
+    cumulative = np.cumsum(per_day)
+    total = cumulative[-1] if cumulative.size else 0.0
+    windows = max(1, int(np.ceil(total / window_events)))
+    cuts = np.searchsorted(cumulative, np.arange(1, windows) * total / windows) + 1
+    inner = np.unique(cuts[(cuts > 0) & (cuts < END_DAY)]).tolist()
+    return [0, *inner, END_DAY]
+
+
+def time_ordered_events(
+    rng: np.random.Generator, signup_days: np.ndarray, counts: np.ndarray, window_events: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(user index, seconds since the epoch) of every event, in time order, one window at a time.
+
+    `signup_days` must be ascending (user ids follow signup order), so the users
+    active in a window are a prefix of the population.
+    """
+    starts = signup_days.astype(np.int64) * SECONDS_PER_DAY
+    remaining = counts.astype(np.int64)
+    bounds = window_bounds(signup_days, counts, window_events)
+    for window, (first_day, end_day) in enumerate(zip(bounds, bounds[1:])):
+        window_start, window_end = first_day * SECONDS_PER_DAY, end_day * SECONDS_PER_DAY
+        signed_up = int(np.searchsorted(starts, window_end, side="left"))
+        users = np.flatnonzero(remaining[:signed_up])
+        if users.size == 0:
+            continue
+        from_second = np.maximum(starts[users], window_start)
+        if window == len(bounds) - 2:
+            here = remaining[users]
+        else:
+            share = (window_end - from_second) / (END_SECOND - from_second)
+            here = rng.binomial(remaining[users], share)
+        remaining[users] -= here
+        user_of_event = np.repeat(users, here)
+        event_from = np.repeat(from_second, here)
+        spread = rng.random(user_of_event.size) * (window_end - event_from)
+        seconds = np.minimum(event_from + spread.astype(np.int64), window_end - 1)
+        # One sort of (second, user) packed into an integer is much faster than
+        # a stable argsort, and as deterministic: equal keys are equal events.
+        keys = (seconds << _USER_BITS) | user_of_event
+        keys.sort()
+        yield keys & _USER_MASK, keys >> _USER_BITS
