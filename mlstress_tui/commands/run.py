@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import sys
 import threading
-import time
 from pathlib import Path
 
 from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
@@ -85,19 +84,22 @@ def ensure_default_database() -> Path:
     path = default_database_path()
     if path.exists():
         return path
+    from mlstress_tui.commands.generate import ProgressBar, summary
     from mlstress_tui.synth import GenerateParams, generate_sqlite
 
     params = GenerateParams()
-    print(f"First run: generating the default database ({params.users:,} users) into {path} …", file=sys.stderr)
-    started = time.monotonic()
-
-    def progress(done: int, total: int) -> None:
-        rate = done / max(time.monotonic() - started, 1e-9)
-        print(f"\r  {done:,}/{total:,} events  {rate:,.0f}/s", end="", file=sys.stderr, flush=True)
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    result = generate_sqlite(params, path, progress=progress)
-    print(f"\r  {result.users:,} users, {result.events:,} events in {result.seconds:.1f} s" + " " * 20, file=sys.stderr)
+    print(f"First run: generating the default database ({params.users:,} users) into {path}", file=sys.stderr)
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result = generate_sqlite(params, path, progress=bar.update if bar else None)
+    except OSError as error:
+        raise UsageError(f"cannot create the default database in {str(path.parent)!r}: {error.strerror}; "
+                         "set MLSTRESS_CACHE_DIR to a writable directory") from None
+    finally:
+        if bar:
+            bar.close()
+    print(summary(result, params), file=sys.stderr)
     return path
 
 
