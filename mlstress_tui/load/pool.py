@@ -34,6 +34,12 @@ class SlotPool:
 
     def get(self, timeout: float) -> Any:
         """A slot, waiting at most `timeout` seconds; queue.Empty when none came."""
+        # Fast path without the lock: slots sit in `_free` only while nobody waits,
+        # so taking one here can never jump the queue.
+        try:
+            return self._free.popleft()
+        except IndexError:
+            pass
         with self._lock:
             if self._free:
                 return self._free.popleft()
