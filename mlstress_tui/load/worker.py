@@ -169,12 +169,34 @@ class Worker:
         with self.tickets.get_lock():
             return self.tickets.value >= self.config.requests_quota and not self.block
 
+    def _send(self, user_id: str, event_count: int, started: int, deadline_ns: int | None) -> None:
+        """One request through the pool, recorded from `started` (closed: now; open: its due time).
+
+        `deadline_ns` None means `--timeout` counts from the actual send (the open
+        loop: a request queued behind the schedule is late, not timed out).
+        """
+        clock = time.perf_counter_ns
+        try:
+            connection = self.pool.get(timeout=self.config.timeout_s)
+        except queue.Empty:
+            waited = clock() - started
+            self.records.append((waited, 0, waited, event_count, "pool_timeout"))
+            return
+        sent = clock()
+        kind = None
+        try:
+            self.target.request(connection, user_id, deadline_ns or sent + self.timeout_ns)
+        except Exception as error:
+            kind = _error_kind(error)
+            self.failures.append((kind, str(error)[:200]))
+        finally:
+            self._release(connection)
+        done = clock()
+        self.records.append((done - started, done - sent, sent - started, event_count, kind))
+
     def _closed_user(self, vu: _VirtualUser, users: Any) -> None:
         """Closed loop: send the next request when the last returns."""
-        clock = time.perf_counter_ns
-        record = self.records.append
-        take, request = self.pool.get, self.target.request
-        timeout_ns, timeout_s = self.timeout_ns, self.config.timeout_s
+        clock, send, timeout_ns = time.perf_counter_ns, self._send, self.timeout_ns
         while vu.running:
             if self.paused:
                 self.resumed.wait(_POLL_S)
@@ -183,31 +205,11 @@ class Worker:
                 return
             user_id, event_count = next(users)
             started = clock()
-            try:
-                connection = take(timeout=timeout_s)
-            except queue.Empty:
-                waited = clock() - started
-                record((waited, 0, waited, event_count, "pool_timeout"))
-                continue
-            sent = clock()
-            kind = None
-            try:
-                request(connection, user_id, started + timeout_ns)
-            except Exception as error:
-                kind = _error_kind(error)
-                self.failures.append((kind, str(error)[:200]))
-            finally:
-                self._release(connection)
-            done = clock()
-            record((done - started, done - sent, sent - started, event_count, kind))
+            send(user_id, event_count, started, started + timeout_ns)
 
     def _open_user(self, vu: _VirtualUser, users: Any) -> None:
         """Open loop: take the next due request; latency counts from when it was due."""
-        clock = time.perf_counter_ns
-        record = self.records.append
-        take, request = self.pool.get, self.target.request
-        timeout_ns, timeout_s = self.timeout_ns, self.config.timeout_s
-        schedule = self.schedule
+        clock, send, schedule = time.perf_counter_ns, self._send, self.schedule
         while vu.running:
             if self.paused:
                 self.resumed.wait(_POLL_S)
@@ -223,24 +225,7 @@ class Worker:
             if not vu.running:
                 return
             user_id, event_count = next(users)
-            due = int(due)
-            try:
-                connection = take(timeout=timeout_s)
-            except queue.Empty:
-                waited = clock() - due
-                record((waited, 0, waited, event_count, "pool_timeout"))
-                continue
-            sent = clock()
-            kind = None
-            try:
-                request(connection, user_id, sent + timeout_ns)
-            except Exception as error:
-                kind = _error_kind(error)
-                self.failures.append((kind, str(error)[:200]))
-            finally:
-                self._release(connection)
-            done = clock()
-            record((done - due, done - sent, sent - due, event_count, kind))
+            send(user_id, event_count, int(due), None)
 
     def _set_users(self, mode: str, count: int) -> None:
         group = self.vus[mode]
