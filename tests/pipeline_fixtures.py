@@ -21,3 +21,11 @@ def not_a_dict(user_id: str) -> list:
 def slow(user_id: str) -> dict:
     time.sleep(0.02)
     return {}
+
+
+def spin(user_id: str) -> dict:
+    """Holds the GIL for 10 ms of pure Python: a harness that cannot keep up."""
+    deadline = time.perf_counter() + 0.01
+    while time.perf_counter() < deadline:
+        pass
+    return {}

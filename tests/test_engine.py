@@ -185,3 +185,14 @@ def test_a_worker_that_cannot_start_is_one_line_of_bad_input(tmp_path):
 def test_bad_load_is_rejected_before_anything_starts(tmp_path, load, message):
     with pytest.raises(UsageError, match=message):
         LoadEngine(parse_target("sleep:1ms"), load, run_dir=tmp_path)
+
+
+def test_a_harness_that_cannot_keep_up_says_so(tmp_path):
+    # Two threads per worker spinning in Python: the workers' own timer must see the stall.
+    engine = LoadEngine(TargetSpec(kind="python", function="pipeline_fixtures:spin"),
+                        LoadSpec(concurrency=4, duration_s=1.5, workers=2), run_dir=tmp_path, users_db=None)
+    summary = run_to_end(engine)
+    harness = summary["harness"]
+    assert harness["hiccup_ms"]["p99"] >= 1.0
+    assert harness["verdict"] in ("cpu_bound", "stalled")
+    assert "late" in harness["note"] or "bottleneck" in harness["note"]

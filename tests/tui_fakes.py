@@ -53,6 +53,8 @@ def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, po
     tick.latency.record_many((latency_ms * 1e6).astype(np.int64))
     tick.service.record_many((service_ms * 1e6).astype(np.int64))
     tick.pool_wait.record_many((pool_wait_ms * 1e6).astype(np.int64))
+    # The workers' timer: 50 wake-ups a tick, a little late, later under heavy load.
+    tick.hiccup.record_many((rng.exponential(0.05 * queueing, 50) * 1e6).astype(np.int64))
     take = rng.choice(requests, size=min(requests, 40), replace=False)
     tick.scatter = np.column_stack([events[take].astype(np.float64), latency_ms[take]])
     if mode == "open":

@@ -230,6 +230,9 @@ def print_summary(summary: dict, run_dir: Path) -> None:
         print(f"  {label:9}  " + "  ".join(f"{name} {format_ms(values[name])}" for name in
                                           ("p50", "p90", "p95", "p99", "p999", "max", "mean")), file=out)
     harness = summary["harness"]
+    lag = harness["hiccup_ms"]
+    print(f"  harness lag  p50 {format_ms(lag['p50'])}  p99 {format_ms(lag['p99'])}  max {format_ms(lag['max'])}"
+          f"  (how late the workers' own timer woke)  verdict: {harness['verdict']}", file=out)
     if harness.get("note"):
         print(f"  harness: {harness['note']}", file=out)
     print(f"  written: {run_dir / 'summary.json'}, {run_dir / 'intervals.jsonl'}", file=out)

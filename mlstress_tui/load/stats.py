@@ -35,6 +35,9 @@ class IntervalStats:
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     service: LatencyHistogram = field(default_factory=LatencyHistogram)
     pool_wait: LatencyHistogram = field(default_factory=LatencyHistogram)
+    # How late the workers' own timer wakes up (jHiccup-style): delay the harness or
+    # the machine adds to every request, whatever the target does.
+    hiccup: LatencyHistogram = field(default_factory=LatencyHistogram)
     # (event_count, latency_ms) pairs: a bounded random sample of this interval's requests.
     scatter: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.float64))
     worker_cpu: float = 0.0
@@ -80,6 +83,7 @@ class IntervalStats:
         self.latency.merge(other.latency)
         self.service.merge(other.service)
         self.pool_wait.merge(other.pool_wait)
+        self.hiccup.merge(other.hiccup)
         if keep_scatter and len(other.scatter):
             self.scatter = np.concatenate([self.scatter, other.scatter])
 
@@ -98,6 +102,7 @@ class IntervalStats:
             "latency_ms": self.latency.summary_ms(),
             "service_ms": self.service.summary_ms(),
             "pool_wait_ms": self.pool_wait.summary_ms(),
+            "hiccup_ms": self.hiccup.summary_ms(),
             "worker_cpu": round(self.worker_cpu, 3),
         }
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # An open-loop request that starts later than this after its due time counts as a late start.
 LATE_START_NS = 1_000_000
 _POLL_S = 0.05
+HICCUP_PERIOD_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class Worker:
         # (latency_ns, service_ns, pool_wait_ns, event_count, error kind or None)
         self.records: deque[tuple] = deque()
         self.failures: deque[tuple[str, str]] = deque(maxlen=256)
+        self.hiccups: deque[int] = deque()
         self.vus: dict[str, list[_VirtualUser]] = {CLOSED: [], OPEN: []}
         self.vu_serial = itertools.count()
         self.paused = False
@@ -303,15 +305,26 @@ class Worker:
             sample = self.rng.choice(len(batch), size=min(len(batch), self.config.scatter_per_tick), replace=False)
             counts = np.fromiter(event_count, dtype=np.float64, count=len(batch))
             tick.scatter = np.column_stack([counts[sample], latency_ns[sample] / 1e6])
+        hiccups = self.hiccups
+        tick.hiccup.record_many([hiccups.popleft() for _ in range(len(hiccups))])
         failures = self.failures
         for _ in range(len(failures)):
             kind, message = failures.popleft()
             tick.last_error[kind] = message
         return tick
 
+    def _measure_hiccups(self) -> None:
+        """Sleep a fixed period and record how late each wake-up is: the stall any request here would see."""
+        clock, period_ns, record = time.perf_counter_ns, int(HICCUP_PERIOD_S * 1e9), self.hiccups.append
+        while not self.stopping.is_set():
+            started = clock()
+            time.sleep(HICCUP_PERIOD_S)
+            record(max(clock() - started - period_ns, 0))
+
     def run(self, control: Any) -> None:
         """Serve control messages on a thread and ship ticks from this one until stopped."""
         threading.Thread(target=self._listen, args=(control,), daemon=True, name="control").start()
+        threading.Thread(target=self._measure_hiccups, daemon=True, name="hiccup").start()
         tick_ns = int(self.config.tick_s * 1e9)
         self.apply(self.plan)
         index = 0

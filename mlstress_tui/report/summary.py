@@ -12,6 +12,8 @@ from mlstress_tui.load.stats import RunStats
 SCHEMA = "mlstress.summary/1"
 # A worker process busier than this was CPU-bound: latency includes waiting for a core.
 SATURATED_CPU = 0.95
+# A worker timer waking this late (p99) means the harness or the machine delayed requests.
+STALL_MS = 1.0
 
 
 def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: datetime, duration_s: float,
@@ -19,16 +21,29 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
     total = stats.total
     requests = total.requests
     worker_cpu_max = total.worker_cpu
+    hiccup = total.hiccup.summary_ms()
     harness = {
         "workers": workers,
         "worker_cpu_max": round(worker_cpu_max, 3),
         "late_starts": total.late_starts,
+        "hiccup_ms": hiccup,
         "verdict": "ok",
     }
+    notes = []
     if worker_cpu_max >= SATURATED_CPU:
         harness["verdict"] = "cpu_bound"
-        harness["note"] = ("worker processes used a whole core: latency includes waiting for CPU; "
-                           "the load generator (or an in-process target such as SQLite) was the bottleneck")
+        if target.get("kind") == "sqlite":
+            notes.append("worker processes used whole cores: SQLite runs inside them, so the cores, not the "
+                         "harness, bounded throughput; latency includes waiting for CPU")
+        else:
+            notes.append("worker processes used whole cores: the load generator was the bottleneck, "
+                         "latency includes waiting for CPU; lower the load or add cores")
+    if hiccup["p99"] is not None and hiccup["p99"] >= STALL_MS:
+        harness["verdict"] = "cpu_bound" if harness["verdict"] == "cpu_bound" else "stalled"
+        notes.append(f"the workers' own timer woke up to {hiccup['p99']:.1f} ms late (p99): latencies of that "
+                     "order include the harness's or the machine's delay, not only the target's")
+    if notes:
+        harness["note"] = "; ".join(notes)
     return {
         "schema": SCHEMA,
         "target": target,

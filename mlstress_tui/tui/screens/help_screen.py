@@ -31,6 +31,8 @@ class HelpScreen(ModalScreen[None]):
             Content(""),
             Content.assemble(("SLA light: ", "bold"), f"p95 of the last second against {self._sla:g} ms."),
             Content("Interval columns cover the last ~1 s of ticks; 'whole run' is cumulative."),
+            Content("Harness lag: how late the workers' own 5 ms timer wakes (p99). Latencies of that order"),
+            Content("include delay from the tool or a busy machine, not only from the system under test."),
             Content("Arrow keys / PgUp / PgDn scroll the panels on small terminals."),
             Content(""),
             Content.styled("escape or ? closes this help", "dim"),

@@ -39,6 +39,8 @@ class StatsPanel(Static):
         run = total.latency.summary_ms() if total and total.requests else empty
         wait_now = interval.pool_wait.summary_ms() if interval else empty
         wait_run = total.pool_wait.summary_ms() if total and total.requests else empty
+        stall_now = interval.hiccup.summary_ms() if interval else empty
+        stall_run = total.hiccup.summary_ms() if total else empty
         rows = [
             Content.assemble(("".ljust(_LABEL_WIDTH)), ("last 1 s".rjust(_COLUMN_WIDTH), "bold"),
                              ("whole run".rjust(_COLUMN_WIDTH), "bold")),
@@ -54,6 +56,8 @@ class StatsPanel(Static):
             _row("pool wait p95 ms", fmt_ms(wait_now["p95"]), fmt_ms(wait_run["p95"])),
             _row("pool wait max ms", fmt_ms(wait_now["max"]), fmt_ms(wait_run["max"])),
             _row("errors", _errors_cell(interval), _errors_cell(total)),
+            # The workers' own timer lateness: delay the tool or the machine adds to every request.
+            _row("harness lag p99", fmt_ms(stall_now["p99"]), fmt_ms(stall_run["p99"])),
         ]
         if open_loop:
             rows.append(_row("late starts", fmt_count(interval.late_starts if interval else None),
