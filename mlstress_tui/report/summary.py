@@ -12,8 +12,10 @@ from mlstress_tui.load.stats import RunStats
 SCHEMA = "mlstress.summary/1"
 # A worker process busier than this was CPU-bound: latency includes waiting for a core.
 SATURATED_CPU = 0.95
-# A worker timer waking this late (p99) means the harness or the machine delayed requests.
-STALL_MS = 1.0
+# A worker timer late by this much (p99), and by a tenth of the measured p99, means the
+# harness or the machine delayed requests enough to matter.
+STALL_MS = 0.5
+STALL_SHARE = 0.1
 
 
 def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: datetime, duration_s: float,
@@ -38,7 +40,8 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
         else:
             notes.append("worker processes used whole cores: the load generator was the bottleneck, "
                          "latency includes waiting for CPU; lower the load or add cores")
-    if hiccup["p99"] is not None and hiccup["p99"] >= STALL_MS:
+    latency_p99 = total.latency.percentile_ms(99) or 0.0
+    if hiccup["p99"] is not None and hiccup["p99"] >= max(STALL_MS, STALL_SHARE * latency_p99):
         harness["verdict"] = "cpu_bound" if harness["verdict"] == "cpu_bound" else "stalled"
         notes.append(f"the workers' own timer woke up to {hiccup['p99']:.1f} ms late (p99): latencies of that "
                      "order include the harness's or the machine's delay, not only the target's")
