@@ -13,7 +13,10 @@ from itertools import chain
 # slow (one big in-memory sort instead of small runs merged). Two sorter
 # threads cut index time by about 30% when the second core is free. Temporary
 # sort runs go to disk, not memory, so memory stays flat however big the table.
+# 16 KiB pages (set before any table exists) mean fewer page splits and b-tree
+# levels; with the cache size given in KiB, memory use is unchanged.
 BULK_LOAD_PRAGMAS = (
+    "page_size = 16384",
     "journal_mode = OFF",
     "synchronous = OFF",
     "locking_mode = EXCLUSIVE",

@@ -37,7 +37,7 @@ from mlstress_tui.synth.mixes import (
 from mlstress_tui.synth.params import GenerateParams
 from mlstress_tui.synth.prefetch import prefetched
 from mlstress_tui.synth.profiles import ProfilePool, draw_profiles
-from mlstress_tui.synth.schema import INDEXES, create_tables, write_meta
+from mlstress_tui.synth.schema import INDEXES_AFTER_LOAD, INDEXES_BEFORE_LOAD, create_tables, write_meta
 from mlstress_tui.synth.text_columns import date_strings, prefixed_ids, timestamp_strings
 from mlstress_tui.synth.timeline import time_ordered_events
 
@@ -150,6 +150,8 @@ def _build(params: GenerateParams, path: Path, progress: Progress | None) -> dic
         conn.set_progress_handler(_let_python_run, INTERRUPT_CHECK_STEPS)
         conn.execute("BEGIN")
         create_tables(conn)
+        for statement in INDEXES_BEFORE_LOAD:
+            conn.execute(statement)
         phase = (time.perf_counter(), time.process_time())
         nulls = _write_users(conn, users_rng, params, signup_days)
         phase = _log_phase("users", phase)
@@ -162,7 +164,7 @@ def _build(params: GenerateParams, path: Path, progress: Progress | None) -> dic
         write_meta(conn, meta)
         conn.execute("COMMIT")
         phase = _log_phase("user stats and metadata", phase)
-        for statement in INDEXES:
+        for statement in INDEXES_AFTER_LOAD:
             conn.execute(statement)
             phase = _log_phase(statement, phase)
     except sqlite3.OperationalError as error:
