@@ -92,13 +92,7 @@ def bare_concurrent_truth(seconds: float) -> LatencyHistogram:
 def engine_run(run_dir: Path, seconds: float) -> tuple[float, float, float]:
     """p50 and p99 (ms) and throughput of the engine driving sleep:2ms at concurrency 16."""
     engine = LoadEngine(parse_target(TARGET), LoadSpec(concurrency=CONCURRENCY, duration_s=seconds), run_dir=run_dir)
-    engine.start()
-    try:
-        while not engine.finished:
-            time.sleep(0.1)
-            engine.poll()
-    finally:
-        summary = engine.finish()
+    summary = engine.run_bounded()
     return summary["latency_ms"]["p50"], summary["latency_ms"]["p99"], summary["throughput_rps"]
 
 

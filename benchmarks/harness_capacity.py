@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
@@ -47,14 +46,7 @@ class NoopUser(User):
 def ours(seconds: float, run_dir: Path) -> dict:
     cores = os.cpu_count() or 1
     engine = LoadEngine(parse_target("sleep:0ms"), LoadSpec(concurrency=cores, duration_s=seconds), run_dir=run_dir)
-    engine.start()
-    try:
-        while not engine.finished:
-            time.sleep(0.1)
-            engine.poll()
-    finally:
-        summary = engine.finish()
-    return summary
+    return engine.run_bounded()
 
 
 def locust(binary: str, seconds: float, processes: int, workdir: Path) -> dict | None:

@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
@@ -37,13 +36,7 @@ def main() -> int:
         engine = LoadEngine(parse_target(f"sleep:{SLEEP_MS:g}ms"),
                             LoadSpec(mode=OPEN, rate=RATE, pool_size=POOL, duration_s=args.seconds, timeout_s=30.0),
                             run_dir=run_dir)
-        engine.start()
-        try:
-            while not engine.finished:
-                time.sleep(0.1)
-                engine.poll()
-        finally:
-            summary = engine.finish()
+        summary = engine.run_bounded()
         lines = [json.loads(line) for line in (run_dir / "intervals.jsonl").read_text().splitlines()]
 
     print(f"open loop: sleep:{SLEEP_MS:g}ms, pool {POOL} (capacity {CAPACITY:.0f}/s), offered {RATE:.0f}/s for {args.seconds:g} s\n")

@@ -11,12 +11,8 @@ from mlstress_tui.load.stats import OPEN
 from mlstress_tui.load.targets import TargetSpec, parse_target
 
 
-def run_to_end(engine: LoadEngine, timeout_s: float = 30.0) -> dict:
-    engine.start()
-    deadline = time.monotonic() + timeout_s
-    while not engine.finished and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return engine.finish()
+def run_to_end(engine: LoadEngine) -> dict:
+    return engine.run_bounded(poll_s=0.05)
 
 
 def wait_for_ticks(engine: LoadEngine, predicate, timeout_s: float = 10.0) -> list:

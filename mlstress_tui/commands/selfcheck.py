@@ -45,12 +45,7 @@ def tight_loop_truth(sleep_ms: float, seconds: float) -> LatencyHistogram:
 
 
 def measure(target: TargetSpec, load: LoadSpec, run_dir: Path) -> dict:
-    engine = LoadEngine(target, load, run_dir=run_dir)
-    engine.start()
-    while not engine.finished:
-        time.sleep(0.1)
-        engine.poll()
-    return engine.finish()
+    return LoadEngine(target, load, run_dir=run_dir).run_bounded()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -182,6 +182,17 @@ class LoadEngine:
         self._collector = threading.Thread(target=self._collect, daemon=True, name="collector")
         self._collector.start()
 
+    def run_bounded(self, poll_s: float = 0.1) -> dict:
+        """Start, wait for the run's own bound (--duration/--requests), finish: a run without a front end."""
+        self.start()
+        try:
+            while not self.finished:
+                time.sleep(poll_s)
+                self.poll()
+        finally:
+            summary = self.finish()
+        return summary
+
     def _await_ready(self) -> None:
         ready: set[int] = set()
         deadline = time.monotonic() + _START_TIMEOUT_S
