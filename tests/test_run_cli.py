@@ -149,3 +149,9 @@ def test_a_signal_stops_the_run_writes_the_summary_and_leaves_no_worker(tmp_path
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_an_unknown_theme_is_bad_input(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, err = run_cli(capsys, "run", "--target", "sleep:1ms", "--theme", "no-such-theme", "--out", str(tmp_path))
+    assert_one_line_error(code, err, "unknown theme 'no-such-theme'", "mlstress-night")

@@ -45,27 +45,27 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """TARGET options shared by every measuring command."""
     group = parser.add_argument_group("target")
     where = group.add_mutually_exclusive_group()
-    where.add_argument("--db", type=Path, help="SQLite database made by 'generate' (default: the embedded one)")
-    where.add_argument("--target", help="sleep:2ms | python:pkg.module:function")
-    group.add_argument("--query", help="your own feature query file (SQLite), with a :user_id parameter")
-    group.add_argument("--users-db", type=Path, help="where sleep/python targets take user ids from")
-    group.add_argument("--pool-size", type=_positive_int, help="connection slots (default: one per virtual user; 64 in the open loop)")
-    group.add_argument("--timeout", type=_positive_float, help="per-request timeout in seconds (default 5)")
+    where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database made by 'generate' (default: the embedded one)")
+    where.add_argument("--target", metavar="SPEC", help="sleep:2ms | python:pkg.module:function")
+    group.add_argument("--query", metavar="FILE", help="your own feature query file (SQLite), with a :user_id parameter")
+    group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep/python targets take user ids from")
+    group.add_argument("--pool-size", type=_positive_int, metavar="P", help="connection slots (default: one per virtual user; 64 in the open loop)")
+    group.add_argument("--timeout", type=_positive_float, metavar="S", help="per-request timeout in seconds (default 5)")
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     """LOAD options shared by every measuring command."""
     group = parser.add_argument_group("load")
     model = group.add_mutually_exclusive_group()
-    model.add_argument("--concurrency", type=_positive_int, help="closed loop: N virtual users")
-    model.add_argument("--rate", type=_positive_float, help="open loop: R requests per second")
+    model.add_argument("--concurrency", type=_positive_int, metavar="N", help="closed loop: N virtual users")
+    model.add_argument("--rate", type=_positive_float, metavar="R", help="open loop: R requests per second")
     bound = group.add_mutually_exclusive_group()
-    bound.add_argument("--duration", type=_positive_float, help="stop after S seconds")
-    bound.add_argument("--requests", type=_positive_int, help="stop after N requests")
+    bound.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
+    bound.add_argument("--requests", type=_positive_int, metavar="N", help="stop after N requests")
     group.add_argument("--user-mix", choices=USER_MIXES, help="which users are requested (default uniform)")
-    group.add_argument("--seed", type=int, default=42, help="seed of the request sequence (default 42)")
-    group.add_argument("--workers", type=_positive_int, help="worker processes (default: one per core)")
-    group.add_argument("--preset", help="load profile: a name from presets/ or a .toml file (default: default)")
+    group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequence (default 42)")
+    group.add_argument("--workers", type=_positive_int, metavar="N", help="worker processes (default: one per core)")
+    group.add_argument("--preset", metavar="NAME|FILE", help="load profile: a name from presets/ or a .toml file (default: default)")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -74,8 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_target_arguments(parser)
     add_load_arguments(parser)
     parser.add_argument("--headless", action="store_true", help="no dashboard: a progress line a second (automatic when stdout is not a terminal)")
-    parser.add_argument("--out", type=Path, help="run directory (default ./mlstress-runs/<UTC timestamp>/)")
-    parser.add_argument("--theme", help="dashboard theme (a file name in themes/)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="run directory (default ./mlstress-runs/<UTC timestamp>/)")
+    parser.add_argument("--theme", metavar="NAME", help="dashboard theme by name (the themes/ files' names)")
     parser.set_defaults(func=run)
 
 
@@ -263,8 +263,23 @@ def run_headless(engine: LoadEngine) -> int:
     return EXIT_INTERRUPTED if engine.interrupted else EXIT_OK
 
 
+def check_theme(name: str | None) -> None:
+    """An unknown --theme is bad input, caught before any process starts."""
+    if name is None:
+        return
+    from textual.theme import BUILTIN_THEMES
+
+    from mlstress_tui.tui.themes import load_themes
+
+    ours = [theme.name for theme in load_themes().themes]
+    if name not in ours and name not in BUILTIN_THEMES:
+        raise UsageError(f"unknown theme {name!r}: use one of {', '.join(ours)} (or a Textual built-in theme)")
+
+
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
+    if not headless:
+        check_theme(args.theme)
     engine, preset = build_engine(args, headless=headless)
     if headless:
         return run_headless(engine)

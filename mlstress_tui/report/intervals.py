@@ -14,7 +14,7 @@ class IntervalWriter:
     def __init__(self, path: Path, interval_s: float) -> None:
         self.path = path
         self.interval_s = interval_s
-        self._handle = open(path, "a", encoding="utf-8")
+        self._handle = open(path, "w", encoding="utf-8")
         self._current: IntervalStats | None = None
         self._events: list[dict] = []
         self.lines = 0
