@@ -192,3 +192,33 @@ def test_a_harness_that_cannot_keep_up_says_so(tmp_path):
     assert harness["hiccup_ms"]["p99"] >= 1.0
     assert harness["verdict"] in ("cpu_bound", "stalled")
     assert "late" in harness["note"] or "bottleneck" in harness["note"]
+
+
+def test_ramp_doubles_the_load_until_a_step_breaks_the_sla(tmp_path):
+    engine = LoadEngine(parse_target("sleep:2ms"), LoadSpec(concurrency=1, ramp_step_s=0.5, sla_p95_ms=1000),
+                        run_dir=tmp_path / "up")
+    engine.start()
+    try:
+        wait_for_ticks(engine, lambda tick: tick.requests > 0)
+        engine.start_ramp()
+        assert engine.state == "ramping"
+        wait_for_ticks(engine, lambda tick: tick.concurrency >= 4 and tick.requests > 0)
+    finally:
+        engine.finish()
+    # Every step of sleep:2ms breaks a 1 ms SLA: the ramp ends on its first step.
+    engine = LoadEngine(parse_target("sleep:2ms"), LoadSpec(concurrency=2, ramp_step_s=0.5, sla_p95_ms=1),
+                        run_dir=tmp_path / "stop")
+    engine.start()
+    try:
+        wait_for_ticks(engine, lambda tick: tick.requests > 0)
+        engine.start_ramp()
+        deadline = time.monotonic() + 10
+        while engine.state == "ramping" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            engine.poll()
+        assert engine.state == "running" and engine.concurrency == 2
+    finally:
+        engine.finish()
+    events = [event for line in (tmp_path / "stop" / "intervals.jsonl").read_text().splitlines()
+              for event in json.loads(line).get("events", [])]
+    assert any(event["action"] == "ramp_end" and "SLA" in event["reason"] for event in events)

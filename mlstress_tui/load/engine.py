@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlstress_tui.errors import UsageError
+from mlstress_tui.load.histogram import LatencyHistogram
 from mlstress_tui.load.stats import CLOSED, OPEN, IntervalStats, RunStats
 from mlstress_tui.load.targets import TargetSpec
 from mlstress_tui.load.users import USER_MIXES, UserSource
@@ -119,7 +120,7 @@ class LoadEngine:
         self._end_ns: int | None = None
         self._stop_sent = False
         self._ramp_next_ns: int | None = None
-        self._ramp_step_stats = RunStats(scatter_capacity=1)
+        self._ramp_step = LatencyHistogram()
         self._finish_lock = threading.Lock()
         self._writer: IntervalWriter | None = None
         self._live: set[int] = set()
@@ -288,7 +289,7 @@ class LoadEngine:
         if self.state != "running":
             return
         self.state = "ramping"
-        self._ramp_step_stats = RunStats(scatter_capacity=1)
+        self._ramp_step = LatencyHistogram()
         self._ramp_next_ns = time.perf_counter_ns() + int(self.load.ramp_step_s * 1e9)
         self._event("ramp", sla_p95_ms=self.load.sla_p95_ms)
 
@@ -371,11 +372,11 @@ class LoadEngine:
     def _step_ramp(self, tick: IntervalStats) -> None:
         if self.state != "ramping" or self._ramp_next_ns is None:
             return
-        self._ramp_step_stats.add(tick)
+        self._ramp_step.merge(tick.latency)
         if time.perf_counter_ns() < self._ramp_next_ns:
             return
-        p95 = self._ramp_step_stats.total.latency.percentile_ms(95)
-        self._ramp_step_stats = RunStats(scatter_capacity=1)
+        p95 = self._ramp_step.percentile_ms(95)
+        self._ramp_step = LatencyHistogram()
         self._ramp_next_ns = time.perf_counter_ns() + int(self.load.ramp_step_s * 1e9)
         if p95 is not None and p95 > self.load.sla_p95_ms:
             self.stop_ramp(reason=f"p95 {p95:.1f} ms > SLA {self.load.sla_p95_ms:g} ms")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import itertools
-import logging
 import os
 import queue
 import signal
@@ -28,8 +27,6 @@ from mlstress_tui.load.stats import CLOSED, OPEN, IntervalStats
 from mlstress_tui.load.targets import RequestTimeout, TargetSpec
 from mlstress_tui.load.users import UserSampler, UserSource
 from mlstress_tui.pipeline.feature_query import MissingUser
-
-log = logging.getLogger(__name__)
 
 # An open-loop request that starts later than this after its due time counts as a late start.
 LATE_START_NS = 1_000_000
