@@ -11,7 +11,12 @@ from mlstress_tui.paths import data_dir
 
 DEFAULT_PRESET = "default"
 DEFAULT_SLA_P95_MS = 200.0
-LOAD_KEYS = {"mode", "concurrency", "rate", "pool_size", "user_mix", "duration_s", "requests", "timeout_s"}
+# The [load] keys a preset may set, and the TOML types each takes.
+LOAD_KEYS = {
+    "mode": (str,), "user_mix": (str,),
+    "concurrency": (int,), "pool_size": (int,), "requests": (int,),
+    "rate": (int, float), "duration_s": (int, float), "timeout_s": (int, float),
+}
 
 
 @dataclass(frozen=True)
@@ -44,9 +49,13 @@ def load_preset(name_or_file: str | None) -> Preset:
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"preset {str(path)!r} is not valid TOML: {error}") from None
     load = data.get("load", {})
-    unknown = set(load) - LOAD_KEYS
+    unknown = set(load) - set(LOAD_KEYS)
     if unknown:
         raise UsageError(f"preset {str(path)!r} has unknown [load] keys {sorted(unknown)}: known are {sorted(LOAD_KEYS)}")
+    for key, value in load.items():
+        if isinstance(value, bool) or not isinstance(value, LOAD_KEYS[key]):
+            kind = "a whole number" if LOAD_KEYS[key] == (int,) else "a number" if int in LOAD_KEYS[key] else "text"
+            raise UsageError(f"preset {str(path)!r}: [load] {key} must be {kind}, got {value!r}")
     sla = data.get("sla", {}).get("p95_ms", DEFAULT_SLA_P95_MS)
     if not isinstance(sla, int | float) or sla <= 0:
         raise UsageError(f"preset {str(path)!r}: [sla] p95_ms must be a positive number of milliseconds")

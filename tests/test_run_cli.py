@@ -155,3 +155,17 @@ def test_an_unknown_theme_is_bad_input(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     code, out, err = run_cli(capsys, "run", "--target", "sleep:1ms", "--theme", "no-such-theme", "--out", str(tmp_path))
     assert_one_line_error(code, err, "unknown theme 'no-such-theme'", "mlstress-night")
+
+
+@pytest.mark.parametrize("toml, fragment", [
+    ("[load]\nconcurrency = \"8\"\n", "concurrency must be a whole number"),
+    ("[load]\nthreads = 8\n", "unknown [load] keys"),
+    ("[load]\nconcurrency = 0\n", "--concurrency"),
+    ("[sla]\np95_ms = -1\n", "p95_ms must be a positive number"),
+    ("[load\n", "not valid TOML"),
+])
+def test_bad_preset_files_are_bad_input(capsys, tmp_path, toml, fragment):
+    preset = tmp_path / "bad.toml"
+    preset.write_text(toml)
+    code, out, err = run_cli(capsys, "run", "--target", "sleep:1ms", "--preset", str(preset), "--out", str(tmp_path))
+    assert_one_line_error(code, err, fragment)

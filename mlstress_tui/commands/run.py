@@ -161,8 +161,9 @@ def resolve_load(args: argparse.Namespace, preset: Preset, *, headless: bool) ->
 
 def build_engine(args: argparse.Namespace, *, headless: bool) -> tuple[LoadEngine, Preset]:
     preset = load_preset(args.preset)
-    target, database, users_db = resolve_target(args)
+    # Bad load options are reported before the default database is generated.
     load = resolve_load(args, preset, headless=headless)
+    target, database, users_db = resolve_target(args)
     run_dir = args.out if args.out is not None else default_run_dir()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +177,6 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self.signal: int | None = None
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopSignals:
@@ -185,7 +185,6 @@ class StopSignals:
         return self
 
     def _handle(self, number: int, frame: object) -> None:
-        self.signal = number
         self.event.set()
 
     def __exit__(self, *exc: object) -> None:
