@@ -27,7 +27,8 @@ import numpy as np
 
 from mlstress_tui.commands.selfcheck import tight_loop_truth
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
-from mlstress_tui.load.histogram import LatencyHistogram
+from mlstress_tui.session import RunSession
+from mlstress_tui.results.histogram import LatencyHistogram
 from mlstress_tui.load.targets import parse_target
 
 P50_TOLERANCE = 0.05
@@ -92,7 +93,7 @@ def bare_concurrent_truth(seconds: float) -> LatencyHistogram:
 def engine_run(run_dir: Path, seconds: float) -> tuple[float, float, float]:
     """p50 and p99 (ms) and throughput of the engine driving sleep:2ms at concurrency 16."""
     engine = LoadEngine(parse_target(TARGET), LoadSpec(concurrency=CONCURRENCY, duration_s=seconds), run_dir=run_dir)
-    summary = engine.run_bounded()
+    summary = RunSession(engine, run_dir=engine.run_dir).run_bounded()
     return summary["latency_ms"]["p50"], summary["latency_ms"]["p99"], summary["throughput_rps"]
 
 

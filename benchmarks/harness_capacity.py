@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.session import RunSession
 from mlstress_tui.load.targets import parse_target
 
 DEFAULT_LOCUST = "/tmp/locust-venv/bin/locust"
@@ -46,7 +47,7 @@ class NoopUser(User):
 def ours(seconds: float, run_dir: Path) -> dict:
     cores = os.cpu_count() or 1
     engine = LoadEngine(parse_target("sleep:0ms"), LoadSpec(concurrency=cores, duration_s=seconds), run_dir=run_dir)
-    return engine.run_bounded()
+    return RunSession(engine, run_dir=engine.run_dir).run_bounded()
 
 
 def locust(binary: str, seconds: float, processes: int, workdir: Path) -> dict | None:

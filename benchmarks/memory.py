@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.session import RunSession
 from mlstress_tui.load.targets import parse_target
 
 BUDGET_MB = 20.0
@@ -56,15 +57,16 @@ def measure(requests: int, run_dir: Path) -> dict:
             done.wait(0.01)
 
     started = time.perf_counter()
-    engine.start()
+    session = RunSession(engine, run_dir=run_dir)
+    session.start()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
         while not engine.finished:
             time.sleep(0.05)
-            engine.poll()
+            session.pump()
     finally:
-        summary = engine.finish()
+        summary = session.finish()
         done.set()
         sampler.join()
     return {"last": last, "peak": peak, "requests": summary["requests"], "seconds": time.perf_counter() - started,

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
-from mlstress_tui.load.stats import OPEN
+from mlstress_tui.session import RunSession
+from mlstress_tui.results.interval_stats import OPEN
 from mlstress_tui.load.targets import parse_target
 
 SLEEP_MS = 10.0
@@ -36,7 +37,7 @@ def main() -> int:
         engine = LoadEngine(parse_target(f"sleep:{SLEEP_MS:g}ms"),
                             LoadSpec(mode=OPEN, rate=RATE, pool_size=POOL, duration_s=args.seconds, timeout_s=30.0),
                             run_dir=run_dir)
-        summary = engine.run_bounded()
+        summary = RunSession(engine, run_dir=engine.run_dir).run_bounded()
         lines = [json.loads(line) for line in (run_dir / "intervals.jsonl").read_text().splitlines()]
 
     print(f"open loop: sleep:{SLEEP_MS:g}ms, pool {POOL} (capacity {CAPACITY:.0f}/s), offered {RATE:.0f}/s for {args.seconds:g} s\n")

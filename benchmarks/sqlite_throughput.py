@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.session import RunSession
 from mlstress_tui.load.targets import TargetSpec
 from mlstress_tui.load.targets.sqlite import SQLiteFeatureTarget, open_read_only
 from mlstress_tui.pipeline.feature_query import FEATURE_QUERY, fetch_features
@@ -103,7 +104,8 @@ def engine_run(path: Path, seconds: float, run_dir: Path, cores: int, workers: i
     """The engine's summary, plus `worker_cpu_s`: CPU seconds its workers used while running (start-up excluded)."""
     engine = LoadEngine(TargetSpec(kind="sqlite", db_path=path),
                         LoadSpec(concurrency=cores, duration_s=seconds, workers=workers), run_dir=run_dir)
-    engine.start()
+    session = RunSession(engine, run_dir=run_dir)
+    session.start()
     pids = [process.pid for process in engine._processes]
     first = {pid: process_cpu_s(pid) for pid in pids}
     last = dict(first)
@@ -114,9 +116,9 @@ def engine_run(path: Path, seconds: float, run_dir: Path, cores: int, workers: i
                 reading = process_cpu_s(pid)
                 if reading is not None:
                     last[pid] = reading
-            engine.poll()
+            session.pump()
     finally:
-        summary = engine.finish()
+        summary = session.finish()
     summary["worker_cpu_s"] = sum(last[pid] - first[pid] for pid in pids if first[pid] is not None)
     return summary
 

@@ -29,7 +29,7 @@ WARMUP_S = 3.0
 def measure_in_child(result_path: str, seconds: float, refresh_hz: float, chart_hz: float) -> None:
     """Inside the pty: run the dashboard, measure CPU between warm-up and the end, write the result."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from tui_fakes import FakeEngine  # noqa: PLC0415 - the fake lives with the tests
+    from tui_fakes import FakeEngine, fake_session  # noqa: PLC0415 - the fake lives with the tests
 
     from mlstress_tui.tui.app import DashboardApp  # noqa: PLC0415
 
@@ -51,8 +51,8 @@ def measure_in_child(result_path: str, seconds: float, refresh_hz: float, chart_
             self.exit()
 
     with tempfile.TemporaryDirectory() as run_dir:
-        engine = FakeEngine(Path(run_dir), live=True, concurrency=16, write_summary=False)
-        MeasuredApp(engine, refresh_hz=refresh_hz, chart_hz=chart_hz).run()
+        engine = FakeEngine(Path(run_dir), live=True, concurrency=16)
+        MeasuredApp(fake_session(engine), refresh_hz=refresh_hz, chart_hz=chart_hz).run()
 
 
 def main() -> int:

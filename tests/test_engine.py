@@ -7,20 +7,21 @@ import pytest
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.engine import LoadEngine, LoadSpec, split_evenly
-from mlstress_tui.load.stats import OPEN
+from mlstress_tui.results.interval_stats import OPEN
 from mlstress_tui.load.targets import TargetSpec, parse_target
+from mlstress_tui.session import RunSession
 
 
 def run_to_end(engine: LoadEngine) -> dict:
-    return engine.run_bounded(poll_s=0.05)
+    return RunSession(engine, run_dir=engine.run_dir).run_bounded(poll_s=0.05)
 
 
-def wait_for_ticks(engine: LoadEngine, predicate, timeout_s: float = 10.0) -> list:
-    """Poll until a tick satisfies `predicate`; return every tick seen."""
+def wait_for_ticks(source: LoadEngine | RunSession, predicate, timeout_s: float = 10.0) -> list:
+    """Poll (an engine) or pump (a session) until a tick satisfies `predicate`; return every tick seen."""
     seen = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        ticks = engine.poll()
+        ticks = source.pump() if isinstance(source, RunSession) else source.poll()
         seen.extend(ticks)
         if any(predicate(tick) for tick in ticks):
             return seen
@@ -61,14 +62,15 @@ def test_workers_are_separate_processes_and_are_gone_after_finish(tmp_path):
 
 
 def test_concurrency_change_takes_effect_while_running_and_is_logged(tmp_path):
-    engine = LoadEngine(parse_target("sleep:2ms"), LoadSpec(concurrency=1), run_dir=tmp_path)
-    engine.start()
+    session = RunSession(LoadEngine(parse_target("sleep:2ms"), LoadSpec(concurrency=1), run_dir=tmp_path),
+                         run_dir=tmp_path)
+    session.start()
     try:
-        wait_for_ticks(engine, lambda tick: tick.requests > 0)
-        engine.set_concurrency(6)
-        wait_for_ticks(engine, lambda tick: tick.concurrency == 6 and tick.requests > 0)
+        wait_for_ticks(session, lambda tick: tick.requests > 0)
+        session.set_concurrency(6)
+        wait_for_ticks(session, lambda tick: tick.concurrency == 6 and tick.requests > 0)
     finally:
-        engine.finish()
+        session.finish()
     lines = [json.loads(line) for line in (tmp_path / "intervals.jsonl").read_text().splitlines()]
     events = [event for line in lines for event in line.get("events", [])]
     assert any(event["action"] == "concurrency" and event["to"] == 6 for event in events)
@@ -192,33 +194,3 @@ def test_a_harness_that_cannot_keep_up_says_so(tmp_path):
     assert harness["hiccup_ms"]["p99"] >= 1.0
     assert harness["verdict"] in ("cpu_bound", "stalled")
     assert "late" in harness["note"] or "bottleneck" in harness["note"]
-
-
-def test_ramp_doubles_the_load_until_a_step_breaks_the_sla(tmp_path):
-    engine = LoadEngine(parse_target("sleep:2ms"), LoadSpec(concurrency=1, ramp_step_s=0.5, sla_p95_ms=1000),
-                        run_dir=tmp_path / "up")
-    engine.start()
-    try:
-        wait_for_ticks(engine, lambda tick: tick.requests > 0)
-        engine.start_ramp()
-        assert engine.state == "ramping"
-        wait_for_ticks(engine, lambda tick: tick.concurrency >= 4 and tick.requests > 0)
-    finally:
-        engine.finish()
-    # Every step of sleep:2ms breaks a 1 ms SLA: the ramp ends on its first step.
-    engine = LoadEngine(parse_target("sleep:2ms"), LoadSpec(concurrency=2, ramp_step_s=0.5, sla_p95_ms=1),
-                        run_dir=tmp_path / "stop")
-    engine.start()
-    try:
-        wait_for_ticks(engine, lambda tick: tick.requests > 0)
-        engine.start_ramp()
-        deadline = time.monotonic() + 10
-        while engine.state == "ramping" and time.monotonic() < deadline:
-            time.sleep(0.05)
-            engine.poll()
-        assert engine.state == "running" and engine.concurrency == 2
-    finally:
-        engine.finish()
-    events = [event for line in (tmp_path / "stop" / "intervals.jsonl").read_text().splitlines()
-              for event in json.loads(line).get("events", [])]
-    assert any(event["action"] == "ramp_end" and "SLA" in event["reason"] for event in events)

@@ -9,6 +9,7 @@ import pytest
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.session import RunSession
 from mlstress_tui.load.targets import RequestTimeout, TargetSpec
 from mlstress_tui.load.targets.sqlite import SQLiteFeatureTarget, open_read_only
 from mlstress_tui.load.users import UserSampler, UserSource
@@ -118,11 +119,12 @@ def test_user_mixes_sample_from_user_stats_reproducibly(small_db):
 def test_every_request_carries_its_users_event_count(tmp_path, small_db):
     engine = LoadEngine(TargetSpec(kind="sqlite", db_path=small_db), LoadSpec(concurrency=2, requests=400),
                         run_dir=tmp_path)
-    engine.start()
-    while not engine.finished:
+    session = RunSession(engine, run_dir=tmp_path)
+    session.start()
+    while not session.finished:
         time.sleep(0.05)
-    ticks = engine.poll()
-    summary = engine.finish()
+    ticks = session.pump()
+    summary = session.finish()
     assert summary["requests"] == summary["ok"] == 400
     known = set(UserSampler.from_source(UserSource(db_path=small_db)).event_counts.tolist())
     pairs = [pair for tick in ticks for pair in tick.scatter.tolist()]

@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from mlstress_tui.load.histogram import BUCKETS, LatencyHistogram
+from mlstress_tui.results.histogram import BUCKETS, LatencyHistogram
 
 
 @pytest.fixture

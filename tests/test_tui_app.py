@@ -12,7 +12,7 @@ from mlstress_tui.tui.app import DashboardApp
 from mlstress_tui.tui.screens.help_screen import HelpScreen
 from mlstress_tui.tui.themes import load_themes
 from mlstress_tui.tui.widgets.final_banner import FinalBanner
-from tui_fakes import HISTORY, FakeEngine
+from tui_fakes import HISTORY, FakeEngine, fake_session
 
 SIZE = (120, 40)
 
@@ -23,11 +23,11 @@ def engine(tmp_path: Path) -> FakeEngine:
 
 
 def load_calls(engine: FakeEngine) -> list[tuple[str, object]]:
-    return [call for call in engine.calls if call[0] != "finish"]
+    return [call for call in engine.calls if call[0] not in ("start", "finish")]
 
 
 async def test_plus_adds_one_user(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("+")
         await pilot.press("+")
@@ -36,7 +36,7 @@ async def test_plus_adds_one_user(engine: FakeEngine) -> None:
 
 
 async def test_minus_and_brackets_change_concurrency(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("]")
         assert engine.concurrency == 32
@@ -48,7 +48,7 @@ async def test_minus_and_brackets_change_concurrency(engine: FakeEngine) -> None
 
 async def test_minus_is_dimmed_at_one_user(tmp_path: Path) -> None:
     engine = FakeEngine(tmp_path / "run", script=HISTORY, concurrency=1)
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         assert app.check_action("fewer", ()) is None
         assert app.check_action("halve", ()) is None
@@ -59,7 +59,7 @@ async def test_minus_is_dimmed_at_one_user(tmp_path: Path) -> None:
 
 async def test_open_loop_keys_change_the_rate_by_ten_percent(tmp_path: Path) -> None:
     engine = FakeEngine(tmp_path / "run", script=HISTORY, mode="open", rate=100.0)
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("+")
         assert engine.rate == pytest.approx(110.0)
@@ -68,7 +68,7 @@ async def test_open_loop_keys_change_the_rate_by_ten_percent(tmp_path: Path) -> 
 
 
 async def test_p_pauses_then_resumes(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("p")
         assert engine.state == "paused"
@@ -81,7 +81,7 @@ async def test_p_pauses_then_resumes(engine: FakeEngine) -> None:
 
 
 async def test_m_switches_to_open_loop_and_plus_then_moves_the_rate(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("m")
         assert engine.mode == "open"
@@ -93,19 +93,27 @@ async def test_m_switches_to_open_loop_and_plus_then_moves_the_rate(engine: Fake
     assert load_calls(engine)[1][0] == "set_rate"
 
 
-async def test_r_toggles_the_ramp_and_the_ramp_owns_the_level(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+async def test_r_runs_the_ramp_controller_which_owns_the_level_until_r_again(engine: FakeEngine) -> None:
+    session = fake_session(engine)
+    app = DashboardApp(session)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
         await pilot.pause(0.3)
         assert app.run_state == "ramping"
+        assert session.ramp is not None and session.ramp.active
+        assert session.ramp.plan.start == 16 and session.ramp.plan.factor == 2
+        assert app.check_action("more", ()) is None
         await pilot.press("+")
         await pilot.press("r")
-    assert load_calls(engine) == [("start_ramp", None), ("stop_ramp", None)]
+        assert not session.ramp.active
+        assert session.ramp.stopped_because == "stopped by the operator"
+    # The ramp turned the same knob a key does; the dimmed + never reached the engine.
+    assert load_calls(engine) == [("set_concurrency", 16)]
+    assert ("ramp_end", ) == engine.notes[-1][:1]
 
 
 async def test_s_writes_an_svg_into_the_run_dir(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
         await pilot.pause()
@@ -117,7 +125,7 @@ async def test_s_writes_an_svg_into_the_run_dir(engine: FakeEngine) -> None:
 
 
 async def test_q_finishes_the_engine_writes_the_summary_and_exits(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("q")
         await app.workers.wait_for_complete()
@@ -129,7 +137,7 @@ async def test_q_finishes_the_engine_writes_the_summary_and_exits(engine: FakeEn
 
 
 async def test_ctrl_c_finishes_and_exits_with_130(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+c")
         await app.workers.wait_for_complete()
@@ -139,7 +147,7 @@ async def test_ctrl_c_finishes_and_exits_with_130(engine: FakeEngine) -> None:
 
 
 async def test_a_bounded_run_shows_its_final_state_and_waits_for_q(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         engine.finish_on_next_poll()
         await pilot.pause(0.3)
@@ -163,7 +171,7 @@ async def test_a_bounded_run_shows_its_final_state_and_waits_for_q(engine: FakeE
 
 
 async def test_t_cycles_the_shipped_themes(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     names = [theme.name for theme in load_themes().themes]
     async with app.run_test(size=SIZE) as pilot:
         assert app.theme == names[0]
@@ -175,7 +183,7 @@ async def test_t_cycles_the_shipped_themes(engine: FakeEngine) -> None:
 
 
 async def test_theme_from_the_constructor(engine: FakeEngine) -> None:
-    app = DashboardApp(engine, theme="mlstress-day")
+    app = DashboardApp(fake_session(engine), theme="mlstress-day")
     async with app.run_test(size=SIZE):
         assert app.theme == "mlstress-day"
         assert not app.current_theme.dark
@@ -189,7 +197,7 @@ async def test_a_broken_theme_file_is_reported_and_skipped(engine: FakeEngine, t
     (themes / "broken.toml").write_text('name = "broken"\nprimary = "not a colour"\n', encoding="utf-8")
     (themes / "garbled.toml").write_text('name = "garbled\n', encoding="utf-8")
     monkeypatch.setattr(app_module, "load_themes", lambda: load_themes(themes))
-    app = DashboardApp(engine, theme="broken")
+    app = DashboardApp(fake_session(engine), theme="broken")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         messages = [notification.message for notification in app._notifications]
@@ -200,7 +208,7 @@ async def test_a_broken_theme_file_is_reported_and_skipped(engine: FakeEngine, t
 
 
 async def test_help_lists_the_keys_and_closes(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
@@ -215,7 +223,7 @@ async def test_help_lists_the_keys_and_closes(engine: FakeEngine) -> None:
 
 
 async def test_the_command_palette_offers_the_keys(engine: FakeEngine) -> None:
-    app = DashboardApp(engine)
+    app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE):
         titles = [command.title for command in app.get_system_commands(app.screen)]
     for title in ("More (+)", "Pause (p)", "Shot (s)", "Quit (q)"):
@@ -224,7 +232,7 @@ async def test_the_command_palette_offers_the_keys(engine: FakeEngine) -> None:
 
 
 async def test_the_screen_shows_what_the_engine_reported(engine: FakeEngine) -> None:
-    app = DashboardApp(engine, sla_p95_ms=5.0)
+    app = DashboardApp(fake_session(engine, sla_p95_ms=5.0))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         header = str(app.query_one("#run-header").render())

@@ -5,28 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlstress_tui.tui.format import fmt_ms
-from mlstress_tui.tui.live_stats import LiveStats
+from mlstress_tui.tui.live_stats import LiveWindow
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_theme_file, load_themes
 from tui_fakes import make_tick
 
 
-def test_the_interval_is_the_last_second_and_the_total_is_everything() -> None:
-    live = LiveStats()
+def test_the_interval_is_the_last_second_of_ticks() -> None:
+    live = LiveWindow()
     ticks = [make_tick(i, mode="closed", concurrency=8, rate=None, pool_size=8) for i in range(10)]
     live.add(ticks)
     interval = live.interval()
     assert interval is not None
     assert interval.requests == sum(tick.requests for tick in ticks[-4:])
     assert interval.latency.count == interval.requests
-    assert live.total.requests == sum(tick.requests for tick in ticks)
-
-
-def test_levels_are_one_point_per_concurrency_visited() -> None:
-    live = LiveStats()
-    live.add([make_tick(i, mode="closed", concurrency=c, rate=None, pool_size=None)
-              for i, c in enumerate([4, 4, 8, 8, 16, 4])])
-    assert [stats.level for stats in live.levels_of("closed")] == [4.0, 8.0, 16.0]
-    assert live.current_level().level == 4.0
+    assert live.ticks_seen == 10
 
 
 def test_the_shipped_themes_load_and_one_is_light() -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlstress_tui.load.stats import IntervalStats
+from mlstress_tui.results.interval_stats import IntervalStats
+from mlstress_tui.session import RunSession
 
 TICK_S = 0.25
 # Below about 12 concurrent users the modelled system keeps up; past it, requests queue.
@@ -21,7 +22,7 @@ SQLITE_TARGET = {"kind": "sqlite", "label": "default.sqlite", "users": 100_000, 
 
 
 def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, pool_size: int | None,
-              seed: int = 7, tick_s: float = TICK_S, max_requests: int = 4000) -> IntervalStats:
+              seed: int = 7, tick_s: float = TICK_S, max_requests: int = 4000, level_id: int | None = 0) -> IntervalStats:
     """One 0.25 s tick of a modelled service whose latency climbs past CAPACITY_USERS; same inputs, same tick."""
     rng = np.random.default_rng([seed, index])
     load = concurrency if mode == "closed" else (rate or 0.0) * BASE_SERVICE_MS / 1000
@@ -39,7 +40,7 @@ def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, po
         pool_size is not None and concurrency > (pool_size or 0), latency_ms - service_ms, rng.exponential(0.01, requests)
     )
     tick = IntervalStats(index=index, t_start=index * tick_s, t_end=(index + 1) * tick_s, mode=mode,
-                         concurrency=concurrency, rate=rate, requests=requests)
+                         concurrency=concurrency, rate=rate, requests=requests, level_id=level_id)
     timeouts = int((latency_ms > 60).sum())
     missing = int(rng.random() < 0.05)
     errors = min(requests, timeouts + missing)
@@ -63,7 +64,7 @@ def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, po
 
 
 class FakeEngine:
-    """The engine API the dashboard drives, with every command recorded and nothing running.
+    """The engine API a run session drives, with every command recorded and nothing running.
 
     `script` is a list of (concurrency, ticks) steps served by the first `poll()`, so a test
     sees a whole run's history at once; `live=True` instead produces ticks as wall time passes,
@@ -74,7 +75,7 @@ class FakeEngine:
                  mode: str = "closed", concurrency: int = 16, rate: float | None = None,
                  pool_size: int | None = 16, elapsed_s: float = 83.5, finished: bool = False,
                  target_info: dict[str, Any] | None = None, duration_s: float | None = None,
-                 requests_limit: int | None = None, write_summary: bool = True, seed: int = 7) -> None:
+                 requests_limit: int | None = None, seed: int = 7) -> None:
         self.run_dir = Path(run_dir)
         self.mode = mode
         self.concurrency = concurrency
@@ -86,25 +87,30 @@ class FakeEngine:
         self.state = "finished" if finished else "running"
         self.finished = finished
         self.calls: list[tuple[str, Any]] = []
+        self.notes: list[tuple[str, dict]] = []
         self.finish_calls = 0
+        self.level_id = 0
+        self.worker_count = 2
+        self.started_at = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
         self.polls = 0
         self._fixed_elapsed = None if live else elapsed_s
         self._live = live
         self._seed = seed
-        self._write_summary = write_summary
         self._started = time.monotonic()
         self._index = 0
         self._pending: list[IntervalStats] = []
         # Live ticks repeat a few seeded ones per level, so producing them costs (almost) nothing.
         self._live_ticks: dict[tuple[str, float, int], IntervalStats] = {}
         self.requests_served = 0
-        for concurrency_level, ticks in script or []:
+        for level_id, (concurrency_level, ticks) in enumerate(script or []):
             for _ in range(ticks):
-                self._pending.append(self._tick(mode="closed", concurrency=concurrency_level, rate=None))
+                self._pending.append(self._tick(mode="closed", concurrency=concurrency_level, rate=None,
+                                                level_id=level_id))
+        self.level_id = max(len(script or []) - 1, 0)
 
-    def _tick(self, *, mode: str, concurrency: int, rate: float | None) -> IntervalStats:
+    def _tick(self, *, mode: str, concurrency: int, rate: float | None, level_id: int) -> IntervalStats:
         tick = make_tick(self._index, mode=mode, concurrency=concurrency, rate=rate, pool_size=self.pool_size,
-                         seed=self._seed)
+                         seed=self._seed, level_id=level_id)
         self._index += 1
         return tick
 
@@ -116,7 +122,7 @@ class FakeEngine:
             base = self._live_ticks[key] = make_tick(key[2], mode=self.mode, concurrency=self.concurrency,
                                                      rate=self.rate, pool_size=self.pool_size, seed=self._seed)
         tick = dataclasses.replace(base, index=self._index, t_start=self._index * TICK_S,
-                                   t_end=(self._index + 1) * TICK_S)
+                                   t_end=(self._index + 1) * TICK_S, level_id=self.level_id, events=[])
         self._index += 1
         return tick
 
@@ -126,20 +132,31 @@ class FakeEngine:
             return self._fixed_elapsed
         return time.monotonic() - self._started
 
-    # Commands: recorded, applied at once.
+    # Commands: recorded, applied at once; a change opens a level, as the real engine's do.
+    def start(self) -> None:
+        self.calls.append(("start", None))
+
     def set_concurrency(self, n: int) -> None:
         self.calls.append(("set_concurrency", n))
-        self.concurrency = n
+        if n != self.concurrency:
+            self.concurrency = n
+            self.level_id += 1
 
     def set_rate(self, r: float) -> None:
         self.calls.append(("set_rate", r))
-        self.rate = r
+        if r != self.rate:
+            self.rate = r
+            self.level_id += 1
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: str, rate: float | None = None) -> None:
         self.calls.append(("set_mode", mode))
         if mode == "open" and self.mode != "open":
             self.rate = float(self.concurrency * 1000 / BASE_SERVICE_MS / 2)
         self.mode = mode
+        self.level_id += 1
+
+    def note(self, action: str, **details: object) -> None:
+        self.notes.append((action, details))
 
     def pause(self) -> None:
         self.calls.append(("pause", None))
@@ -147,14 +164,6 @@ class FakeEngine:
 
     def resume(self) -> None:
         self.calls.append(("resume", None))
-        self.state = "running"
-
-    def start_ramp(self) -> None:
-        self.calls.append(("start_ramp", None))
-        self.state = "ramping"
-
-    def stop_ramp(self) -> None:
-        self.calls.append(("stop_ramp", None))
         self.state = "running"
 
     def stop(self) -> None:
@@ -173,17 +182,15 @@ class FakeEngine:
         self.requests_served += sum(tick.requests for tick in ticks)
         return ticks
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> None:
         self.finish_calls += 1
         self.calls.append(("finish", None))
         self.state = "finished"
         self.finished = True
-        summary = {"schema": "mlstress.summary/1", "target": self.target_info, "requests": self.requests_served,
-                   "duration_s": self.elapsed_s}
-        if self._write_summary:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-        return summary
+
+    def load_description(self) -> dict:
+        return {"mode": self.mode, "concurrency": self.concurrency, "rate": self.rate, "pool_size": self.pool_size,
+                "final": {"mode": self.mode, "concurrency": self.concurrency, "rate": self.rate}}
 
     def finish_on_next_poll(self) -> None:
         """Make the run end by itself, as a bounded run does."""
@@ -193,3 +200,11 @@ class FakeEngine:
 
 # A run that visited four levels, the last past the knee: enough for every chart to have a shape.
 HISTORY = [(4, 8), (8, 8), (16, 12), (32, 8), (16, 6)]
+
+
+def fake_session(engine: FakeEngine, *, sla_p95_ms: float = 200.0) -> RunSession:
+    """A real run session around the fake engine, started: what the dashboard is given."""
+    session = RunSession(engine, run_dir=engine.run_dir, sla_p95_ms=sla_p95_ms, seed=engine._seed,
+                         database={"users": 100_000, "events": 4_500_000, "seed": 42})
+    session.start()
+    return session

@@ -1,1 +1,1 @@
-"""Front ends of the subcommands: each parses its arguments and calls the engine."""
+"""Front ends of the subcommands: each parses its arguments and builds a run session (options.py)."""

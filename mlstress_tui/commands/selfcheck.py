@@ -12,9 +12,10 @@ import numpy as np
 
 from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_OK
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
-from mlstress_tui.load.histogram import LatencyHistogram
 from mlstress_tui.load.targets import TargetSpec
 from mlstress_tui.paths import default_run_dir
+from mlstress_tui.results.histogram import LatencyHistogram
+from mlstress_tui.session import RunSession
 
 # The fidelity bounds of the load engine issue: measured vs tight-loop truth.
 P50_TOLERANCE = 0.05
@@ -45,7 +46,7 @@ def tight_loop_truth(sleep_ms: float, seconds: float) -> LatencyHistogram:
 
 
 def measure(target: TargetSpec, load: LoadSpec, run_dir: Path) -> dict:
-    return LoadEngine(target, load, run_dir=run_dir).run_bounded()
+    return RunSession(LoadEngine(target, load, run_dir=run_dir), run_dir=run_dir, seed=load.seed).run_bounded()
 
 
 def run(args: argparse.Namespace) -> int:

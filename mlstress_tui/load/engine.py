@@ -1,9 +1,9 @@
-"""The load engine: worker processes driven from one control API, stats collected into ticks.
+"""The load engine: worker processes driven from one control API, their stats merged into ticks.
 
-Front ends (the headless CLI and the dashboard) construct a `LoadEngine`, call
-`start()`, send control commands, `poll()` ticks on their own clock and call
-`finish()` at the end. The engine itself never blocks a front end's thread
-except in `start()` and `finish()`.
+The engine publishes ticks and decides nothing: a run session (`mlstress_tui.session`)
+`start()`s it, turns its knobs (from a key press or the ramp controller alike),
+`poll()`s merged ticks on its own clock and hands them to its consumers, then
+`finish()`es it. The engine never blocks a caller except in `start()` and `finish()`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.histogram import LatencyHistogram
-from mlstress_tui.load.stats import CLOSED, OPEN, IntervalStats, RunStats
+from mlstress_tui.load.schedule import ARRIVALS
 from mlstress_tui.load.targets import TargetSpec
 from mlstress_tui.load.users import USER_MIXES, UserSource
 from mlstress_tui.load.worker import WorkerConfig, WorkerPlan, worker_main
-from mlstress_tui.report.intervals import IntervalWriter
-from mlstress_tui.report.summary import build_summary, write_summary
+from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +46,8 @@ class LoadSpec:
     duration_s: float | None = None
     requests: int | None = None
     workers: int | None = None  # None: one process per core
+    arrivals: str = "uniform"  # open loop: "uniform" (wrk2-style) or "poisson" (bursty, seeded)
     tick_s: float = 0.25
-    report_interval_s: float = 1.0
-    ramp_step_s: float = 5.0
-    ramp_max_concurrency: int = 512
-    sla_p95_ms: float = 200.0
 
     def validate(self) -> None:
         if self.mode not in (CLOSED, OPEN):
@@ -73,6 +68,8 @@ class LoadSpec:
             raise UsageError(f"unknown --user-mix {self.user_mix!r}: use one of {', '.join(USER_MIXES)}")
         if self.workers is not None and self.workers < 1:
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        if self.arrivals not in ARRIVALS:
+            raise UsageError(f"unknown --arrivals {self.arrivals!r}: use one of {', '.join(ARRIVALS)}")
 
 
 def split_evenly(total: int, parts: int) -> list[int]:
@@ -99,9 +96,9 @@ class LoadEngine:
         self.duration_s = load.duration_s
         self.requests_limit = load.requests
         self.state = "starting"
-        self.stats = RunStats()
-        self.summary: dict | None = None
-        self.interrupted = False
+        # Each control change opens a level; workers stamp their ticks with the level they run at.
+        self.level_id = 0
+        self.levels: dict[int, tuple[str, int, float | None]] = {0: (self.mode, self.concurrency, self.rate)}
         cores = os.cpu_count() or 1
         workers = load.workers or cores
         if load.pool_size is not None:
@@ -116,19 +113,18 @@ class LoadEngine:
         self._lock = threading.Lock()
         self._collector: threading.Thread | None = None
         self._start_ns = 0
-        self._started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(timezone.utc)
         self._end_ns: int | None = None
         self._stop_sent = False
-        self._ramp_next_ns: int | None = None
-        self._ramp_step = LatencyHistogram()
         self._finish_lock = threading.Lock()
-        self._writer: IntervalWriter | None = None
+        self._finished = False
         self._live: set[int] = set()
 
     # -- read-only views -------------------------------------------------
 
     @property
     def finished(self) -> bool:
+        """True once the run has ended (bound reached, stopped, or the workers are gone)."""
         return self.state == "finished" or (self._collector is not None and not self._collector.is_alive())
 
     @property
@@ -153,20 +149,19 @@ class LoadEngine:
         if self.mode == CLOSED:
             concurrency = split_evenly(self.concurrency, parts)
             pools = split_evenly(self.pool_size, parts) if self.pool_size is not None else [None] * parts
-            return [WorkerPlan(CLOSED, concurrency[i], 0.0, pools[i]) for i in range(parts)]
+            return [WorkerPlan(CLOSED, concurrency[i], 0.0, pools[i], self.level_id) for i in range(parts)]
         pools = split_evenly(self.pool_size or DEFAULT_OPEN_POOL, parts)
         rate = float(self.rate or 0.0)
-        return [WorkerPlan(OPEN, pools[i], rate / parts, pools[i]) for i in range(parts)]
+        return [WorkerPlan(OPEN, pools[i], rate / parts, pools[i], self.level_id) for i in range(parts)]
 
     def start(self) -> None:
         """Spawn the workers, wait until each is ready, then start them together."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._writer = IntervalWriter(self.run_dir / "intervals.jsonl", self.load.report_interval_s)
         tickets = self._context.Value("q", 0) if self.load.requests else None
         for worker_id, plan in enumerate(self._plans()):
             config = WorkerConfig(worker_id=worker_id, target=self.target, users=self.users,
                                   timeout_s=self.load.timeout_s, tick_s=self.load.tick_s,
-                                  requests_quota=self.load.requests)
+                                  requests_quota=self.load.requests, arrivals=self.load.arrivals)
             ours, theirs = self._context.Pipe()
             process = self._context.Process(target=worker_main, args=(config, plan, theirs, self._stats_queue, tickets),
                                             name=f"mlstress-worker-{worker_id}", daemon=True)
@@ -175,24 +170,13 @@ class LoadEngine:
             self._processes.append(process)
         self._await_ready()
         self._start_ns = time.perf_counter_ns() + 20_000_000
-        self._started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(timezone.utc)
         self._live = set(range(self.worker_count))
         for control in self._controls:
             control.send(("start", self._start_ns))
         self.state = "running"
         self._collector = threading.Thread(target=self._collect, daemon=True, name="collector")
         self._collector.start()
-
-    def run_bounded(self, poll_s: float = 0.1) -> dict:
-        """Start, wait for the run's own bound (--duration/--requests), finish: a run without a front end."""
-        self.start()
-        try:
-            while not self.finished:
-                time.sleep(poll_s)
-                self.poll()
-        finally:
-            summary = self.finish()
-        return summary
 
     def _await_ready(self) -> None:
         ready: set[int] = set()
@@ -228,10 +212,17 @@ class LoadEngine:
             except (OSError, ValueError):
                 pass  # that worker has already exited
 
-    def _event(self, action: str, **details: object) -> None:
+    def note(self, action: str, **details: object) -> None:
+        """Record a control event; it travels with the next tick (intervals.jsonl, the ramp's steps)."""
         with self._lock:
             self._events.append({"t": round(self.elapsed_s, 3), "action": action, **details})
         log.info("%s %s", action, details)
+
+    def _open_level(self) -> None:
+        """A control change: a new level, which ticks count only once every worker runs it."""
+        self.level_id += 1
+        self.levels[self.level_id] = (self.mode, self.concurrency, self.rate)
+        self._send_plans()
 
     def _send_plans(self) -> None:
         with self._lock:
@@ -246,58 +237,41 @@ class LoadEngine:
         concurrency = max(1, int(concurrency))
         if self.mode != CLOSED or concurrency == self.concurrency or self._stop_sent:
             return
-        self._event("concurrency", **{"from": self.concurrency, "to": concurrency})
+        self.note("concurrency", **{"from": self.concurrency, "to": concurrency})
         self.concurrency = concurrency
-        self._send_plans()
+        self._open_level()
 
     def set_rate(self, rate: float) -> None:
         rate = max(0.1, float(rate))
         if self.mode != OPEN or rate == self.rate or self._stop_sent:
             return
-        self._event("rate", **{"from": self.rate, "to": rate})
+        self.note("rate", **{"from": self.rate, "to": rate})
         self.rate = self._last_rate = rate
-        self._send_plans()
+        self._open_level()
 
-    def set_mode(self, mode: str) -> None:
-        """Switch between closed and open loop; the open loop starts at the throughput just seen."""
+    def set_mode(self, mode: str, rate: float | None = None) -> None:
+        """Switch between closed and open loop; the open loop runs at `rate` (default: its last rate)."""
         if mode == self.mode or mode not in (CLOSED, OPEN) or self._stop_sent:
             return
         if mode == OPEN:
-            recent = self.stats.last.throughput_rps if self.stats.last else 0.0
-            self.rate = self._last_rate = max(round(recent, 1), 1.0) if recent else self._last_rate
+            self.rate = self._last_rate = max(round(rate, 1), 0.1) if rate else self._last_rate
         else:
             self.rate = None
-        self._event("mode", **{"from": self.mode, "to": mode, "concurrency": self.concurrency, "rate": self.rate})
+        self.note("mode", **{"from": self.mode, "to": mode, "concurrency": self.concurrency, "rate": self.rate})
         self.mode = mode
-        self._send_plans()
+        self._open_level()
 
     def pause(self) -> None:
-        if self.state in ("running", "ramping"):
-            self._ramp_next_ns = None
+        if self.state == "running":
             self.state = "paused"
-            self._event("pause")
+            self.note("pause")
             self._broadcast("pause")
 
     def resume(self) -> None:
         if self.state == "paused":
             self.state = "running"
-            self._event("resume")
+            self.note("resume")
             self._broadcast("resume")
-
-    def start_ramp(self) -> None:
-        """Raise the load a step at a time until a step's p95 breaks the SLA or the maximum is reached."""
-        if self.state != "running":
-            return
-        self.state = "ramping"
-        self._ramp_step = LatencyHistogram()
-        self._ramp_next_ns = time.perf_counter_ns() + int(self.load.ramp_step_s * 1e9)
-        self._event("ramp", sla_p95_ms=self.load.sla_p95_ms)
-
-    def stop_ramp(self, reason: str = "stopped") -> None:
-        if self.state == "ramping":
-            self.state = "running"
-            self._ramp_next_ns = None
-            self._event("ramp_end", reason=reason)
 
     def stop(self) -> None:
         """Ask the workers to stop (non-blocking); `finish()` waits for them."""
@@ -330,7 +304,7 @@ class LoadEngine:
             if kind == "tick":
                 merged, reported = pending.setdefault(payload.index, (IntervalStats(
                     index=payload.index, t_start=payload.t_start, t_end=payload.t_end, mode=payload.mode,
-                    rate=None, paused=payload.paused), set()))
+                    rate=None, paused=payload.paused, level_id=payload.level_id), set()))
                 merged.merge_worker(payload)
                 merged.t_end = max(merged.t_end, payload.t_end)
                 reported.add(worker_id)
@@ -353,48 +327,28 @@ class LoadEngine:
             if not final and not self._live <= reported:
                 break
             del pending[index]
-            self._ticks.append(merged)
-            self.stats.add(merged)
+            # A tick reports the level commanded, never a sum of workers caught half-way through a change.
+            commanded = self.levels.get(merged.level_id if merged.level_id is not None else self.level_id)
+            if commanded is not None:
+                merged.mode, merged.concurrency, merged.rate = commanded
             with self._lock:
-                events, self._events = self._events, []
-            self._writer.add(merged, events)
-            self._step_ramp(merged)
-        if final:
-            self._writer.flush_partial()
+                merged.events, self._events = self._events, []
+            self._ticks.append(merged)
 
     def _check_limits(self) -> None:
         if self._stop_sent or not self._start_ns:
             return
         if self.duration_s is not None and time.perf_counter_ns() - self._start_ns >= self.duration_s * 1e9:
-            self._event("duration_reached")
+            self.note("duration_reached")
             self.stop()
-
-    def _step_ramp(self, tick: IntervalStats) -> None:
-        if self.state != "ramping" or self._ramp_next_ns is None:
-            return
-        self._ramp_step.merge(tick.latency)
-        if time.perf_counter_ns() < self._ramp_next_ns:
-            return
-        p95 = self._ramp_step.percentile_ms(95)
-        self._ramp_step = LatencyHistogram()
-        self._ramp_next_ns = time.perf_counter_ns() + int(self.load.ramp_step_s * 1e9)
-        if p95 is not None and p95 > self.load.sla_p95_ms:
-            self.stop_ramp(reason=f"p95 {p95:.1f} ms > SLA {self.load.sla_p95_ms:g} ms")
-        elif self.mode == CLOSED:
-            if self.concurrency >= self.load.ramp_max_concurrency:
-                self.stop_ramp(reason="maximum concurrency reached")
-            else:
-                self.set_concurrency(min(self.concurrency * 2, self.load.ramp_max_concurrency))
-        else:
-            self.set_rate((self.rate or 1.0) * 1.5)
 
     # -- the end ----------------------------------------------------------
 
-    def finish(self, timeout_s: float | None = None) -> dict:
-        """Stop if running, wait for the workers, write summary.json; idempotent."""
+    def finish(self, timeout_s: float | None = None) -> None:
+        """Stop if running and wait for the workers; idempotent. Ticks still unread stay for `poll()`."""
         with self._finish_lock:
-            if self.summary is not None:
-                return self.summary
+            if self._finished:
+                return
             self.stop()
             wait = timeout_s if timeout_s is not None else self.load.timeout_s + 5.0
             if self._collector is not None:
@@ -405,24 +359,18 @@ class LoadEngine:
             if self._collector is not None and self._collector.is_alive():
                 self._live.clear()
                 self._collector.join(1.0)
-            if self._writer is not None:
-                self._writer.close()
-            self.summary = build_summary(
-                target=self.target_info, load=self._load_description(), stats=self.stats,
-                started_at=self._started_at, duration_s=self.elapsed_s, seed=self.load.seed,
-                database=self.database, interrupted=self.interrupted, workers=self.worker_count,
-            )
-            write_summary(self.run_dir / "summary.json", self.summary)
+            self._finished = True
             self.state = "finished"
-            return self.summary
 
-    def _load_description(self) -> dict:
+    def load_description(self) -> dict:
+        """The `load` object of summary.json: what was asked for, and where the knobs ended."""
         return {
             "mode": self.load.mode,
             "concurrency": self.load.concurrency if self.load.mode == CLOSED else None,
             "rate": self.load.rate if self.load.mode == OPEN else None,
             "pool_size": self.load.pool_size or (self.load.concurrency if self.load.mode == CLOSED else DEFAULT_OPEN_POOL),
             "user_mix": self.load.user_mix,
+            "arrivals": self.load.arrivals,
             "timeout_s": self.load.timeout_s,
             "duration_s": self.load.duration_s,
             "requests": self.load.requests,

@@ -23,7 +23,7 @@ import numpy as np
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.pool import SlotPool
 from mlstress_tui.load.schedule import ArrivalSchedule
-from mlstress_tui.load.stats import CLOSED, OPEN, IntervalStats
+from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
 from mlstress_tui.load.targets import RequestTimeout, TargetSpec
 from mlstress_tui.load.users import UserSampler, UserSource
 from mlstress_tui.pipeline.feature_query import MissingUser
@@ -42,6 +42,7 @@ class WorkerPlan:
     concurrency: int
     rate: float
     pool_size: int | None  # None: one slot per virtual user
+    level_id: int = 0  # the commanded level this plan carries out; ticks are stamped with it
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class WorkerConfig:
     timeout_s: float
     tick_s: float
     requests_quota: int | None  # the run's --requests, shared by all workers through `tickets`
+    arrivals: str = "uniform"
     scatter_per_tick: int = 200
 
 
@@ -92,6 +94,7 @@ class Worker:
         self.vus: dict[str, list[_VirtualUser]] = {CLOSED: [], OPEN: []}
         self.vu_serial = itertools.count()
         self.paused = False
+        self.level_changed = False
         self.resumed = threading.Event()
         self.resumed.set()
         self.tickets = tickets
@@ -241,6 +244,8 @@ class Worker:
     def apply(self, plan: WorkerPlan) -> None:
         """Reconcile threads, pool and schedule with a new plan."""
         self.plan = plan
+        # The tick this change lands in ran partly at the old level: it belongs to neither.
+        self.level_changed = True
         now = time.perf_counter_ns()
         if plan.mode == CLOSED:
             self._resize_pool(plan.pool_size if plan.pool_size is not None else plan.concurrency)
@@ -250,7 +255,8 @@ class Worker:
         executors = plan.pool_size if plan.pool_size is not None else plan.concurrency
         self._resize_pool(executors)
         if self.schedule is None:
-            self.schedule = ArrivalSchedule(plan.rate, max(now, self.start_ns))
+            self.schedule = ArrivalSchedule(plan.rate, max(now, self.start_ns), arrivals=self.config.arrivals,
+                                            seed=[self.config.users.seed, self.config.worker_id, 11])
         else:
             self.schedule.set_rate(plan.rate, now)
         self._set_users(CLOSED, 0)
@@ -283,7 +289,9 @@ class Worker:
         tick = IntervalStats(index=index, t_start=t_start, t_end=t_end, mode=plan.mode,
                              concurrency=plan.concurrency if plan.mode == CLOSED else len(self.vus[OPEN]),
                              rate=plan.rate if plan.mode == OPEN else None, worker_cpu=cpu,
-                             paused=self.paused and not self.records)
+                             paused=self.paused and not self.records,
+                             level_id=None if self.level_changed else plan.level_id)
+        self.level_changed = False
         records = self.records
         batch = [records.popleft() for _ in range(len(records))]
         if batch:
@@ -324,6 +332,7 @@ class Worker:
         threading.Thread(target=self._measure_hiccups, daemon=True, name="hiccup").start()
         tick_ns = int(self.config.tick_s * 1e9)
         self.apply(self.plan)
+        self.level_changed = False
         index = 0
         cpu_before = time.process_time()
         while True:

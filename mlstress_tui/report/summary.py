@@ -7,46 +7,16 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from mlstress_tui.load.stats import RunStats
+from mlstress_tui.results.harness_verdict import harness_verdict
+from mlstress_tui.results.run_stats import RunStats
 
 SCHEMA = "mlstress.summary/1"
-# A worker process busier than this was CPU-bound: latency includes waiting for a core.
-SATURATED_CPU = 0.95
-# A worker timer late by this much (p99), and by a tenth of the measured p99, means the
-# harness or the machine delayed requests enough to matter.
-STALL_MS = 0.5
-STALL_SHARE = 0.1
 
 
 def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: datetime, duration_s: float,
                   seed: int, database: dict, interrupted: bool, workers: int) -> dict:
     total = stats.total
     requests = total.requests
-    worker_cpu_max = total.worker_cpu
-    hiccup = total.hiccup.summary_ms()
-    harness = {
-        "workers": workers,
-        "worker_cpu_max": round(worker_cpu_max, 3),
-        "late_starts": total.late_starts,
-        "hiccup_ms": hiccup,
-        "verdict": "ok",
-    }
-    notes = []
-    if worker_cpu_max >= SATURATED_CPU:
-        harness["verdict"] = "cpu_bound"
-        if target.get("kind") == "sqlite":
-            notes.append("worker processes used whole cores: SQLite runs inside them, so the cores, not the "
-                         "harness, bounded throughput; latency includes waiting for CPU")
-        else:
-            notes.append("worker processes used whole cores: the load generator was the bottleneck, "
-                         "latency includes waiting for CPU; lower the load or add cores")
-    latency_p99 = total.latency.percentile_ms(99) or 0.0
-    if hiccup["p99"] is not None and hiccup["p99"] >= max(STALL_MS, STALL_SHARE * latency_p99):
-        harness["verdict"] = "cpu_bound" if harness["verdict"] == "cpu_bound" else "stalled"
-        notes.append(f"the workers' own timer woke up to {hiccup['p99']:.1f} ms late (p99): latencies of that "
-                     "order include the harness's or the machine's delay, not only the target's")
-    if notes:
-        harness["note"] = "; ".join(notes)
     return {
         "schema": SCHEMA,
         "target": target,
@@ -65,13 +35,15 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
         "latency_ms": total.latency.summary_ms(),
         "service_ms": total.service.summary_ms(),
         "pool_wait_ms": total.pool_wait.summary_ms(),
+        # One entry per commanded level, in the order commanded; time spent applying a change is in none.
         "levels": [
-            {"mode": level.mode, "level": level.level, "seconds": round(level.seconds, 3),
+            {"id": level.level_id, "mode": level.mode, "level": level.level, "seconds": round(level.seconds, 3),
              "requests": level.requests, "errors": level.errors,
              "throughput_rps": round(level.throughput_rps, 3), "latency_ms": level.latency.summary_ms()}
             for level in stats.levels.values()
         ],
-        "harness": harness,
+        "transition_s": round(stats.transition_s, 3),
+        "harness": harness_verdict(total, target_kind=target.get("kind"), workers=workers),
         "seed": seed,
         "database": database,
     }
@@ -79,6 +51,11 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
 
 def write_summary(path: Path, summary: dict) -> None:
     """Write beside the target and rename, so a reader never sees half a file."""
+    write_json(path, summary)
+
+
+def write_json(path: Path, document: dict) -> None:
+    """Any report document, written beside its place and renamed into it."""
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, path)

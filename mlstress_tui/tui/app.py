@@ -1,4 +1,4 @@
-"""The live dashboard: drains the engine's ticks on a clock, renders them, and sends it control commands."""
+"""The live dashboard: pumps the run session's ticks on a clock, renders them, and turns its knobs."""
 
 from __future__ import annotations
 
@@ -23,17 +23,19 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from mlstress_tui.analysis.ramp import find_knee, fit_usl
 from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK
-from mlstress_tui.tui.engine_api import FINISHED, PAUSED, RAMPING, STARTING, STOPPING, DashboardEngine
+from mlstress_tui.session import RampController, RunSession
+from mlstress_tui.session.ramp_controller import MAX_CONCURRENCY, MAX_RATE, ramp_step
 from mlstress_tui.tui.format import fmt_elapsed, fmt_level, fmt_rate
-from mlstress_tui.tui.live_stats import LiveStats
+from mlstress_tui.tui.live_stats import LiveWindow
 from mlstress_tui.tui.screens.help_screen import HelpScreen
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
 from mlstress_tui.tui.widgets.errors_panel import ErrorsPanel
 from mlstress_tui.tui.widgets.final_banner import FinalBanner
 from mlstress_tui.tui.widgets.latency_histogram_chart import LatencyHistogramChart
 from mlstress_tui.tui.widgets.latency_scatter_chart import LatencyScatterChart
-from mlstress_tui.tui.widgets.level_latency_chart import LevelLatencyChart, best_within_sla
+from mlstress_tui.tui.widgets.level_latency_chart import LevelLatencyChart
 from mlstress_tui.tui.widgets.level_throughput_chart import LevelThroughputChart
 from mlstress_tui.tui.widgets.run_header import RunHeader
 from mlstress_tui.tui.widgets.sla_light import SlaLight
@@ -43,6 +45,11 @@ log = logging.getLogger(__name__)
 
 OPEN = "open"
 CLOSED = "closed"
+STARTING = "starting"
+PAUSED = "paused"
+RAMPING = "ramping"
+STOPPING = "stopping"
+FINISHED = "finished"
 MIN_RATE = 1.0
 RATE_STEP = 1.10
 FINISH_WORKER = "finish-engine"
@@ -88,15 +95,17 @@ class DashboardApp(App[int]):
     load_level: var[float] = var(0.0, bindings=True)
     shutting_down: var[bool] = var(False, bindings=True)
 
-    def __init__(self, engine: DashboardEngine, *, sla_p95_ms: float = 200.0, theme: str | None = None,
+    def __init__(self, session: RunSession, *, theme: str | None = None,
                  refresh_hz: float = 4.0, chart_hz: float = 1.5, handle_signals: bool = False) -> None:
         super().__init__()
-        self.engine = engine
-        self.sla_p95_ms = sla_p95_ms
+        self.session = session
+        self.engine = session.engine
+        self.sla_p95_ms = session.sla_p95_ms
         self.refresh_hz = refresh_hz
         self.chart_hz = chart_hz
         self.handle_signals = handle_signals
-        self.live = LiveStats()
+        self.live = LiveWindow()
+        self._ramp_ended: RampController | None = None
         self.summary: dict[str, Any] | None = None
         self.summary_path: Path | None = None
         self.interrupted = False
@@ -191,7 +200,7 @@ class DashboardApp(App[int]):
 
     def _finish_then_watch(self) -> None:
         try:
-            self.engine.finish()
+            self.session.finish()
         except Exception:  # The summary is best effort here; run_dashboard tries again.
             log.exception("finishing the run after the terminal was lost")
         if not self.dashboard_done.wait(TERMINAL_LOST_GRACE_S):
@@ -208,18 +217,23 @@ class DashboardApp(App[int]):
             self._tty_fds = []
             self._on_signal(signal.SIGHUP)
             return
-        ticks = self.engine.poll()
+        engine = self.engine
+        if self._finish_started:
+            # The finish worker drains the last ticks into the session's stats: only the header moves.
+            with self.batch_update():
+                self._sync_engine_state()
+                self._show_header()
+            return
+        ticks = self.session.pump()
         self.live.add(ticks)
+        if self._ramp_ended is not None:
+            ramp, self._ramp_ended = self._ramp_ended, None
+            self.notify(ramp.progress(), title="Ramp", timeout=10)
         now = time.monotonic()
         charts_due = self._last_chart_at is None or now - self._last_chart_at >= 1.0 / self.chart_hz
-        engine = self.engine
         with self.batch_update():
             self._sync_engine_state()
-            self._header.show(
-                target_info=engine.target_info, mode=engine.mode, concurrency=engine.concurrency,
-                rate=engine.rate, pool_size=engine.pool_size, elapsed_s=engine.elapsed_s,
-                duration_s=engine.duration_s, requests_limit=engine.requests_limit, state=self.run_state,
-            )
+            self._show_header()
             if ticks or self.live.ticks_seen == 0:
                 self._update_numbers()
             if charts_due:
@@ -228,10 +242,20 @@ class DashboardApp(App[int]):
         if engine.finished and not self._finish_started:
             self._start_finish()
 
+    def _show_header(self) -> None:
+        engine = self.engine
+        ramp = self.session.ramp
+        self._header.show(
+            target_info=engine.target_info, mode=engine.mode, concurrency=engine.concurrency,
+            rate=engine.rate, pool_size=engine.pool_size, elapsed_s=engine.elapsed_s,
+            duration_s=engine.duration_s, requests_limit=engine.requests_limit, state=self.run_state,
+            note=ramp.progress() if ramp is not None and ramp.active else None,
+        )
+
     def _sync_engine_state(self) -> None:
         engine = self.engine
         self.run_state = FINISHED if self.summary is not None else (STOPPING if self.shutting_down and
-                                                                     engine.state != FINISHED else engine.state)
+                                                                     engine.state != FINISHED else self.session.state)
         self.load_mode = engine.mode
         level = float(engine.rate or 0.0) if engine.mode == OPEN else float(engine.concurrency)
         if self._requested is not None and self._requested == (engine.mode, level):
@@ -240,32 +264,36 @@ class DashboardApp(App[int]):
 
     def _update_numbers(self) -> None:
         interval = self.live.interval()
-        total = self.live.total
+        run = self.session.stats
+        total = run.total
         open_loop = self.engine.mode == OPEN
         self._stats.show(interval, total if total.requests else None, open_loop=open_loop)
         self._sla.show(interval.latency.percentile_ms(95) if interval else None, self.sla_p95_ms)
-        self._errors.show(interval, total, self.live.run.recent_errors)
+        self._errors.show(interval, total, run.recent_errors)
 
     def _update_charts(self, *, force: bool = False) -> None:
         mode = self.engine.mode
-        levels = self.live.levels_of(mode)
-        current = self.live.current_level()
-        last = self.live.run.last
-        if current is not None and last is not None:
+        run = self.session.stats
+        levels = run.levels_by_value(mode)
+        current = run.current_level()
+        if current is not None:
             label = (f"{fmt_rate(current.level)} req/s" if current.mode == OPEN
                      else f"{fmt_level(current.level)} users")
             histogram = current.latency
         else:
             label, histogram = "this level", None
         now_level = current.level if current is not None and current.mode == mode else None
-        best = best_within_sla(levels, self.sla_p95_ms)
+        # The knee and the USL curve from every level visited, by the ramp or by hand alike.
+        target_kind, workers = self.engine.target_info.get("kind"), self.engine.worker_count
+        steps = [ramp_step(level.mode, level.level, level.seconds, level.totals, target_kind=target_kind,
+                           workers=workers) for level in levels if level.requests]
+        knee = find_knee(steps, sla_p95_ms=self.sla_p95_ms).knee_level if steps else None
+        usl = fit_usl([step.level for step in steps], [step.throughput_rps for step in steps]) if mode == CLOSED else None
         self._histogram.show(histogram, label, self.sla_p95_ms, force=force)
         # The scatter is a sample cloud: redrawn once per second of new ticks, not on every chart tick.
-        self._scatter.show(self.live.run.scatter, generation=self.live.ticks_seen // SCATTER_TICKS,
-                                                 force=force)
-        self._level_latency.show(levels, mode, now_level, self.sla_p95_ms, force=force)
-        self._level_throughput.show(levels, mode, now_level, best.level if best else None,
-                                                  force=force)
+        self._scatter.show(run.scatter, generation=self.live.ticks_seen // SCATTER_TICKS, force=force)
+        self._level_latency.show(levels, mode, now_level, self.sla_p95_ms, knee, force=force)
+        self._level_throughput.show(levels, mode, now_level, knee, usl, force=force)
 
     # ------------------------------------------------------------- finishing
 
@@ -277,21 +305,19 @@ class DashboardApp(App[int]):
     @work(thread=True, name=FINISH_WORKER, exit_on_error=False, exclusive=True, group="finish")
     def _finish_engine(self) -> dict[str, Any]:
         # Blocking: joins worker processes and writes summary.json. Never touches widgets.
-        return self.engine.finish()
+        return self.session.finish()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name != FINISH_WORKER:
             return
         if event.state == WorkerState.SUCCESS:
             self.summary = event.worker.result or {}
-            self.summary_path = Path(self.engine.run_dir) / "summary.json"
-            # One last drain: ticks that arrived while the engine stopped belong on the final panel.
-            self.live.add(self.engine.poll())
+            self.summary_path = Path(self.session.run_dir) / "summary.json"
             with self.batch_update():
                 self._sync_engine_state()
                 self._update_numbers()
                 self._update_charts()
-                requests = self.summary.get("requests", self.live.total.requests)
+                requests = self.summary.get("requests", self.session.stats.total.requests)
                 self._banner.show_written(
                     str(self.summary_path), requests, fmt_elapsed(self.summary.get("duration_s",
                                                                                    self.engine.elapsed_s)))
@@ -326,16 +352,16 @@ class DashboardApp(App[int]):
         return True
 
     def _change_level(self, new_level: float, how: str) -> None:
-        engine = self.engine
+        session = self.session
         old = self.load_level
         if self.load_mode == OPEN:
-            rate = max(MIN_RATE, round(new_level, 1))
-            engine.set_rate(rate)
+            rate = min(max(MIN_RATE, round(new_level, 1)), MAX_RATE)
+            session.set_rate(rate)
             self._requested = (OPEN, rate)
             message = f"rate {fmt_rate(old)} → {fmt_rate(rate)} req/s ({how})"
         else:
-            users = max(1, int(round(new_level)))
-            engine.set_concurrency(users)
+            users = min(max(1, int(round(new_level))), MAX_CONCURRENCY)
+            session.set_concurrency(users)
             self._requested = (CLOSED, float(users))
             message = f"concurrency {int(old)} → {users} ({how})"
         self.load_level = self._requested[1]
@@ -360,36 +386,44 @@ class DashboardApp(App[int]):
 
     def action_toggle_mode(self) -> None:
         new_mode = CLOSED if self.load_mode == OPEN else OPEN
-        self.engine.set_mode(new_mode)
+        self.session.set_mode(new_mode)
         self._requested = None
         self.load_mode = new_mode
         message = f"load mode → {'open loop (fixed arrival rate)' if new_mode == OPEN else 'closed loop (users)'}"
         log.info(message)
         self.notify(message, title="Load", timeout=3)
+        self._sync_engine_state()
 
     def action_toggle_ramp(self) -> None:
         if self.run_state == RAMPING:
-            self.engine.stop_ramp()
-            message = "ramp stopped: the load stays at the current level"
+            self.session.stop_ramp()
+            message = "ramp stopped: the load stays at the safe level found so far"
         else:
-            self.engine.start_ramp()
-            message = "ramp started: the engine steps the load up"
+            plan = self.session.start_ramp(on_end=self._on_ramp_end).plan
+            factor = f"×{plan.factor:g}" if plan.factor else f"+{plan.step:g}"
+            message = (f"ramp started: {factor} every {plan.step_duration_s:g} s until past the cliff "
+                       f"(SLA p95 {plan.sla_p95_ms:g} ms)")
         log.info(message)
         self.notify(message, title="Load", timeout=3)
+        self._sync_engine_state()
+
+    def _on_ramp_end(self, ramp: RampController) -> None:
+        # Called from inside a pump (the clock, or the finish worker): the clock shows it.
+        self._ramp_ended = ramp
 
     def action_toggle_pause(self) -> None:
         if self.run_state == PAUSED:
-            self.engine.resume()
+            self.session.resume()
             message = "resumed"
         else:
-            self.engine.pause()
+            self.session.pause()
             message = "paused: no requests are sent"
         log.info(message)
         self.notify(message, title="Load", timeout=3)
         self._sync_engine_state()
 
     def action_save_svg(self) -> None:
-        run_dir = Path(self.engine.run_dir)
+        run_dir = Path(self.session.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self._screenshot_serial += 1
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -426,9 +460,7 @@ class DashboardApp(App[int]):
 
     def _mark_interrupted(self) -> None:
         self.interrupted = True
-        if hasattr(self.engine, "interrupted"):
-            # The real engine records it in summary.json; the shape the app needs does not require it.
-            self.engine.interrupted = True
+        self.session.interrupted = True
 
     def _request_exit(self, exit_code: int) -> None:
         """Stop the run and write the summary (in a thread), then exit; a second request exits at once."""
@@ -453,9 +485,9 @@ class DashboardApp(App[int]):
                                     lambda action=binding.action: self.run_action(action))
 
 
-def run_dashboard(engine: DashboardEngine, *, sla_p95_ms: float, theme: str | None) -> int:
-    """Run the dashboard until q or a signal; the engine is finished either way. 0, or 130 if interrupted."""
-    app = DashboardApp(engine, sla_p95_ms=sla_p95_ms, theme=theme, handle_signals=True)
+def run_dashboard(session: RunSession, *, theme: str | None) -> int:
+    """Run the dashboard until q or a signal; the session is finished either way. 0, or 130 if interrupted."""
+    app = DashboardApp(session, theme=theme, handle_signals=True)
     root = logging.getLogger()
     # Log lines on stderr would scribble over the screen; route them to Textual's devtools console instead.
     saved_handlers = root.handlers[:]
@@ -467,7 +499,7 @@ def run_dashboard(engine: DashboardEngine, *, sla_p95_ms: float, theme: str | No
         root.handlers = saved_handlers
         if app.summary is None:
             # Signals, a lost terminal or a crash leave the app without finishing: do it here.
-            engine.finish()
+            session.finish()
         app.dashboard_done.set()
     if app.interrupted or (return_code not in (None, EXIT_OK)):
         return EXIT_INTERRUPTED

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from textual.content import Content
 from textual.widgets import Static
 
-from mlstress_tui.load.stats import IntervalStats
+from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.tui.format import fmt_count
 
 MAX_KINDS = 6

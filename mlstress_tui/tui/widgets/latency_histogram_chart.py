@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mlstress_tui.load.histogram import LatencyHistogram
+from mlstress_tui.results.histogram import LatencyHistogram
 from mlstress_tui.tui.format import fmt_count, fmt_ms
 from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks, round_sig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mlstress_tui.load.stats import LevelStats
+from mlstress_tui.results.run_stats import LevelStats
 from mlstress_tui.tui.format import fmt_level
 from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks, round_sig
 
@@ -14,20 +14,13 @@ LOG_Y_SPREAD = 20.0
 MAX_LEVEL_TICKS = 6
 
 
-def best_within_sla(levels: list[LevelStats], sla_p95_ms: float) -> LevelStats | None:
-    """The level with the most throughput whose p95 stays within the SLA: the knee to report."""
-    within = [stats for stats in levels
-              if stats.latency.count and (stats.latency.percentile_ms(95) or 0) <= sla_p95_ms]
-    return max(within, key=lambda stats: stats.throughput_rps, default=None)
-
-
 class LevelLatencyChart(DashboardChart):
     """One point per level: x the concurrency (or rate), y the p95 latency there."""
 
     def show(self, levels: list[LevelStats], mode: str, current: float | None, sla_p95_ms: float,
-             *, force: bool = False) -> None:
+             knee: float | None, *, force: bool = False) -> None:
         levels = [stats for stats in levels if stats.latency.count]
-        signature = (mode, current, sla_p95_ms,
+        signature = (mode, current, sla_p95_ms, knee,
                      tuple((s.level, round_sig(s.latency.percentile_ms(95))) for s in levels))
         if not self.needs_redraw(signature, force=force):
             return
@@ -36,10 +29,9 @@ class LevelLatencyChart(DashboardChart):
         if not levels:
             self.no_data(title, "no levels measured yet")
             return
-        best = best_within_sla(levels, sla_p95_ms)
         legend = f"[$error]─[/]SLA {sla_p95_ms:g} ms [$secondary]│[/]now"
-        if best is not None:
-            legend += f" [$success]│[/]best {fmt_level(best.level)}"
+        if knee is not None:
+            legend += f" [$success]│[/]knee {fmt_level(knee)}"
         self.border_subtitle = legend
         xs = [stats.level for stats in levels]
         p95 = [stats.latency.percentile_ms(95) or 0.0 for stats in levels]
@@ -53,8 +45,8 @@ class LevelLatencyChart(DashboardChart):
             self.plt.hline(sla_y, color=self.colour("error"))
         if current is not None:
             self.plt.vline(current, color=self.colour("secondary"))
-        if best is not None:
-            self.plt.vline(best.level, color=self.colour("success"))
+        if knee is not None:
+            self.plt.vline(knee, color=self.colour("success"))
         if log_y:
             positions, labels = log_ticks(10 ** min(ys + [sla_y]), 10 ** max(ys + [sla_y]), " ms")
             self.plt.yticks(positions, labels)

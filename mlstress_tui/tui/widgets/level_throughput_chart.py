@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from mlstress_tui.load.stats import LevelStats
+import numpy as np
+
+from mlstress_tui.analysis.ramp import UslFit
+from mlstress_tui.results.run_stats import LevelStats
 from mlstress_tui.tui.format import fmt_level
 from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, round_sig
 
 # Label every level visited while they fit; past that plotext's own ticks read better.
 MAX_LEVEL_TICKS = 6
+# Points on the fitted USL curve: smooth at terminal resolution.
+CURVE_POINTS = 60
 
 
 class LevelThroughputChart(DashboardChart):
     """One point per level: x the concurrency (or offered rate), y the requests per second achieved."""
 
     def show(self, levels: list[LevelStats], mode: str, current: float | None,
-             best_level: float | None, *, force: bool = False) -> None:
+             knee: float | None, usl: UslFit | None, *, force: bool = False) -> None:
         levels = [stats for stats in levels if stats.seconds > 0]
-        signature = (mode, current, best_level, tuple((s.level, round_sig(s.throughput_rps)) for s in levels))
+        signature = (mode, current, knee, usl is not None and (round_sig(usl.lam), round_sig(usl.sigma), round_sig(usl.kappa)),
+                     tuple((s.level, round_sig(s.throughput_rps)) for s in levels))
         if not self.needs_redraw(signature, force=force):
             return
         axis = "offered rate req/s" if mode == "open" else "concurrency"
@@ -30,20 +36,32 @@ class LevelThroughputChart(DashboardChart):
         if mode == "open":
             # Achieved equal to offered is the ideal; the gap is the overload.
             self.plt.plot(xs, xs, marker="braille", color=self.colour("secondary"))
-        self.plt.plot(xs, ys, marker="braille", color=self.colour("primary"))
+        curve: list[float] = []
+        if usl is not None and len(xs) >= 3:
+            # The Universal Scalability Law fitted to the levels: where throughput is heading.
+            grid = np.linspace(min(xs), max(xs), CURVE_POINTS)
+            curve = [float(value) for value in usl.throughput(grid)]
+            self.plt.plot(grid.tolist(), curve, marker="braille", color=self.colour("warning"))
+        else:
+            self.plt.plot(xs, ys, marker="braille", color=self.colour("primary"))
         self.plt.scatter(xs, ys, marker="●", color=self.colour("accent"))
         if current is not None:
             self.plt.vline(current, color=self.colour("secondary"))
-        if best_level is not None:
-            self.plt.vline(best_level, color=self.colour("success"))
-        self.plt.ylim(0, max(ys + (xs if mode == "open" else [])) * 1.1 or 1)
+        if knee is not None:
+            self.plt.vline(knee, color=self.colour("success"))
+        self.plt.ylim(0, max(ys + curve + (xs if mode == "open" else [])) * 1.1 or 1)
         self.plt.ylabel("req/s")
         self.plt.xlabel(axis)
         if len(xs) <= MAX_LEVEL_TICKS:
             self.plt.xticks(xs, [fmt_level(x) for x in xs])
         legend = "[$secondary]│[/]now"
-        if best_level is not None:
-            legend += " [$success]│[/]best within SLA"
+        if knee is not None:
+            legend += " [$success]│[/]knee"
+        if curve:
+            # A peak far beyond the levels measured is the fit saying "no retrograde seen", not a forecast.
+            near = usl.peak_concurrency is not None and usl.peak_concurrency <= 10 * max(xs)
+            peak = f" N*≈{usl.peak_concurrency:.1f}" if near else ""
+            legend += f" [$warning]─[/]USL{peak}"
         if mode == "open":
             legend = "[$secondary]─[/]offered " + legend
         self.border_subtitle = legend

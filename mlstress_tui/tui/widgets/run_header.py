@@ -24,7 +24,7 @@ class RunHeader(Static):
 
     def show(self, *, target_info: dict[str, Any], mode: str, concurrency: int, rate: float | None,
              pool_size: int | None, elapsed_s: float, duration_s: float | None,
-             requests_limit: int | None, state: str) -> None:
+             requests_limit: int | None, state: str, note: str | None = None) -> None:
         target = f"{target_info.get('label', '?')} ({target_info.get('kind', '?')})"
         data = []
         if target_info.get("users") is not None:
@@ -52,6 +52,8 @@ class RunHeader(Static):
             load, ("  pool ", "dim"), pool, ("  elapsed ", "dim"), elapsed, "  ",
             (f"● {state.upper()}", f"bold {style}".strip()),
         )
+        if note:
+            line2 = Content.assemble(line2, ("  ", ""), (note, "$accent"))
         content = Content("\n").join([line1, line2])
         if content != getattr(self, "_shown", None):
             self._shown = content

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from mlstress_tui.load.stats import IntervalStats
+from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.tui.format import DASH, fmt_count, fmt_ms, fmt_rate
 
 _LABEL_WIDTH = 17

@@ -1,13 +1,13 @@
-"""Interval snapshots and the cumulative run view built from them."""
+"""What happened in one interval, and one helper that merges ticks into longer windows."""
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlstress_tui.load.histogram import LatencyHistogram
+from mlstress_tui.results.histogram import LatencyHistogram
 
 CLOSED = "closed"
 OPEN = "open"
@@ -43,6 +43,10 @@ class IntervalStats:
     worker_cpu: float = 0.0
     # The load was paused for this whole interval: idle by choice, not a stalled system.
     paused: bool = False
+    # The commanded level every worker ran at throughout; None while a change was still being applied.
+    level_id: int | None = None
+    # Control events (level changes, pauses, ramp steps) that happened in this interval.
+    events: list[dict] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
@@ -64,6 +68,8 @@ class IntervalStats:
         self.mode = other.mode
         self.worker_cpu = max(self.worker_cpu, other.worker_cpu)
         self.paused = self.paused and other.paused
+        if other.level_id != self.level_id:
+            self.level_id = None
         self._add_counts(other)
 
     def merge_later(self, other: IntervalStats, *, keep_scatter: bool = True) -> None:
@@ -71,6 +77,10 @@ class IntervalStats:
         self.t_end = max(self.t_end, other.t_end)
         self.mode, self.concurrency, self.rate = other.mode, other.concurrency, other.rate
         self.worker_cpu = max(self.worker_cpu, other.worker_cpu)
+        self.paused = self.paused and other.paused
+        if other.level_id != self.level_id:
+            self.level_id = None
+        self.events.extend(other.events)
         self._add_counts(other, keep_scatter=keep_scatter)
 
     def _add_counts(self, other: IntervalStats, *, keep_scatter: bool = True) -> None:
@@ -89,7 +99,7 @@ class IntervalStats:
 
     def to_json(self) -> dict:
         """One `intervals.jsonl` line (design.md)."""
-        return {
+        line = {
             "t": round(self.t_end, 3),
             "mode": self.mode,
             "concurrency": self.concurrency,
@@ -105,49 +115,44 @@ class IntervalStats:
             "hiccup_ms": self.hiccup.summary_ms(),
             "worker_cpu": round(self.worker_cpu, 3),
         }
+        if self.paused:
+            line["paused"] = True
+        if self.events:
+            line["events"] = list(self.events)
+        return line
 
 
-@dataclass
-class LevelStats:
-    """Everything measured while the load stood at one concurrency (or rate) level."""
-
-    mode: str
-    level: float
-    seconds: float = 0.0
-    requests: int = 0
-    errors: int = 0
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-
-    @property
-    def throughput_rps(self) -> float:
-        return self.requests / self.seconds if self.seconds > 0 else 0.0
+def merge_ticks(ticks: Iterable[IntervalStats], *, keep_scatter: bool = False) -> IntervalStats | None:
+    """Consecutive ticks as one interval (its load is the last tick's); None for no ticks."""
+    merged = None
+    for tick in ticks:
+        if merged is None:
+            merged = IntervalStats(index=tick.index, t_start=tick.t_start, t_end=tick.t_start,
+                                   level_id=tick.level_id, paused=tick.paused)
+        merged.merge_later(tick, keep_scatter=keep_scatter)
+    return merged
 
 
-class RunStats:
-    """The cumulative view of a run: totals, per-level stats and a bounded scatter sample."""
+class WindowMerger:
+    """Merges a stream of ticks into consecutive windows of `window_s` seconds (report lines, progress lines)."""
 
-    def __init__(self, scatter_capacity: int = 2000, error_capacity: int = 50) -> None:
-        self.total = IntervalStats(index=0, t_start=0.0, t_end=0.0)
-        self.last: IntervalStats | None = None
-        self.levels: dict[tuple[str, float], LevelStats] = {}
-        self.scatter: deque[tuple[float, float]] = deque(maxlen=scatter_capacity)
-        self.recent_errors: deque[tuple[float, str, str]] = deque(maxlen=error_capacity)
+    def __init__(self, window_s: float = 1.0) -> None:
+        self.window_s = window_s
+        self._ticks: list[IntervalStats] = []
+        self.windows = 0
 
-    def add(self, interval: IntervalStats) -> None:
-        # The scatter sample is kept bounded here, not in the running total.
-        self.total.merge_later(interval, keep_scatter=False)
-        self.last = interval
-        if interval.paused:
-            return  # a paused interval would dilute its level's throughput
-        level = interval.rate if interval.mode == OPEN else interval.concurrency
-        key = (interval.mode, float(level or 0))
-        stats = self.levels.get(key)
-        if stats is None:
-            stats = self.levels[key] = LevelStats(mode=interval.mode, level=float(level or 0))
-        stats.seconds += interval.duration_s
-        stats.requests += interval.requests
-        stats.errors += interval.errors
-        stats.latency.merge(interval.latency)
-        self.scatter.extend(map(tuple, interval.scatter.tolist()))
-        for kind, message in interval.last_error.items():
-            self.recent_errors.append((interval.t_end, kind, message))
+    def add(self, tick: IntervalStats) -> IntervalStats | None:
+        """Take one tick; the merged window when this tick closes it, else None."""
+        self._ticks.append(tick)
+        if tick.t_end - self._ticks[0].t_start >= self.window_s - 1e-6:
+            return self.flush()
+        return None
+
+    def flush(self) -> IntervalStats | None:
+        """Whatever is left as a (shorter) window; None when nothing is."""
+        merged = merge_ticks(self._ticks)
+        self._ticks = []
+        if merged is not None:
+            merged.index = self.windows
+            self.windows += 1
+        return merged

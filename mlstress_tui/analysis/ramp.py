@@ -1,0 +1,286 @@
+"""Where a ramp's knee is, when a ramp is past its cliff, and a Universal Scalability Law fit of it.
+
+The USL is Neil Gunther's model of throughput at concurrency N,
+X(N) = λN / (1 + σ(N − 1) + κN(N − 1)): σ is contention (queueing on a shared
+resource), κ is coherency (crosstalk that makes throughput fall), and
+throughput peaks at N* = √((1 − σ)/κ). See N. J. Gunther, "Guerrilla Capacity
+Planning" (Springer, 2007), chapter 4.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy.optimize import least_squares
+
+SCHEMA = "mlstress.ramp/1"
+# A step "still grows" when it gains at least this share of what linear scaling would give.
+MIN_GAIN_SHARE = 0.2
+
+
+def _clean(value: float | None, digits: int, *, significant: bool = False) -> float | None:
+    """A number rounded for JSON (significant digits for USL coefficients like κ ~ 1e-5); None when not finite."""
+    if value is None or not math.isfinite(value):
+        return None  # JSON has no NaN or infinity
+    return float(f"{value:.{digits}g}") if significant else round(float(value), digits)
+
+
+@dataclass(frozen=True)
+class RampStep:
+    """What one ramp step measured."""
+
+    mode: str  # "closed" | "open"
+    level: float  # commanded concurrency (closed) or rate in req/s (open)
+    seconds: float
+    requests: int
+    errors: int
+    throughput_rps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    pool_wait_p95_ms: float | None
+    mean_latency_ms: float | None
+    verdict: str = "ok"  # the harness verdict for this step: ok | stalled | cpu_bound
+    offered_rps: float | None = None  # open loop: the rate asked for
+
+    @property
+    def error_rate(self) -> float:
+        """Share of requests that failed, 0 when none were sent."""
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def concurrency(self) -> float | None:
+        """Requests in flight: the commanded level in closed loop, Little's law (L = X·W) in open loop."""
+        if self.mode == "closed":
+            return self.level
+        if self.mean_latency_ms is None:
+            return None
+        return self.throughput_rps * self.mean_latency_ms / 1000.0
+
+    def to_json(self) -> dict:
+        """All fields plus error rate and concurrency, rounded for a report."""
+        data = asdict(self)
+        for name in ("p50_ms", "p95_ms", "p99_ms", "pool_wait_p95_ms", "mean_latency_ms", "seconds"):
+            data[name] = _clean(data[name], 3)
+        for name in ("level", "throughput_rps", "offered_rps"):
+            data[name] = _clean(data[name], 2)
+        data["error_rate"] = _clean(self.error_rate, 6)
+        data["concurrency"] = _clean(self.concurrency, 2)
+        return data
+
+
+@dataclass(frozen=True)
+class UslFit:
+    """Fitted USL coefficients, the concurrency of peak throughput and how well the curve fits."""
+
+    lam: float
+    sigma: float
+    kappa: float
+    peak_concurrency: float | None
+    r2: float
+
+    def throughput(self, n: float | np.ndarray) -> float | np.ndarray:
+        """Throughput the fitted law predicts at concurrency n."""
+        return _usl(np.asarray(n, dtype=float), self.lam, self.sigma, self.kappa)
+
+    def to_json(self) -> dict:
+        """The fit as ramp.json stores it."""
+        return {
+            "lambda": _clean(self.lam, 6, significant=True),
+            "sigma": _clean(self.sigma, 6, significant=True),
+            "kappa": _clean(self.kappa, 6, significant=True),
+            "peak_concurrency": _clean(self.peak_concurrency, 2),
+            "r2": _clean(self.r2, 4),
+        }
+
+
+def _usl(n: np.ndarray, lam: float, sigma: float, kappa: float) -> np.ndarray:
+    return lam * n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
+
+
+def fit_usl(concurrency: Sequence[float], throughput: Sequence[float]) -> UslFit | None:
+    """Least-squares USL fit with λ > 0, 0 ≤ σ ≤ 1, κ ≥ 0; None with under 3 distinct usable N or when the fit fails."""
+    n = np.asarray(concurrency, dtype=float)
+    x = np.asarray(throughput, dtype=float)
+    keep = np.isfinite(n) & np.isfinite(x) & (n > 0) & (x > 0)
+    n, x = n[keep], x[keep]
+    if len(np.unique(n)) < 3:
+        return None
+    lowest = n == n.min()
+    lam0 = float(x[lowest].mean() / n.min())
+    try:
+        with np.errstate(all="ignore"):
+            result = least_squares(
+                lambda p: _usl(n, *p) - x,
+                x0=[lam0, 0.01, 1e-4],
+                bounds=([lam0 * 1e-9, 0.0, 0.0], [np.inf, 1.0, np.inf]),
+                x_scale="jac",
+            )
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return None
+    lam, sigma, kappa = (float(v) for v in result.x)
+    if not result.success or not all(map(math.isfinite, (lam, sigma, kappa))):
+        return None
+    ss_res = float(np.sum((_usl(n, lam, sigma, kappa) - x) ** 2))
+    ss_tot = float(np.sum((x - x.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
+    peak = math.sqrt((1.0 - sigma) / kappa) if kappa > 0 and sigma < 1 else None
+    return UslFit(lam=lam, sigma=sigma, kappa=kappa, peak_concurrency=peak, r2=r2)
+
+
+@dataclass(frozen=True)
+class KneeResult:
+    """The knee of a ramp, the level it is safe to run at, and one line saying why."""
+
+    knee_level: float | None
+    safe_level: float | None
+    reason: str
+
+
+def _name(step: RampStep) -> str:
+    if step.mode == "open":
+        return f"{step.level:g} req/s"
+    return f"{step.level:g} user" + ("" if step.level == 1 else "s")
+
+
+def _breach(step: RampStep, sla_p95_ms: float, max_error_rate: float) -> str | None:
+    """Why a step is outside the SLA, or None when it is within it."""
+    if step.requests <= 0:
+        return "no request completed"
+    if step.error_rate > max_error_rate:
+        return f"error rate {step.error_rate:.1%} > {max_error_rate:.1%}"
+    if step.p95_ms is None:
+        return "no p95 was measured"
+    if step.p95_ms > sla_p95_ms:
+        return f"p95 {step.p95_ms:.1f} ms > {sla_p95_ms:g} ms"
+    return None
+
+
+def _gains(previous: RampStep, step: RampStep) -> tuple[float, float]:
+    """Relative throughput gain and relative load gain from one step to the next."""
+    load = step.level / previous.level - 1.0 if previous.level > 0 else 0.0
+    if previous.throughput_rps > 0:
+        return step.throughput_rps / previous.throughput_rps - 1.0, load
+    return (math.inf if step.throughput_rps > 0 else 0.0), load
+
+
+def _percent(change: float) -> str:
+    """A signed percentage with no "-0%" for a change that rounds to nothing."""
+    return f"{round(change * 100) + 0:+d}%" if math.isfinite(change) else "+∞%"
+
+
+def _grew(previous: RampStep, step: RampStep, min_gain_share: float) -> bool:
+    throughput, load = _gains(previous, step)
+    return throughput >= min_gain_share * load
+
+
+def _knee_index(
+    steps: Sequence[RampStep], sla_p95_ms: float, max_error_rate: float, min_gain_share: float
+) -> tuple[int | None, str]:
+    """Index of the knee step (see find_knee) and the reason it is there."""
+    if not steps:
+        return None, "no ramp step was measured"
+    knee = None
+    for i, step in enumerate(steps):
+        if _breach(step, sla_p95_ms, max_error_rate) is not None:
+            break
+        if i == 0 or _grew(steps[i - 1], step, min_gain_share):
+            knee = i
+    if knee is None:
+        why = _breach(steps[0], sla_p95_ms, max_error_rate)
+        return None, f"none: the first step ({_name(steps[0])}) already breaks the SLA: {why}"
+    step = steps[knee]
+    within = f"within the SLA (p95 {step.p95_ms:.1f} ms <= {sla_p95_ms:g} ms)"
+    if knee == 0:
+        head = f"{_name(step)}: the first step, {within}"
+    else:
+        throughput, load = _gains(steps[knee - 1], step)
+        growth = f"{_percent(throughput)} for {_percent(load)} load"
+        head = f"{_name(step)}: the last step {within} where throughput still grew ({growth})"
+    if knee == len(steps) - 1:
+        return knee, f"{head}; it is the last step measured, so the cliff was not reached: raise --max"
+    after = steps[knee + 1]
+    why = _breach(after, sla_p95_ms, max_error_rate)
+    if why is not None:
+        return knee, f"{head}; at {_name(after)} the SLA broke: {why}"
+    throughput, load = _gains(step, after)
+    p95 = f"{after.p95_ms:.1f} ms" if after.p95_ms is not None else "n/a"
+    return knee, (f"{head}; at {_name(after)} it grew {_percent(throughput)} for {_percent(load)} load "
+                  f"while p95 rose to {p95}")
+
+
+def find_knee(
+    steps: Sequence[RampStep], *, sla_p95_ms: float, max_error_rate: float = 0.01, min_gain_share: float = MIN_GAIN_SHARE
+) -> KneeResult:
+    """The last step before the first SLA breach whose throughput still grew: the level it is safe to run at."""
+    index, reason = _knee_index(steps, sla_p95_ms, max_error_rate, min_gain_share)
+    level = steps[index].level if index is not None else None
+    return KneeResult(knee_level=level, safe_level=level, reason=reason)
+
+
+def past_cliff(
+    steps: Sequence[RampStep], *, sla_p95_ms: float, max_error_rate: float = 0.01, min_gain_share: float = MIN_GAIN_SHARE
+) -> str | None:
+    """Why the last step is clearly past the cliff (so the ramp should stop), or None to keep going.
+
+    Past the cliff: the step breaks the SLA (no completions, error rate, p95);
+    its throughput is under 90% of the best earlier step (10% covers noise); it
+    gained under min_gain_share of linear scaling while its p95 grew over 50%
+    (saturated and queueing); or the last two steps each gained under
+    min_gain_share while p95 grew over 50% across both (a gentler slope).
+    """
+    if not steps:
+        return None
+    last = steps[-1]
+    why = _breach(last, sla_p95_ms, max_error_rate)
+    if why is not None:
+        return f"{_name(last)} breaks the SLA: {why}"
+    best = max((s.throughput_rps for s in steps[:-1]), default=0.0)
+    if last.throughput_rps < 0.9 * best:
+        drop = 1 - last.throughput_rps / best
+        return f"throughput fell at {_name(last)}: {last.throughput_rps:.1f} req/s, {drop:.0%} below the best {best:.1f} req/s"
+    previous = steps[-2] if len(steps) >= 2 else None
+    if (previous is not None and previous.p95_ms and last.p95_ms is not None
+            and not _grew(previous, last, min_gain_share) and last.p95_ms > 1.5 * previous.p95_ms):
+        return (f"saturated at {_name(last)}: throughput stopped growing while p95 rose from "
+                f"{previous.p95_ms:.1f} ms to {last.p95_ms:.1f} ms")
+    if len(steps) >= 3:
+        before, middle = steps[-3], steps[-2]
+        flat = not _grew(before, middle, min_gain_share) and not _grew(middle, last, min_gain_share)
+        if flat and before.p95_ms and last.p95_ms is not None and last.p95_ms > 1.5 * before.p95_ms:
+            return (
+                f"saturated at {_name(last)}: throughput stopped growing for two steps "
+                f"while p95 rose from {before.p95_ms:.1f} ms to {last.p95_ms:.1f} ms"
+            )
+    return None
+
+
+def ramp_report(
+    steps: Sequence[RampStep], *, sla_p95_ms: float, max_error_rate: float = 0.01,
+    min_gain_share: float = MIN_GAIN_SHARE, stopped_because: str | None = None,
+) -> dict:
+    """The content of ramp.json: the steps, the knee and safe level, why, and the USL fit."""
+    open_loop = bool(steps) and steps[0].mode == "open"
+    index, reason = _knee_index(steps, sla_p95_ms, max_error_rate, min_gain_share)
+    knee = steps[index] if index is not None else None
+    usable = [s for s in steps if s.requests > 0 and s.concurrency is not None]
+    fit = fit_usl([s.concurrency for s in usable], [s.throughput_rps for s in usable])
+    report = {
+        "schema": SCHEMA,
+        "mode": "open" if open_loop else "closed",
+        "sla_p95_ms": _clean(sla_p95_ms, 3),
+        "steps": [s.to_json() for s in steps],
+    }
+    if open_loop:
+        rate = _clean(knee.level, 2) if knee else None
+        concurrency = _clean(knee.concurrency, 1) if knee else None
+        report |= {"knee_rate": rate, "safe_rate": rate}
+        report |= {"knee_concurrency": concurrency, "safe_concurrency": concurrency}
+    else:
+        level = _clean(knee.level, 2) if knee else None
+        report |= {"knee_concurrency": level, "safe_concurrency": level}
+    report |= {"reason": reason, "stopped_because": stopped_because, "usl": fit.to_json() if fit else None}
+    return report

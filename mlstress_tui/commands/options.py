@@ -1,0 +1,182 @@
+"""The option groups every measuring command shares (target, load, output) and how they become a run session."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+from mlstress_tui.errors import UsageError
+from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.schedule import ARRIVALS
+from mlstress_tui.load.targets import TargetSpec, parse_target
+from mlstress_tui.load.users import USER_MIXES
+from mlstress_tui.paths import default_database_path, default_run_dir
+from mlstress_tui.pipeline.feature_query import load_query_file
+from mlstress_tui.presets import Preset, load_preset
+from mlstress_tui.results.interval_stats import CLOSED, OPEN
+from mlstress_tui.session import RunSession
+
+HEADLESS_DEFAULT_DURATION_S = 30.0
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """TARGET options shared by every measuring command."""
+    group = parser.add_argument_group("target")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database made by 'generate' (default: the embedded one)")
+    where.add_argument("--target", metavar="SPEC", help="sleep:2ms | python:pkg.module:function")
+    group.add_argument("--query", metavar="FILE", help="your own feature query file (SQLite), with a :user_id parameter")
+    group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep/python targets take user ids from")
+    group.add_argument("--pool-size", type=positive_int, metavar="P", help="connection slots (default: one per virtual user; 64 in the open loop)")
+    group.add_argument("--timeout", type=positive_float, metavar="S", help="per-request timeout in seconds (default 5)")
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, *, levels: bool = True, bounds: bool = True) -> None:
+    """LOAD options shared by every measuring command (`levels`/`bounds`: whether it takes --concurrency/--rate, --duration/--requests)."""
+    group = parser.add_argument_group("load")
+    if levels:
+        model = group.add_mutually_exclusive_group()
+        model.add_argument("--concurrency", type=positive_int, metavar="N", help="closed loop: N virtual users")
+        model.add_argument("--rate", type=positive_float, metavar="R", help="open loop: R requests per second")
+    if bounds:
+        bound = group.add_mutually_exclusive_group()
+        bound.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds")
+        bound.add_argument("--requests", type=positive_int, metavar="N", help="stop after N requests")
+    group.add_argument("--arrivals", choices=ARRIVALS, help="open loop: evenly spaced (uniform, default) or bursty as real traffic (poisson, seeded)")
+    group.add_argument("--user-mix", choices=USER_MIXES, help="which users are requested (default uniform)")
+    group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequence (default 42)")
+    group.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
+    group.add_argument("--preset", metavar="NAME|FILE", help="load profile: a name from presets/ or a .toml file (default: default)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a measuring command writes its run directory."""
+    group = parser.add_argument_group("output")
+    group.add_argument("--out", type=Path, metavar="DIR", help="run directory (default ./mlstress-runs/<UTC timestamp>/)")
+
+
+def ensure_default_database() -> Path:
+    """The embedded default database, generated on first use with visible progress."""
+    path = default_database_path()
+    if path.exists():
+        return path
+    from mlstress_tui.commands.generate import ProgressBar, summary
+    from mlstress_tui.synth import GenerateParams, generate_sqlite
+
+    params = GenerateParams()
+    print(f"First run: generating the default database ({params.users:,} users) into {path}", file=sys.stderr)
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result = generate_sqlite(params, path, progress=bar.update if bar else None)
+    except OSError as error:
+        raise UsageError(f"cannot create the default database in {str(path.parent)!r}: {error.strerror}; "
+                         "set MLSTRESS_CACHE_DIR to a writable directory") from None
+    finally:
+        if bar:
+            bar.close()
+    print(summary(result, params), file=sys.stderr)
+    return path
+
+
+def database_info(path: Path) -> dict:
+    """Generation parameters of a database (users, events, seed, …), empty when it has none."""
+    from mlstress_tui.load.targets.sqlite import open_read_only
+    from mlstress_tui.synth import read_meta
+
+    connection = open_read_only(path)
+    try:
+        return read_meta(connection)
+    except (sqlite3.Error, KeyError, ValueError):
+        return {}
+    finally:
+        connection.close()
+
+
+def resolve_target(args: argparse.Namespace) -> tuple[TargetSpec, dict, Path | None]:
+    """The target, its database's generation parameters, and where user ids come from."""
+    if args.target:
+        if args.query:
+            raise UsageError("--query applies to the SQLite target only: drop --target or --query")
+        spec = parse_target(args.target)
+        users_db = args.users_db
+        if spec.kind == "python":
+            from mlstress_tui.load.targets.python import resolve_function
+
+            resolve_function(spec.function or "")
+            if users_db is None:
+                users_db = default_database_path()
+                if not users_db.exists():
+                    raise UsageError("the python target needs user ids: pass --users-db PATH (a database made by 'generate')")
+        return spec, database_info(users_db) if users_db else {}, users_db
+    db_path = args.db if args.db is not None else ensure_default_database()
+    query_sql = load_query_file(args.query) if args.query else None
+    spec = TargetSpec(kind="sqlite", db_path=db_path, query_sql=query_sql, query_file=args.query)
+    spec.build()  # checks the file, its tables and the query before any process starts
+    return spec, database_info(db_path), None
+
+
+def resolve_load(args: argparse.Namespace, preset: Preset, *, headless: bool, **overrides: object) -> LoadSpec:
+    """Command-line options over the preset's [load] over built-in defaults; `overrides` (a command's own) over all."""
+    base = dict(preset.load)
+    if getattr(args, "concurrency", None) is not None:
+        base.update(mode=CLOSED, concurrency=args.concurrency)
+    if getattr(args, "rate", None) is not None:
+        base.update(mode=OPEN, rate=args.rate)
+    if getattr(args, "duration", None) is not None or getattr(args, "requests", None) is not None:
+        base.update(duration_s=args.duration, requests=args.requests)
+    for option, key in (("pool_size", "pool_size"), ("timeout", "timeout_s"), ("user_mix", "user_mix"),
+                        ("arrivals", "arrivals")):
+        if getattr(args, option, None) is not None:
+            base[key] = getattr(args, option)
+    base.update(overrides)
+    if headless and base.get("duration_s") is None and base.get("requests") is None:
+        base["duration_s"] = HEADLESS_DEFAULT_DURATION_S
+    spec = LoadSpec(seed=args.seed, workers=args.workers, **base)
+    spec.validate()
+    return spec
+
+
+def make_run_dir(args: argparse.Namespace) -> Path:
+    run_dir = args.out if args.out is not None else default_run_dir()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create run directory {str(run_dir)!r}: {error.strerror}") from None
+    return run_dir
+
+
+def build_session(args: argparse.Namespace, *, headless: bool, sla_p95_ms: float | None = None,
+                  **load_overrides: object) -> tuple[RunSession, Preset]:
+    """The run session every measuring command and the dashboard drive: engine, consumers, run directory."""
+    preset = load_preset(args.preset)
+    # Bad load options are reported before the default database is generated.
+    load = resolve_load(args, preset, headless=headless, **load_overrides)
+    target, database, users_db = resolve_target(args)
+    run_dir = make_run_dir(args)
+    engine = LoadEngine(target, load, run_dir=run_dir, database=database, users_db=users_db)
+    session = RunSession(engine, run_dir=run_dir, sla_p95_ms=sla_p95_ms or preset.sla_p95_ms,
+                         seed=load.seed, database=database)
+    return session, preset

@@ -1,0 +1,51 @@
+"""The ground floor without any engine: windows of ticks and the run's commanded levels."""
+
+from __future__ import annotations
+
+from mlstress_tui.results.interval_stats import WindowMerger, merge_ticks
+from mlstress_tui.results.run_stats import RunStats
+from tui_fakes import make_tick
+
+
+def tick(index: int, concurrency: int, level_id: int | None):
+    return make_tick(index, mode="closed", concurrency=concurrency, rate=None, pool_size=None, level_id=level_id)
+
+
+def test_the_window_merger_closes_a_window_every_second_of_ticks() -> None:
+    merger = WindowMerger(1.0)
+    ticks = [tick(i, 4, 0) for i in range(10)]
+    windows = [window for window in map(merger.add, ticks) if window is not None]
+    assert len(windows) == 2
+    assert windows[0].requests == sum(t.requests for t in ticks[:4])
+    assert (windows[0].t_start, windows[0].t_end) == (0.0, 1.0)
+    rest = merger.flush()
+    assert rest is not None and rest.requests == sum(t.requests for t in ticks[8:])
+    assert merger.flush() is None
+
+
+def test_a_merged_window_spanning_a_level_change_belongs_to_no_level() -> None:
+    merged = merge_ticks([tick(0, 4, 0), tick(1, 8, 1)])
+    assert merged.level_id is None
+    assert merge_ticks([tick(0, 4, 3), tick(1, 4, 3)]).level_id == 3
+
+
+def test_levels_are_the_commanded_ones_and_transitions_belong_to_none() -> None:
+    run = RunStats()
+    # 6 -> 12 users: the tick in which one worker still ran 6 reports a mixed sum (9) but no level.
+    for index, (concurrency, level_id) in enumerate([(6, 0), (6, 0), (9, None), (12, 1), (12, 1)]):
+        run.on_tick(tick(index, concurrency, level_id))
+    assert [(level.level_id, level.level) for level in run.levels.values()] == [(0, 6.0), (1, 12.0)]
+    assert run.transition_s == 0.25
+    assert run.total.requests == sum(level.requests for level in run.levels.values()) + tick(2, 9, None).requests
+    assert run.current_level().level == 12.0
+
+
+def test_repeat_visits_are_one_chart_point_but_two_levels() -> None:
+    run = RunStats()
+    for index, (concurrency, level_id) in enumerate([(4, 0), (8, 1), (4, 2)]):
+        run.on_tick(tick(index, concurrency, level_id))
+    assert len(run.levels) == 3
+    points = run.levels_by_value("closed")
+    assert [point.level for point in points] == [4.0, 8.0]
+    assert points[0].requests == run.levels[0].requests + run.levels[2].requests
+    assert points[0].seconds == 0.5
