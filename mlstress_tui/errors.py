@@ -8,4 +8,6 @@ class UsageError(Exception):
 EXIT_OK = 0
 EXIT_CRITERIA_FAILED = 1
 EXIT_USAGE = 2
+# The measurement lost part of its load: a worker process died (summary.json says which, and what it carried).
+EXIT_FAULT = 3
 EXIT_INTERRUPTED = 130

@@ -29,3 +29,40 @@ def spin(user_id: str) -> dict:
     while time.perf_counter() < deadline:
         pass
     return {}
+
+
+def hangs(user_id: str) -> dict:
+    """Every 4th user's call never comes back within any sane deadline (30 s)."""
+    if int(user_id[3:]) % 4 == 0:
+        time.sleep(30)
+    return {}
+
+
+def exits(user_id: str) -> dict:
+    """SystemExit from target code, for every 3rd user: an error of its kind, never a dead user."""
+    if int(user_id[3:]) % 3 == 0:
+        raise SystemExit(f"bye from {user_id}")
+    return {}
+
+
+def chatty(user_id: str) -> dict:
+    """Prints, writes to stderr, logs and warns, as real pipeline code does."""
+    import logging
+    import sys
+    import warnings
+
+    print(f"features for {user_id}")
+    sys.stderr.write(f"stderr line for {user_id}\n")
+    logging.getLogger("pipeline").warning("logged for %s", user_id)
+    warnings.warn(f"deprecated thing used for {user_id}", stacklevel=1)
+    return {}
+
+
+def dies(user_id: str) -> dict:
+    """Ends its whole worker process, as a crashing extension would."""
+    import os
+
+    if int(user_id[3:]) % 50 == 0:
+        os._exit(1)
+    time.sleep(0.001)
+    return {}

@@ -188,6 +188,9 @@ class FakeEngine:
         self.state = "finished"
         self.finished = True
 
+    def faults(self) -> dict:
+        return {"worker_deaths": [], "requests_lost": 0}
+
     def load_description(self) -> dict:
         return {"mode": self.mode, "concurrency": self.concurrency, "rate": self.rate, "pool_size": self.pool_size,
                 "final": {"mode": self.mode, "concurrency": self.concurrency, "rate": self.rate}}

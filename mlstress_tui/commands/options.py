@@ -50,7 +50,9 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--query", metavar="FILE", help="your own feature query file (SQLite), with a :user_id parameter")
     group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep/python targets take user ids from")
     group.add_argument("--pool-size", type=positive_int, metavar="P", help="connection slots (default: one per virtual user; 64 in the open loop)")
-    group.add_argument("--timeout", type=positive_float, metavar="S", help="per-request timeout in seconds (default 5)")
+    group.add_argument("--timeout", type=positive_float, metavar="S", help="per-request deadline in seconds, kept by the harness whatever the target does (default 5)")
+    group.add_argument("--no-replace-stuck", dest="replace_stuck", action="store_false", default=None,
+                       help="leave a user stuck in the target past its deadline in place (see the system's own back-pressure) instead of replacing it")
 
 
 def add_load_arguments(parser: argparse.ArgumentParser, *, levels: bool = True, bounds: bool = True) -> None:
@@ -68,6 +70,7 @@ def add_load_arguments(parser: argparse.ArgumentParser, *, levels: bool = True, 
     group.add_argument("--user-mix", choices=USER_MIXES, help="which users are requested (default uniform)")
     group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequence (default 42)")
     group.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
+    group.add_argument("--on-worker-death", choices=("replace", "stop"), help="a worker process that dies is replaced (default) or ends the run; either way it is said and the exit code is 3")
     group.add_argument("--preset", metavar="NAME|FILE", help="load profile: a name from presets/ or a .toml file (default: default)")
 
 
@@ -148,7 +151,8 @@ def resolve_load(args: argparse.Namespace, preset: Preset, *, headless: bool, **
     if getattr(args, "duration", None) is not None or getattr(args, "requests", None) is not None:
         base.update(duration_s=args.duration, requests=args.requests)
     for option, key in (("pool_size", "pool_size"), ("timeout", "timeout_s"), ("user_mix", "user_mix"),
-                        ("arrivals", "arrivals")):
+                        ("arrivals", "arrivals"), ("replace_stuck", "replace_stuck"),
+                        ("on_worker_death", "on_worker_death")):
         if getattr(args, option, None) is not None:
             base[key] = getattr(args, option)
     base.update(overrides)

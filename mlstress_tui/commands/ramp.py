@@ -9,7 +9,6 @@ from typing import TextIO
 from mlstress_tui.commands.options import (add_load_arguments, add_output_arguments, add_target_arguments,
                                            build_session, positive_float)
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
-from mlstress_tui.errors import EXIT_INTERRUPTED
 from mlstress_tui.results.interval_stats import CLOSED, OPEN
 from mlstress_tui.session import RampPlan
 from mlstress_tui.session.headless_printer import format_ms
@@ -103,4 +102,4 @@ def run(args: argparse.Namespace) -> int:
     if session.ramp_report is not None:
         print_ramp(session.ramp_report, sys.stdout)
         print(f"  written: {session.run_dir / 'ramp.json'}", file=sys.stdout)
-    return code if code == EXIT_INTERRUPTED else 0
+    return code

@@ -8,7 +8,7 @@ import sys
 from mlstress_tui.commands.options import (add_load_arguments, add_output_arguments, add_target_arguments,
                                            build_session)
 from mlstress_tui.commands.stop_signals import StopSignals
-from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
+from mlstress_tui.errors import EXIT_OK, UsageError
 from mlstress_tui.session import RunSession
 from mlstress_tui.session.headless_printer import HeadlessPrinter, print_summary
 
@@ -43,7 +43,7 @@ def run_headless(session: RunSession, describe: str = "") -> int:
         if session.interrupted:
             print("\nstopping: the summary is written", file=sys.stderr, flush=True)
     print_summary(summary, session.run_dir, sys.stdout)
-    return EXIT_INTERRUPTED if session.interrupted else EXIT_OK
+    return session.exit_code
 
 
 def check_theme(name: str | None) -> None:
@@ -69,7 +69,7 @@ def run_dashboard(session: RunSession, theme: str | None, **options: object) -> 
     finally:
         summary = session.finish()
     print_summary(summary, session.run_dir, sys.stdout)
-    return code
+    return code if code != EXIT_OK else session.exit_code
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OPEN_POOL = 64
 _START_TIMEOUT_S = 60.0
+WORKER_DEATH_POLICIES = ("replace", "stop")
+# A worker that exits with status 0 but never said goodbye is given this long for its message to arrive.
+_SILENT_EXIT_GRACE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class LoadSpec:
     requests: int | None = None
     workers: int | None = None  # None: one process per core
     arrivals: str = "uniform"  # open loop: "uniform" (wrk2-style) or "poisson" (bursty, seeded)
+    replace_stuck: bool = True  # a user stuck in the target past its deadline is replaced (the load holds)
+    on_worker_death: str = "replace"  # a worker process that dies is replaced, or the run stops
     tick_s: float = 0.25
 
     def validate(self) -> None:
@@ -68,6 +73,8 @@ class LoadSpec:
             raise UsageError(f"unknown --user-mix {self.user_mix!r}: use one of {', '.join(USER_MIXES)}")
         if self.workers is not None and self.workers < 1:
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        if self.on_worker_death not in WORKER_DEATH_POLICIES:
+            raise UsageError(f"unknown --on-worker-death {self.on_worker_death!r}: use replace or stop")
         if self.arrivals not in ARRIVALS:
             raise UsageError(f"unknown --arrivals {self.arrivals!r}: use one of {', '.join(ARRIVALS)}")
 
@@ -119,6 +126,13 @@ class LoadEngine:
         self._finish_lock = threading.Lock()
         self._finished = False
         self._live: set[int] = set()
+        self._tickets = None
+        # Faults of the tool itself, said in summary.json: workers that died, requests lost with them.
+        self.worker_deaths: list[dict] = []
+        self.requests_lost = 0
+        self._last_inflight: dict[int, int] = {}
+        self._gone_since: dict[int, float] = {}
+        self._missing: set[int] = set()  # worker slots being refilled: the load is below the commanded one
 
     # -- read-only views -------------------------------------------------
 
@@ -157,16 +171,10 @@ class LoadEngine:
     def start(self) -> None:
         """Spawn the workers, wait until each is ready, then start them together."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        tickets = self._context.Value("q", 0) if self.load.requests else None
+        self._tickets = self._context.Value("q", 0) if self.load.requests else None
         for worker_id, plan in enumerate(self._plans()):
-            config = WorkerConfig(worker_id=worker_id, target=self.target, users=self.users,
-                                  timeout_s=self.load.timeout_s, tick_s=self.load.tick_s,
-                                  requests_quota=self.load.requests, arrivals=self.load.arrivals)
-            ours, theirs = self._context.Pipe()
-            process = self._context.Process(target=worker_main, args=(config, plan, theirs, self._stats_queue, tickets),
-                                            name=f"mlstress-worker-{worker_id}", daemon=True)
-            process.start()
-            self._controls.append(ours)
+            control, process = self._spawn(worker_id, plan)
+            self._controls.append(control)
             self._processes.append(process)
         self._await_ready()
         self._start_ns = time.perf_counter_ns() + 20_000_000
@@ -177,6 +185,19 @@ class LoadEngine:
         self.state = "running"
         self._collector = threading.Thread(target=self._collect, daemon=True, name="collector")
         self._collector.start()
+
+    def _spawn(self, worker_id: int, plan: WorkerPlan) -> tuple:
+        config = WorkerConfig(worker_id=worker_id, target=self.target, users=self.users,
+                              timeout_s=self.load.timeout_s, tick_s=self.load.tick_s,
+                              requests_quota=self.load.requests, arrivals=self.load.arrivals,
+                              workers=self.worker_count, replace_stuck=self.load.replace_stuck,
+                              output_path=str(self.run_dir / "target.log"),
+                              output_cap_bytes=8 * 1024 * 1024 // self.worker_count)
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(target=worker_main, args=(config, plan, theirs, self._stats_queue, self._tickets),
+                                        name=f"mlstress-worker-{worker_id}", daemon=True)
+        process.start()
+        return ours, process
 
     def _await_ready(self) -> None:
         ready: set[int] = set()
@@ -301,38 +322,88 @@ class LoadEngine:
                 kind, worker_id, payload = self._stats_queue.get(timeout=0.1)
             except queue.Empty:
                 kind = None
-            if kind == "tick":
+            if kind == "tick" and worker_id in self._live:
                 merged, reported = pending.setdefault(payload.index, (IntervalStats(
                     index=payload.index, t_start=payload.t_start, t_end=payload.t_end, mode=payload.mode,
                     rate=None, paused=payload.paused, level_id=payload.level_id), set()))
                 merged.merge_worker(payload)
                 merged.t_end = max(merged.t_end, payload.t_end)
                 reported.add(worker_id)
+                self._last_inflight[worker_id] = payload.inflight
+                self._missing.discard(worker_id)
             elif kind == "exit":
                 self._live.discard(worker_id)
+            elif kind == "ready" and worker_id in self._missing:
+                # A replacement worker: it joins the run's clock and tick grid where they stand.
+                self._send_to(worker_id, ("start", self._start_ns))
+            elif kind == "failed" and worker_id in self._missing:
+                self._missing.discard(worker_id)
+                self._live.discard(worker_id)
+                self.note("worker_replacement_failed", worker=worker_id, error=str(payload)[:200])
+            self._check_deaths(pending)
             self._emit_complete(pending, final=not self._live)
             self._check_limits()
-            if self._processes and not any(p.is_alive() for p in self._processes) and self._live:
-                log.warning("worker processes exited without saying so")
-                self._live.clear()
         self._emit_complete(pending, final=True)
         if self._end_ns is None:
             self._end_ns = time.perf_counter_ns()
         if self.state != "finished":
             self.state = "stopping"
 
+    def _check_deaths(self, pending: dict) -> None:
+        """A worker gone without saying so died: said at once, its in-flight requests counted as lost."""
+        now = time.monotonic()
+        for worker_id in sorted(self._live):
+            exitcode = self._processes[worker_id].exitcode
+            if exitcode is None:
+                continue
+            if worker_id in self._missing and self._stop_sent:
+                self._live.discard(worker_id)  # a replacement told to stop before it started
+                continue
+            if exitcode == 0 and now - self._gone_since.setdefault(worker_id, now) < _SILENT_EXIT_GRACE_S:
+                continue  # its goodbye may still be in the queue
+            self._live.discard(worker_id)
+            self._gone_since.pop(worker_id, None)
+            lost = self._last_inflight.pop(worker_id, 0)
+            self.requests_lost += lost
+            how = f"killed by signal {-exitcode}" if exitcode < 0 else f"exit status {exitcode}"
+            plan = self._plans()[worker_id]
+            carried = f"{plan.concurrency} users" if plan.mode == CLOSED else f"{plan.rate:g} req/s"
+            death = {"worker": worker_id, "how": how, "exitcode": exitcode, "carried": carried,
+                     "inflight_lost": lost, "t": round(self.elapsed_s, 3)}
+            self.worker_deaths.append(death)
+            log.warning("worker %d died (%s) carrying %s", worker_id, how, carried)
+            replace = self.load.on_worker_death == "replace" and not self._stop_sent
+            self.note("worker_died", **death, then="replaced" if replace else "run stopped")
+            # Ticks it will never send are complete without it.
+            for _, reported in pending.values():
+                reported.discard(worker_id)
+            if replace:
+                self._controls[worker_id], self._processes[worker_id] = self._spawn(worker_id, plan)
+                self._missing.add(worker_id)
+                self._live.add(worker_id)
+            else:
+                self.stop()
+
+    def _send_to(self, worker_id: int, message: tuple) -> None:
+        try:
+            self._controls[worker_id].send(message)
+        except (OSError, ValueError):
+            pass
+
     def _emit_complete(self, pending: dict, *, final: bool) -> None:
         for index in sorted(pending):
             merged, reported = pending[index]
-            if not final and not self._live <= reported:
+            if not final and not (self._live - self._missing) <= reported:
                 break
             del pending[index]
+            if self._missing or len(reported) < self.worker_count:
+                merged.level_id = None  # part of the load was missing: not the commanded level
             # A tick reports the level commanded, never a sum of workers caught half-way through a change.
             commanded = self.levels.get(merged.level_id if merged.level_id is not None else self.level_id)
             if commanded is not None:
                 merged.mode, merged.concurrency, merged.rate = commanded
             with self._lock:
-                merged.events, self._events = self._events, []
+                merged.events, self._events = self._events + merged.events, []
             self._ticks.append(merged)
 
     def _check_limits(self) -> None:
@@ -355,6 +426,11 @@ class LoadEngine:
                 self._collector.join(wait)
             for process in self._processes:
                 process.join(max(wait / 4, 0.5))
+            for worker_id, process in enumerate(self._processes):
+                if process.is_alive():
+                    # Still in a call after its deadline and the grace: what it had in flight is lost.
+                    self.requests_lost += self._last_inflight.get(worker_id, 0)
+                    log.warning("worker %d did not stop in time: ended", worker_id)
             self._kill_workers()
             if self._collector is not None and self._collector.is_alive():
                 self._live.clear()
@@ -374,5 +450,11 @@ class LoadEngine:
             "timeout_s": self.load.timeout_s,
             "duration_s": self.load.duration_s,
             "requests": self.load.requests,
+            "replace_stuck": self.load.replace_stuck,
+            "on_worker_death": self.load.on_worker_death,
             "final": {"mode": self.mode, "concurrency": self.concurrency, "rate": self.rate},
         }
+
+    def faults(self) -> dict:
+        """The tool's own faults, for summary.json: workers that died and the requests lost with them."""
+        return {"worker_deaths": list(self.worker_deaths), "requests_lost": self.requests_lost}

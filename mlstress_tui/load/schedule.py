@@ -8,6 +8,8 @@ from collections import deque
 
 import numpy as np
 
+from mlstress_tui.results.histogram import LatencyHistogram
+
 UNIFORM = "uniform"
 POISSON = "poisson"
 ARRIVALS = (UNIFORM, POISSON)
@@ -26,14 +28,17 @@ class ArrivalSchedule:
     keeps what was already due. Pausing forgives the backlog (counted as dropped).
     """
 
-    def __init__(self, rate: float, start_ns: int, *, arrivals: str = UNIFORM, seed: object = None) -> None:
+    def __init__(self, rate: float, start_ns: int, *, arrivals: str = UNIFORM, seed: object = None,
+                 phase: float = 0.0) -> None:
         self._lock = threading.Lock()
         # (time_ns, arrivals at that time, rate per second) from which the curve continues.
         self._segments: deque[tuple[int, float, float]] = deque([(start_ns, 0.0, rate)], maxlen=256)
         self._rng = np.random.default_rng(seed) if arrivals == POISSON else None
         self._gaps: list[float] = []
         # Uniform: the next request's position; Poisson: the last claimed one's (the next lies one gap on).
-        self._position = 0.0
+        # `phase` (worker i of W: i/W) interleaves workers' uniform schedules into the run's one schedule.
+        self._position = phase if arrivals == UNIFORM else 0.0
+        self._returned: list[float] = []  # claimed, then not sent (the run stopped first)
         self.dropped = 0
 
     @property
@@ -69,6 +74,47 @@ class ArrivalSchedule:
                 self._gaps = self._rng.exponential(1.0, _DRAWS).tolist()
             self._position += self._gaps.pop()
             return self._position
+
+    def unclaim(self, position: float) -> None:
+        """A claimed request that was never sent: owed, like the ones never claimed."""
+        with self._lock:
+            self._returned.append(position)
+
+    def owed_at(self, now_ns: int) -> tuple[int, LatencyHistogram]:
+        """Requests due by `now_ns` and never sent, and how long each had waited by then (a lower bound)."""
+        with self._lock:
+            due = self._arrivals_at(now_ns)
+            if self._rng is None:
+                first = self._position
+            else:
+                # Poisson: the expected number of arrivals after the last claimed one, evenly spread.
+                first = self._position + 1.0
+            count = max(int(math.floor(due - first)) + 1, 0) if due >= first else 0
+            returned = [position for position in self._returned if position <= due]
+        waits = LatencyHistogram()
+        done = 0
+        while done < count:  # in chunks: an hour of overload can owe millions
+            chunk = np.arange(done, min(done + 1_000_000, count), dtype=np.float64) + first
+            due_ns = self._due_many(chunk)
+            waits.record_many((now_ns - due_ns[np.isfinite(due_ns)]).astype(np.int64))
+            done += len(chunk)
+        if returned:
+            waits.record_many(np.array([now_ns - self.due_ns(p) for p in returned], dtype=np.int64))
+        return count + len(returned), waits
+
+    def _due_many(self, positions: np.ndarray) -> np.ndarray:
+        """`due_ns` for many positions at once (the backlog at the end of a run); inf where never due."""
+        due = np.full(len(positions), np.inf)
+        assigned = np.zeros(len(positions), dtype=bool)
+        for time_ns, arrivals, rate in reversed(self._segments):
+            here = ~assigned & (positions >= arrivals)
+            if rate > 0:
+                due[here] = time_ns + (positions[here] - arrivals) * 1e9 / rate
+            assigned |= here
+        time_ns, arrivals, rate = self._segments[0]
+        if rate > 0:
+            due[~assigned] = time_ns + (positions[~assigned] - arrivals) * 1e9 / rate
+        return due
 
     def due_ns(self, index: float) -> float:
         """When the request at position `index` is due (perf_counter_ns); inf while paused."""

@@ -1,8 +1,14 @@
 """A worker process: threads as virtual users drive the target; a tick of stats ships every 250 ms.
 
 Everything on the request path is kept to a few C-level calls (a clock read, a
-slot from a `SimpleQueue`, one `deque.append` of a tuple) so the harness costs
-microseconds; all aggregation happens once per tick on the batch.
+slot from a `SimpleQueue`, a dict entry for the request in flight, one
+`deque.append` of a tuple) so the harness costs microseconds; all aggregation
+happens once per tick on the batch.
+
+Every request has a deadline the harness keeps, not the target: the tick loop
+looks at the requests in flight every 50 ms and records one past its deadline
+as a `timeout` then, whether or not the call ever returns. A virtual user stuck
+in such a call is replaced by a fresh one (bounded), so the commanded load holds.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +30,7 @@ import numpy as np
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.pool import SlotPool
 from mlstress_tui.load.schedule import ArrivalSchedule
+from mlstress_tui.load.target_output import TargetOutput
 from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
 from mlstress_tui.load.targets import RequestTimeout, TargetSpec
 from mlstress_tui.load.users import UserSampler, UserSource
@@ -32,6 +40,10 @@ from mlstress_tui.pipeline.feature_query import MissingUser
 LATE_START_NS = 1_000_000
 _POLL_S = 0.05
 HICCUP_PERIOD_S = 0.005
+# A target that keeps its own deadline (SQLite's interrupt) gets this long to say so before the harness does.
+DEADLINE_GRACE_NS = 20_000_000
+# Stuck virtual users abandoned per worker before the tool says it cannot hold the load.
+MAX_ABANDONED = 256
 
 
 @dataclass(frozen=True)
@@ -54,14 +66,19 @@ class WorkerConfig:
     tick_s: float
     requests_quota: int | None  # the run's --requests, shared by all workers through `tickets`
     arrivals: str = "uniform"
+    workers: int = 1  # open loop: worker i takes every `workers`-th arrival of the run's schedule, offset i
+    replace_stuck: bool = True
+    output_path: str | None = None  # where the target's stdout/stderr go (target.log), None to leave them
+    output_cap_bytes: int = 8 * 1024 * 1024
     scatter_per_tick: int = 200
 
 
 class _VirtualUser:
-    __slots__ = ("running", "thread")
+    __slots__ = ("running", "stuck", "thread")
 
     def __init__(self) -> None:
         self.running = True
+        self.stuck = False  # inside a call past its deadline
         self.thread: threading.Thread | None = None
 
 
@@ -89,6 +106,22 @@ class Worker:
         self.pool_lock = threading.Lock()
         # (latency_ns, service_ns, pool_wait_ns, event_count, error kind or None)
         self.records: deque[tuple] = deque()
+        # Requests in flight by serial: whoever pops one first (its user, or the deadline) records it.
+        self.inflight: dict[int, tuple] = {}
+        self.serials = itertools.count()
+        self.stuck: set[_VirtualUser] = set()
+        self.abandoned = 0
+        self.abandoned_users: set[_VirtualUser] = set()  # stuck, and replaced with their pool slot
+        self.late_returns = 0
+        self.unfinished = 0
+        self.cannot_hold: str | None = None
+        self.events: deque[dict] = deque()
+        self.fault_lock = threading.Lock()
+        self.pending_sends = 0  # requests between their ticket and their record (an open-loop one waits for its due time)
+        self.unsent = 0
+        self.unsent_wait: Any = None
+        self.stopped_ns = 0
+        self.output: Any = None  # the target's captured stdout/stderr (worker_main sets it)
         self.failures: deque[tuple[str, str]] = deque(maxlen=256)
         self.hiccups: deque[int] = deque()
         self.vus: dict[str, list[_VirtualUser]] = {CLOSED: [], OPEN: []}
@@ -164,14 +197,21 @@ class Worker:
                     self.tickets.value -= self.block
                 self.block = 0
 
+    def _quota_done(self) -> bool:
+        """`--requests` all taken here and every one of them sent and answered (or timed out)."""
+        return self.quota_spent.is_set() and not self.pending_sends and not self.inflight
+
     def _tickets_exhausted(self) -> bool:
+        """All of `--requests` taken, and none of ours still waiting to be sent or answered."""
         if self.tickets is None:
             return False
         self._return_unused_tickets()
         with self.tickets.get_lock():
-            return self.tickets.value >= self.config.requests_quota and not self.block
+            taken = self.tickets.value >= self.config.requests_quota and not self.block
+        return taken and not self.pending_sends and not self.inflight
 
-    def _send(self, user_id: str, event_count: int, started: int, deadline_ns: int | None) -> None:
+    def _send(self, vu: _VirtualUser, user_id: str, event_count: int, started: int,
+              deadline_ns: int | None) -> None:
         """One request through the pool, recorded from `started` (closed: now; open: its due time).
 
         `deadline_ns` None means `--timeout` counts from the actual send (the open
@@ -184,17 +224,84 @@ class Worker:
             waited = clock() - started
             self.records.append((waited, 0, waited, event_count, "pool_timeout"))
             return
+        if not vu.running:
+            self._release(connection)  # stopped or replaced while it waited for a slot: never sent
+            return
         sent = clock()
+        deadline = deadline_ns or sent + self.timeout_ns
+        serial = next(self.serials)
+        inflight = self.inflight
+        inflight[serial] = (started, deadline, event_count, sent, connection, vu)
         kind = None
         try:
-            self.target.request(connection, user_id, deadline_ns or sent + self.timeout_ns)
-        except Exception as error:
+            self.target.request(connection, user_id, deadline)
+        except BaseException as error:  # SystemExit or KeyboardInterrupt raised by target code is its error too
             kind = _error_kind(error)
-            self.failures.append((kind, str(error)[:200]))
-        finally:
-            self._release(connection)
+            self.failures.append((kind, str(error)[:200] or type(error).__name__))
         done = clock()
+        if inflight.pop(serial, None) is None:
+            self._late_return(vu, connection)
+            return
+        self._release(connection)
         self.records.append((done - started, done - sent, sent - started, event_count, kind))
+
+    def _late_return(self, vu: _VirtualUser, connection: Any) -> None:
+        """A call that came back after its deadline was recorded: counted apart, never twice."""
+        with self.fault_lock:
+            self.late_returns += 1
+            vu.stuck = False
+            self.stuck.discard(vu)
+            replaced = vu in self.abandoned_users
+            self.abandoned_users.discard(vu)
+        if not replaced:
+            self._release(connection)
+        elif connection is not None:
+            # Its slot was refilled when it was abandoned: this connection goes, the pool keeps its size.
+            with self.pool_lock:
+                self.connections.remove(connection)
+            self.target.close(connection)
+
+    def expire(self, now: int, *, grace_ns: int = DEADLINE_GRACE_NS) -> None:
+        """Record every request past its deadline as a timeout now, and replace the users stuck in them."""
+        for serial, entry in self.inflight.copy().items():
+            started, deadline, event_count, sent, connection, vu = entry
+            if now <= deadline + grace_ns or self.inflight.pop(serial, None) is None:
+                continue
+            self.records.append((now - started, now - sent, sent - started, event_count, "timeout"))
+            self.failures.append(("timeout", f"no answer {(now - sent) / 1e9:.2f} s after the send: "
+                                             "counted at the deadline, the call is still running"))
+            with self.fault_lock:
+                vu.stuck = True
+                self.stuck.add(vu)
+            if self.config.replace_stuck and vu.running and not self.stopping.is_set():
+                self._abandon(vu, connection)
+
+    def _abandon(self, vu: _VirtualUser, connection: Any) -> None:
+        """Leave a stuck user in its call and put a fresh one (and a fresh connection) in its place."""
+        if self.abandoned >= MAX_ABANDONED:
+            if self.cannot_hold is None:
+                self.cannot_hold = (f"{MAX_ABANDONED} users are stuck in the target past their deadline: "
+                                    "the tool stopped replacing them, so the load applied is below the load asked for")
+                self.events.append({"action": "cannot_hold_load", "reason": self.cannot_hold})
+            return
+        for mode, group in self.vus.items():
+            if vu in group:
+                break
+        else:
+            return
+        vu.running = False
+        self.abandoned += 1
+        with self.fault_lock:
+            self.abandoned_users.add(vu)
+        with self.pool_lock:
+            fresh = self.target.connect()
+            self.connections.append(fresh)
+            self.pool.put(fresh)
+        group[group.index(vu)] = self._start_user(mode)
+
+    def _counted(self, delta: int) -> None:
+        with self.ticket_lock:
+            self.pending_sends += delta
 
     def _closed_user(self, vu: _VirtualUser, users: Any) -> None:
         """Closed loop: send the next request when the last returns."""
@@ -203,11 +310,16 @@ class Worker:
             if self.paused:
                 self.resumed.wait(_POLL_S)
                 continue
-            if self._out_of_quota():
-                return
-            user_id, event_count = next(users)
-            started = clock()
-            send(user_id, event_count, started, started + timeout_ns)
+            # Pending from the ticket to the record: the worker does not end with a request half-sent.
+            self._counted(+1)
+            try:
+                if self._out_of_quota():
+                    return
+                user_id, event_count = next(users)
+                started = clock()
+                send(vu, user_id, event_count, started, started + timeout_ns)
+            finally:
+                self._counted(-1)
 
     def _open_user(self, vu: _VirtualUser, users: Any) -> None:
         """Open loop: take the next due request; latency counts from when it was due."""
@@ -216,30 +328,57 @@ class Worker:
             if self.paused:
                 self.resumed.wait(_POLL_S)
                 continue
-            if self._out_of_quota():
-                return
-            index = schedule.claim()
-            due = schedule.due_ns(index)
-            # Sleep in short slices so a rate change, pause or stop takes effect at once.
-            while vu.running and (wait := due - clock()) > 0:
-                time.sleep(min(wait / 1e9, _POLL_S))
+            self._counted(+1)
+            try:
+                if self._out_of_quota():
+                    return
+                index = schedule.claim()
                 due = schedule.due_ns(index)
-            if not vu.running:
-                return
-            user_id, event_count = next(users)
-            send(user_id, event_count, int(due), None)
+                # Sleep in short slices so a rate change, pause or stop takes effect at once.
+                while vu.running and (wait := due - clock()) > 0:
+                    time.sleep(min(wait / 1e9, _POLL_S))
+                    due = schedule.due_ns(index)
+                if not vu.running:
+                    schedule.unclaim(index)
+                    return
+                user_id, event_count = next(users)
+                send(vu, user_id, event_count, int(due), None)
+            finally:
+                self._counted(-1)
+
+    def _user_main(self, vu: _VirtualUser, mode: str, users: Any) -> None:
+        """A virtual user's thread: its loop, and a replacement if the loop itself dies."""
+        loop = self._closed_user if mode == CLOSED else self._open_user
+        try:
+            loop(vu, users)
+        except BaseException as error:  # a bug of ours or an escaped target error: said, and the load held
+            self.events.append({"action": "user_died", "error": f"{type(error).__name__}: {error}"[:200]})
+            group = self.vus[mode]
+            if vu.running and vu in group and not self.stopping.is_set():
+                vu.running = False
+                group[group.index(vu)] = self._start_user(mode)
+
+    def _start_user(self, mode: str) -> _VirtualUser:
+        vu = _VirtualUser()
+        users = self.sampler.stream(self.config.worker_id, next(self.vu_serial))
+        vu.thread = threading.Thread(target=self._user_main, args=(vu, mode, users), daemon=True, name=f"vu-{mode}")
+        vu.thread.start()
+        return vu
 
     def _set_users(self, mode: str, count: int) -> None:
         group = self.vus[mode]
         while len(group) > count:
             group.pop().running = False
-        loop = self._closed_user if mode == CLOSED else self._open_user
         while len(group) < count:
-            vu = _VirtualUser()
-            users = self.sampler.stream(self.config.worker_id, next(self.vu_serial))
-            vu.thread = threading.Thread(target=loop, args=(vu, users), daemon=True, name=f"vu-{mode}")
-            group.append(vu)
-            vu.thread.start()
+            try:
+                group.append(self._start_user(mode))
+            except RuntimeError as error:  # "can't start new thread": a memory or pids limit
+                reason = (f"could start only {len(group)} of {count} virtual users in worker "
+                          f"{self.config.worker_id}: {error}")
+                if self.cannot_hold != reason:
+                    self.cannot_hold = reason
+                    self.events.append({"action": "cannot_hold_load", "reason": reason})
+                return
 
     def apply(self, plan: WorkerPlan) -> None:
         """Reconcile threads, pool and schedule with a new plan."""
@@ -255,8 +394,10 @@ class Worker:
         executors = plan.pool_size if plan.pool_size is not None else plan.concurrency
         self._resize_pool(executors)
         if self.schedule is None:
+            # Uniform arrivals interleave across workers: this one takes every W-th of the run's schedule.
             self.schedule = ArrivalSchedule(plan.rate, max(now, self.start_ns), arrivals=self.config.arrivals,
-                                            seed=[self.config.users.seed, self.config.worker_id, 11])
+                                            seed=[self.config.users.seed, self.config.worker_id, 11],
+                                            phase=self.config.worker_id / self.config.workers)
         else:
             self.schedule.set_rate(plan.rate, now)
         self._set_users(CLOSED, 0)
@@ -275,6 +416,8 @@ class Worker:
         self.resumed.set()
 
     def stop(self) -> None:
+        if not self.stopping.is_set():
+            self.stopped_ns = time.perf_counter_ns()
         self.stopping.set()
         for group in self.vus.values():
             for vu in group:
@@ -316,7 +459,32 @@ class Worker:
         for _ in range(len(failures)):
             kind, message = failures.popleft()
             tick.last_error[kind] = message
+        with self.fault_lock:
+            tick.stuck_users = len(self.stuck)
+            tick.late_returns, self.late_returns = self.late_returns, 0
+        tick.inflight = len(self.inflight)
+        tick.unfinished, self.unfinished = self.unfinished, 0
+        if self.unsent:
+            tick.unsent, self.unsent = self.unsent, 0
+            tick.unsent_wait, self.unsent_wait = self.unsent_wait, None
+        tick.users_running = sum(1 for group in self.vus.values() for vu in group if vu.running)
+        tick.output_lines = self.output.take_lines() if self.output is not None else 0
+        events = self.events
+        tick.events = [dict(events.popleft(), worker=self.config.worker_id) for _ in range(len(events))]
         return tick
+
+    def _settle_inflight(self) -> None:
+        """At the end: wait for calls in flight up to their deadlines, then count what never came back."""
+        clock = time.perf_counter_ns
+        while self.inflight:
+            now = clock()
+            self.expire(now, grace_ns=0)
+            latest = max((entry[1] for entry in self.inflight.copy().values()), default=now)
+            if latest > now:
+                time.sleep(min((latest - now) / 1e9, _POLL_S))
+        if self.schedule is not None and self.plan.mode == OPEN and not self.paused:
+            # The open loop's backlog: due, never sent; each waited at least until now.
+            self.unsent, self.unsent_wait = self.schedule.owed_at(self.stopped_ns)
 
     def _measure_hiccups(self) -> None:
         """Sleep a fixed period and record how late each wake-up is: the stall any request here would see."""
@@ -333,19 +501,21 @@ class Worker:
         tick_ns = int(self.config.tick_s * 1e9)
         self.apply(self.plan)
         self.level_changed = False
-        index = 0
+        # A replacement worker joins the run's tick grid where it stands.
+        index = max(int((time.perf_counter_ns() - self.start_ns) // tick_ns), 0)
         cpu_before = time.process_time()
         while True:
             boundary = self.start_ns + (index + 1) * tick_ns
-            while not self.stopping.is_set() and not self.quota_spent.is_set():
-                remaining = boundary - time.perf_counter_ns()
-                if remaining <= 0:
+            while not self.stopping.is_set() and not self._quota_done():
+                now = time.perf_counter_ns()
+                self.expire(now)
+                if boundary - now <= 0:
                     break
-                self.stopping.wait(min(remaining / 1e9, _POLL_S))
-            finishing = self.stopping.is_set() or self.quota_spent.is_set() or self._tickets_exhausted()
+                self.stopping.wait(min((boundary - now) / 1e9, _POLL_S))
+            finishing = self.stopping.is_set() or self._quota_done() or self._tickets_exhausted()
             if finishing:
                 self.stop()
-                self._join_users()
+                self._settle_inflight()
                 boundary = time.perf_counter_ns()
             cpu_now = time.process_time()
             wall = max((boundary - max(self.start_ns + index * tick_ns, self.start_ns)) / 1e9, 1e-9)
@@ -356,16 +526,6 @@ class Worker:
             if finishing:
                 return
             index += 1
-
-    def _join_users(self) -> None:
-        deadline = time.monotonic() + self.config.timeout_s + 1.0
-        for group in self.vus.values():
-            for vu in group:
-                if vu.thread is not None:
-                    vu.thread.join(max(deadline - time.monotonic(), 0.0))
-        for thread in threading.enumerate():
-            if thread.name.startswith("vu-") and thread.is_alive():
-                thread.join(max(deadline - time.monotonic(), 0.0))
 
     def _listen(self, control: Any) -> None:
         while True:
@@ -402,25 +562,42 @@ def worker_main(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_queu
     # Ctrl-C reaches the whole process group; the engine decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    # Before the target is imported: whatever it prints from then on goes to target.log.
+    output = (TargetOutput(Path(config.output_path), config.output_cap_bytes, f"worker {config.worker_id}")
+              if config.output_path else None)
     try:
         worker = Worker(config, plan, stats_queue, tickets)
     except UsageError as error:
         stats_queue.put(("failed", config.worker_id, str(error)))
-        return
-    except Exception as error:  # setup failures reach the user as one line, not a traceback
+        _leave(stats_queue, output)
+    except BaseException as error:  # setup failures reach the user as one line, not a traceback
         stats_queue.put(("failed", config.worker_id, f"{type(error).__name__}: {error}"))
-        return
+        _leave(stats_queue, output)
+    worker.output = output
     stats_queue.put(("ready", config.worker_id, None))
     message = control.recv()
     if message[0] != "start":
-        return
+        stats_queue.put(("exit", config.worker_id, None))
+        _leave(stats_queue, output)
     worker.start_ns = message[1]
     try:
         worker.run(control)
     finally:
+        in_use = {id(entry[4]) for entry in worker.inflight.copy().values()}
         for connection in worker.connections:
-            try:
-                worker.target.close(connection)
-            except Exception:
-                pass
+            if id(connection) not in in_use:  # closing one under a stuck call could block for ever
+                try:
+                    worker.target.close(connection)
+                except Exception:
+                    pass
         stats_queue.put(("exit", config.worker_id, None))
+        _leave(stats_queue, output)
+
+
+def _leave(stats_queue: Any, output: TargetOutput | None) -> None:
+    """Flush what this worker sent, then exit at once: threads stuck in target code must not hold the process."""
+    if output is not None:
+        output.close()
+    stats_queue.close()
+    stats_queue.join_thread()
+    os._exit(0)

@@ -14,9 +14,23 @@ SCHEMA = "mlstress.summary/1"
 
 
 def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: datetime, duration_s: float,
-                  seed: int, database: dict, interrupted: bool, workers: int) -> dict:
+                  seed: int, database: dict, interrupted: bool, workers: int, faults: dict | None = None) -> dict:
     total = stats.total
     requests = total.requests
+    harness = harness_verdict(total, target_kind=target.get("kind"), workers=workers)
+    faults = {"worker_deaths": [], "requests_lost": 0, **(faults or {})}
+    faults.update(late_returns=total.late_returns, stuck_users_max=stats.stuck_users_max,
+                  events=list(stats.faults))
+    held = not faults["worker_deaths"] and not any(event["action"] == "cannot_hold_load" for event in stats.faults)
+    if not load.get("replace_stuck", True) and stats.stuck_users_max:
+        held = False
+    if not held:
+        harness["verdict"] = "load_not_held"
+        notes = [harness["note"]] if harness.get("note") else []
+        notes.append(load_not_held_note(faults, stats.stuck_users_max, load))
+        harness["note"] = "; ".join(notes)
+    latency_with_unsent = total.latency.copy()
+    latency_with_unsent.merge(total.unsent_wait)
     return {
         "schema": SCHEMA,
         "target": target,
@@ -24,9 +38,13 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
         "started_at": started_at.isoformat(timespec="milliseconds"),
         "duration_s": round(duration_s, 3),
         "interrupted": interrupted,
+        # Every request sent is ok, an error, or unfinished (still in a call when the run ended); requests
+        # the open loop owed but never sent are `unsent`, and `requests_lost` died with a worker.
         "requests": requests,
         "ok": total.ok,
         "errors": total.errors,
+        "unfinished": total.unfinished,
+        "unsent": total.unsent,
         "error_rate": round(total.errors / requests, 6) if requests else 0.0,
         "errors_by_kind": dict(sorted(total.errors_by_kind.items())),
         "throughput_rps": round(requests / duration_s, 3) if duration_s > 0 else 0.0,
@@ -35,6 +53,8 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
         "latency_ms": total.latency.summary_ms(),
         "service_ms": total.service.summary_ms(),
         "pool_wait_ms": total.pool_wait.summary_ms(),
+        # The open loop's latency counting the unsent backlog at its lower bound (due time to the end).
+        "latency_with_unsent_ms": latency_with_unsent.summary_ms() if total.unsent else None,
         # One entry per commanded level, in the order commanded; time spent applying a change is in none.
         "levels": [
             {"id": level.level_id, "mode": level.mode, "level": level.level, "seconds": round(level.seconds, 3),
@@ -43,15 +63,26 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
             for level in stats.levels.values()
         ],
         "transition_s": round(stats.transition_s, 3),
-        "harness": harness_verdict(total, target_kind=target.get("kind"), workers=workers),
+        "harness": harness,
+        "faults": faults,
+        # What the target printed or logged went to the run directory, never over the screen.
+        "target_output": {"lines": total.output_lines, "file": "target.log"},
         "seed": seed,
         "database": database,
     }
 
 
-def write_summary(path: Path, summary: dict) -> None:
-    """Write beside the target and rename, so a reader never sees half a file."""
-    write_json(path, summary)
+def load_not_held_note(faults: dict, stuck_users_max: int, load: dict) -> str:
+    """Why the load applied was not the load asked for, in one clause."""
+    if faults["worker_deaths"]:
+        deaths = faults["worker_deaths"]
+        return (f"{len(deaths)} worker process(es) died ({deaths[0]['how']}), losing {faults['requests_lost']} "
+                "requests in flight: the load dropped until a replacement started")
+    for event in faults["events"]:
+        if event["action"] == "cannot_hold_load":
+            return event["reason"]
+    return (f"up to {stuck_users_max} users were stuck in the target past their deadline and not replaced "
+            "(--no-replace-stuck): the load applied fell below the load asked for")
 
 
 def write_json(path: Path, document: dict) -> None:

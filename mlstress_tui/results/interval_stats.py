@@ -43,6 +43,18 @@ class IntervalStats:
     worker_cpu: float = 0.0
     # The load was paused for this whole interval: idle by choice, not a stalled system.
     paused: bool = False
+    # Faults, counted rather than lost: calls that returned after being recorded as timeouts,
+    # calls still running at the very end (neither ok nor an error), open-loop requests due
+    # but never sent, and (gauges) users stuck in the target, calls in flight, users running.
+    late_returns: int = 0
+    unfinished: int = 0
+    unsent: int = 0
+    unsent_wait: LatencyHistogram = field(default_factory=LatencyHistogram)
+    stuck_users: int = 0
+    inflight: int = 0
+    users_running: int = 0
+    # Lines the target wrote to stdout/stderr/logging (they go to target.log, never the screen).
+    output_lines: int = 0
     # The commanded level every worker ran at throughout; None while a change was still being applied.
     level_id: int | None = None
     # Control events (level changes, pauses, ramp steps) that happened in this interval.
@@ -70,6 +82,10 @@ class IntervalStats:
         self.paused = self.paused and other.paused
         if other.level_id != self.level_id:
             self.level_id = None
+        self.stuck_users += other.stuck_users
+        self.inflight += other.inflight
+        self.users_running += other.users_running
+        self.events.extend(other.events)
         self._add_counts(other)
 
     def merge_later(self, other: IntervalStats, *, keep_scatter: bool = True) -> None:
@@ -81,12 +97,20 @@ class IntervalStats:
         if other.level_id != self.level_id:
             self.level_id = None
         self.events.extend(other.events)
+        # Gauges: the worst moment of the window for stuck users, the latest for the rest.
+        self.stuck_users = max(self.stuck_users, other.stuck_users)
+        self.inflight, self.users_running = other.inflight, other.users_running
         self._add_counts(other, keep_scatter=keep_scatter)
 
     def _add_counts(self, other: IntervalStats, *, keep_scatter: bool = True) -> None:
         self.requests += other.requests
         self.ok += other.ok
         self.late_starts += other.late_starts
+        self.late_returns += other.late_returns
+        self.unfinished += other.unfinished
+        self.unsent += other.unsent
+        self.unsent_wait.merge(other.unsent_wait)
+        self.output_lines += other.output_lines
         for kind, count in other.errors_by_kind.items():
             self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + count
         self.last_error.update(other.last_error)
@@ -114,7 +138,11 @@ class IntervalStats:
             "pool_wait_ms": self.pool_wait.summary_ms(),
             "hiccup_ms": self.hiccup.summary_ms(),
             "worker_cpu": round(self.worker_cpu, 3),
+            "stuck_users": self.stuck_users,
         }
+        for key in ("late_returns", "unfinished", "unsent", "output_lines"):
+            if getattr(self, key):
+                line[key] = getattr(self, key)
         if self.paused:
             line["paused"] = True
         if self.events:

@@ -10,6 +10,8 @@ from mlstress_tui.results.interval_stats import OPEN, IntervalStats
 
 # Levels kept; a dashboard session of key presses cannot grow memory without bound.
 MAX_LEVELS = 256
+# Events that say the measurement itself went wrong somewhere (shown on screen, kept in the summary).
+FAULT_ACTIONS = ("worker_died", "worker_replacement_failed", "cannot_hold_load", "user_died")
 
 
 @dataclass
@@ -70,6 +72,8 @@ class RunStats:
         self.transition_s = 0.0
         self.scatter: deque[tuple[float, float]] = deque(maxlen=scatter_capacity)
         self.recent_errors: deque[tuple[float, str, str]] = deque(maxlen=error_capacity)
+        self.faults: deque[dict] = deque(maxlen=error_capacity)
+        self.stuck_users_max = 0
         self.ticks = 0
 
     def on_tick(self, interval: IntervalStats) -> None:
@@ -78,6 +82,8 @@ class RunStats:
         self.total.merge_later(interval, keep_scatter=False)
         self.last = interval
         self.ticks += 1
+        self.stuck_users_max = max(self.stuck_users_max, interval.stuck_users)
+        self.faults.extend(event for event in interval.events if event.get("action") in FAULT_ACTIONS)
         self.scatter.extend(map(tuple, interval.scatter.tolist()))
         for kind, message in interval.last_error.items():
             self.recent_errors.append((interval.t_end, kind, message))

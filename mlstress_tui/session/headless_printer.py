@@ -6,6 +6,20 @@ from pathlib import Path
 from typing import TextIO
 
 from mlstress_tui.results.interval_stats import CLOSED, IntervalStats, WindowMerger
+from mlstress_tui.results.run_stats import FAULT_ACTIONS
+
+
+def fault_line(event: dict) -> str:
+    """A fault of the tool or of the load, as one line a person reads."""
+    action = event["action"]
+    if action == "worker_died":
+        return (f"worker {event['worker']} died at {event['t']:.1f} s ({event['how']}) carrying {event['carried']}; "
+                f"{event['inflight_lost']} requests in flight lost; {event['then']}")
+    if action == "worker_replacement_failed":
+        return f"worker {event['worker']} could not be replaced: {event['error']}"
+    if action == "user_died":
+        return f"a virtual user in worker {event.get('worker')} died and was replaced: {event['error']}"
+    return event.get("reason", action)
 
 
 def format_ms(value: float | None) -> str:
@@ -28,6 +42,8 @@ def progress_line(window: IntervalStats) -> str:
     errors = f"  errors {window.errors}" if window.errors else ""
     late = f"  late {window.late_starts}" if window.late_starts else ""
     paused = "  (paused)" if window.paused else ""
+    if window.stuck_users:
+        paused += f"  stuck {window.stuck_users}"
     return (f"{window.t_end:7.1f}s  {window.mode:6} {load:12} {window.throughput_rps:10,.0f} req/s  "
             f"p50 {format_ms(summary['p50']):>8}  p95 {format_ms(summary['p95']):>8}  "
             f"p99 {format_ms(summary['p99']):>8}  max {format_ms(summary['max']):>8}{errors}{late}{paused}")
@@ -47,6 +63,8 @@ class HeadlessPrinter:
         for event in tick.events:
             if event["action"] in ("ramp_step", "ramp_end"):
                 print(f"         {event['text']}", file=self.out, flush=True)
+            elif event["action"] in FAULT_ACTIONS:
+                print(f"  !! {fault_line(event)}", file=self.out, flush=True)
 
 
 def print_summary(summary: dict, run_dir: Path, out: TextIO) -> None:
@@ -63,6 +81,19 @@ def print_summary(summary: dict, run_dir: Path, out: TextIO) -> None:
         values = summary[key]
         print(f"  {label:9}  " + "  ".join(f"{name} {format_ms(values[name])}" for name in
                                           ("p50", "p90", "p95", "p99", "p999", "max", "mean")), file=out)
+    if summary.get("unfinished") or summary.get("unsent"):
+        print(f"  unfinished {summary['unfinished']:,} (still in a call at the end)  unsent {summary['unsent']:,} "
+              "(due in the open loop, never sent)", file=out)
+    if summary.get("latency_with_unsent_ms"):
+        values = summary["latency_with_unsent_ms"]
+        print("  latency with the unsent backlog (lower bound)  " + "  ".join(
+            f"{name} {format_ms(values[name])}" for name in ("p50", "p95", "p99", "max")), file=out)
+    faults = summary.get("faults", {})
+    if faults.get("late_returns") or faults.get("stuck_users_max"):
+        print(f"  stuck in the target: up to {faults['stuck_users_max']} users at once; "
+              f"{faults['late_returns']:,} calls returned after their deadline (counted once, as timeouts)", file=out)
+    for event in faults.get("events", []):
+        print(f"  !! {fault_line(event)}", file=out)
     harness = summary["harness"]
     lag = harness["hiccup_ms"]
     print(f"  harness lag  p50 {format_ms(lag['p50'])}  p99 {format_ms(lag['p99'])}  max {format_ms(lag['max'])}"
@@ -72,4 +103,8 @@ def print_summary(summary: dict, run_dir: Path, out: TextIO) -> None:
     written = [run_dir / "summary.json", run_dir / "intervals.jsonl"]
     if "ramp" in summary:
         written.append(run_dir / "ramp.json")
+    if summary.get("target_output", {}).get("lines"):
+        written.append(run_dir / "target.log")
+        print(f"  the target wrote {summary['target_output']['lines']:,} lines of output: in {run_dir / 'target.log'}",
+              file=out)
     print("  written: " + ", ".join(str(path) for path in written), file=out)

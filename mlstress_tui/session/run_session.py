@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlstress_tui.errors import EXIT_FAULT, EXIT_INTERRUPTED, EXIT_OK
 from mlstress_tui.report.intervals import IntervalWriter
 from mlstress_tui.report.summary import build_summary, write_json
 from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
@@ -48,6 +49,7 @@ class Engine(Protocol):
     def poll(self) -> list[IntervalStats]: ...
     def finish(self) -> None: ...
     def load_description(self) -> dict: ...
+    def faults(self) -> dict: ...
 
 
 class Consumer(Protocol):
@@ -93,6 +95,15 @@ class RunSession:
     @property
     def finished(self) -> bool:
         return self.engine.finished
+
+    @property
+    def exit_code(self) -> int:
+        """0 done, 130 interrupted, 3 when the measurement lost a worker (the summary says which)."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.summary is not None and self.summary["faults"]["worker_deaths"]:
+            return EXIT_FAULT
+        return EXIT_OK
 
     @property
     def level(self) -> float:
@@ -153,6 +164,7 @@ class RunSession:
                 target=engine.target_info, load=engine.load_description(), stats=self.stats,
                 started_at=engine.started_at, duration_s=engine.elapsed_s, seed=self.seed,
                 database=self.database, interrupted=self.interrupted, workers=engine.worker_count,
+                faults=engine.faults(),
             )
             if self.ramp is not None:
                 self.ramp_report = self.ramp.report()
