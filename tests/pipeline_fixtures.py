@@ -66,3 +66,12 @@ def dies(user_id: str) -> dict:
         os._exit(1)
     time.sleep(0.001)
     return {}
+
+
+def stamps(user_id: str) -> dict:
+    """Appends when it was called (CLOCK_MONOTONIC, the same in every process) to $MLSTRESS_STAMPS."""
+    import os
+
+    with open(os.environ["MLSTRESS_STAMPS"], "a") as handle:
+        handle.write(f"{time.perf_counter_ns()}\n")
+    return {}

@@ -71,6 +71,6 @@ class TargetOutput:
         os.close(devnull)
         self._reader.join(1.0)
         if self._dropped_lines:
-            self._file.write(f"[mlstress-tui: {self._dropped_lines} more lines from {self.label} dropped after "
+            self._file.write(f"\n[mlstress-tui: {self._dropped_lines} more lines from {self.label} dropped after "
                              f"the {self.cap_bytes // 1024 // 1024} MB cap]\n".encode())
         self._file.close()

@@ -26,10 +26,12 @@ from textual.worker import Worker, WorkerState
 from mlstress_tui.analysis.ramp import find_knee, fit_usl
 from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK
 from mlstress_tui.session import RampController, RunSession
+from mlstress_tui.session.headless_printer import fault_line
 from mlstress_tui.session.ramp_controller import MAX_CONCURRENCY, MAX_RATE, ramp_step
 from mlstress_tui.tui.format import fmt_elapsed, fmt_level, fmt_rate
 from mlstress_tui.tui.live_stats import LiveWindow
 from mlstress_tui.tui.screens.help_screen import HelpScreen
+from mlstress_tui.tui.screens.target_log_screen import TargetLogScreen
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
 from mlstress_tui.tui.widgets.errors_panel import ErrorsPanel
 from mlstress_tui.tui.widgets.final_banner import FinalBanner
@@ -84,6 +86,7 @@ class DashboardApp(App[int]):
         Binding("p", "toggle_pause", "Pause", id="toggle-pause", tooltip="Pause or resume the load"),
         Binding("s", "save_svg", "Shot", id="save-svg", tooltip="Save an SVG screenshot into the run directory"),
         Binding("t", "next_theme", "Theme", id="next-theme", tooltip="Next theme from themes/"),
+        Binding("l", "target_log", "Log", id="target-log", tooltip="What the target printed or logged (target.log)"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop the run, write summary.json and quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="Show the keys"),
         Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True, id="interrupt"),
@@ -269,7 +272,18 @@ class DashboardApp(App[int]):
         open_loop = self.engine.mode == OPEN
         self._stats.show(interval, total if total.requests else None, open_loop=open_loop)
         self._sla.show(interval.latency.percentile_ms(95) if interval else None, self.sla_p95_ms)
-        self._errors.show(interval, total, run.recent_errors)
+        self._errors.show(interval, total, run.recent_errors, self._fault_lines(interval))
+
+    def _fault_lines(self, interval: Any) -> list[str]:
+        """What went wrong with the measurement itself, newest state first, one line each."""
+        run = self.session.stats
+        lines = [fault_line(event) for event in list(run.faults)[-3:]]
+        if interval is not None and interval.stuck_users:
+            how = "replaced" if self.engine.load_description().get("replace_stuck", True) else "not replaced"
+            lines.append(f"{interval.stuck_users} users stuck in the target past their deadline ({how})")
+        if run.total.output_lines:
+            lines.append(f"the target wrote {run.total.output_lines:,} lines: in target.log (l to view)")
+        return lines
 
     def _update_charts(self, *, force: bool = False) -> None:
         mode = self.engine.mode
@@ -438,6 +452,12 @@ class DashboardApp(App[int]):
         index = names.index(self.theme) + 1 if self.theme in names else 0
         self.theme = names[index % len(names)]
         self.notify(f"theme {self.theme}", title="Theme", timeout=2)
+
+    def action_target_log(self) -> None:
+        if isinstance(self.screen, TargetLogScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(TargetLogScreen(Path(self.session.run_dir) / "target.log"))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

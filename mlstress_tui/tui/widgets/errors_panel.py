@@ -21,16 +21,18 @@ class ErrorsPanel(Static):
         self.show(None, None, [])
 
     def show(self, interval: IntervalStats | None, total: IntervalStats | None,
-             recent: Iterable[tuple[float, str, str]]) -> None:
+             recent: Iterable[tuple[float, str, str]], faults: Iterable[str] = ()) -> None:
+        # Faults of the measurement itself come first: a dead worker, users stuck, the target's output.
+        lines = [Content.assemble(("! ", "bold $warning"), (fault, "$warning")) for fault in faults]
         totals = total.errors_by_kind if total else {}
         if not totals:
-            self._show(Content.styled("no errors", "dim"))
+            lines.append(Content.styled("no errors", "dim"))
+            self._show(Content("\n").join(lines))
             return
         last_message: dict[str, str] = {}
         for _, kind, message in recent:
             last_message[kind] = message
         now = interval.errors_by_kind if interval else {}
-        lines = []
         kinds = sorted(totals, key=lambda kind: (-totals[kind], kind))
         for kind in kinds[:MAX_KINDS]:
             lines.append(Content.assemble(

@@ -1,0 +1,102 @@
+"""Faults are measurements: hung, raising, printing and dying targets, and the open loop's accounting."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from mlstress_tui.cli import main
+from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.targets import TargetSpec, parse_target
+from mlstress_tui.session import RunSession
+
+
+def python_target(name: str) -> TargetSpec:
+    return TargetSpec(kind="python", function=f"pipeline_fixtures:{name}")
+
+
+def run(target: TargetSpec, load: LoadSpec, run_dir, users_db=None) -> dict:
+    engine = LoadEngine(target, load, run_dir=run_dir, users_db=users_db)
+    return RunSession(engine, run_dir=run_dir).run_bounded(poll_s=0.05)
+
+
+def test_a_call_that_never_returns_is_a_timeout_at_its_deadline_and_its_user_is_replaced(tmp_path, small_db):
+    started = time.monotonic()
+    summary = run(python_target("hangs"), LoadSpec(concurrency=4, timeout_s=0.3, duration_s=1.5), tmp_path, small_db)
+    wall = time.monotonic() - started
+    assert summary["errors_by_kind"]["timeout"] >= 4
+    # Recorded with their latency (at least the deadline), and the run's worst latency is theirs.
+    assert summary["latency_ms"]["max"] >= 300
+    assert summary["faults"]["stuck_users_max"] >= 4
+    # Replaced users kept the load going: calls that do return kept completing after the first hangs.
+    lines = [json.loads(line) for line in (tmp_path / "intervals.jsonl").read_text().splitlines()]
+    assert all(line["requests"] > 0 for line in lines[:-1])
+    assert summary["requests"] == summary["ok"] + summary["errors"]
+    assert summary["harness"]["verdict"] != "load_not_held"
+    assert wall < 1.5 + 0.3 + 6  # the finish never waits on the hung calls (their sleep is 30 s)
+
+
+def test_without_replacement_stuck_users_are_the_load_not_held(tmp_path, small_db):
+    summary = run(python_target("hangs"), LoadSpec(concurrency=4, timeout_s=0.3, duration_s=1.2, replace_stuck=False),
+                  tmp_path, small_db)
+    assert summary["errors_by_kind"]["timeout"] >= 1
+    assert summary["harness"]["verdict"] == "load_not_held"
+    assert "not replaced" in summary["harness"]["note"]
+
+
+def test_system_exit_from_the_target_is_an_error_of_its_kind_and_the_users_go_on(tmp_path, small_db):
+    summary = run(python_target("exits"), LoadSpec(concurrency=2, duration_s=1.0), tmp_path, small_db)
+    assert summary["errors_by_kind"]["SystemExit"] > 100
+    assert summary["ok"] > summary["errors_by_kind"]["SystemExit"]
+
+
+def test_what_the_target_prints_logs_and_warns_goes_to_target_log(tmp_path, small_db, capfd):
+    summary = run(python_target("chatty"), LoadSpec(concurrency=1, requests=50), tmp_path, small_db)
+    text = (tmp_path / "target.log").read_text()
+    for fragment in ("features for USR", "stderr line for USR", "logged for USR", "UserWarning"):
+        assert fragment in text
+    assert summary["target_output"]["lines"] >= 150
+    captured = capfd.readouterr()
+    assert "features for" not in captured.out + captured.err
+
+
+def test_a_worker_that_dies_is_said_replaced_and_the_exit_code_is_3(tmp_path, small_db, capsys):
+    code = main(["run", "--headless", "--target", "python:pipeline_fixtures:dies", "--users-db", str(small_db),
+                 "--concurrency", "2", "--duration", "2", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert code == 3
+    assert summary["faults"]["worker_deaths"] and summary["faults"]["worker_deaths"][0]["exitcode"] == 1
+    assert summary["harness"]["verdict"] == "load_not_held"
+    assert "died" in out
+    assert summary["requests"] > 0  # what the survivors (and replacements) measured is kept
+
+
+def test_the_open_loop_sends_exactly_the_requests_asked_for(tmp_path):
+    for rate, requests in ((200, 50), (100, 7)):
+        summary = run(parse_target("sleep:1ms"), LoadSpec(mode="open", rate=rate, requests=requests),
+                      tmp_path / f"{rate}-{requests}")
+        assert summary["requests"] == requests
+
+
+def test_uniform_arrivals_interleave_across_workers(tmp_path, monkeypatch):
+    stamps = tmp_path / "stamps"
+    monkeypatch.setenv("MLSTRESS_STAMPS", str(stamps))
+    run(python_target("stamps"), LoadSpec(mode="open", rate=8, duration_s=2.2, workers=2), tmp_path)
+    times = np.sort(np.array([int(line) for line in stamps.read_text().split()], dtype=np.int64))
+    gaps_ms = np.diff(times) / 1e6
+    assert len(times) >= 12
+    # 8/s over two workers: one request every 125 ms, not two at once every 250 ms.
+    assert gaps_ms.min() > 60, gaps_ms
+
+
+def test_the_open_loop_counts_the_backlog_it_never_sent(tmp_path):
+    summary = run(parse_target("sleep:100ms"), LoadSpec(mode="open", rate=400, pool_size=4, duration_s=1.5),
+                  tmp_path)
+    # Capacity 40/s against 400/s offered: most of what was due was never sent.
+    assert summary["unsent"] > summary["requests"]
+    bound = summary["latency_with_unsent_ms"]
+    assert bound["max"] >= summary["latency_ms"]["max"] * 0.9
+    assert bound["p50"] >= summary["latency_ms"]["p50"] * 0.5
