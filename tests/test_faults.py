@@ -100,3 +100,58 @@ def test_the_open_loop_counts_the_backlog_it_never_sent(tmp_path):
     bound = summary["latency_with_unsent_ms"]
     assert bound["max"] >= summary["latency_ms"]["max"] * 0.9
     assert bound["p50"] >= summary["latency_ms"]["p50"] * 0.5
+
+
+def test_a_printing_target_never_reaches_the_dashboard_s_terminal(tmp_path, small_db):
+    """The dashboard in a pseudo-terminal, as over SSH: the target's lines must not appear in what it draws."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import sys
+    import termios
+    from pathlib import Path
+
+    tests = str(Path(__file__).resolve().parent)
+    argv = [sys.executable, "-c", "import sys; from mlstress_tui.cli import main; sys.exit(main(sys.argv[1:]))",
+            "run", "--target", "python:pipeline_fixtures:chatty", "--users-db", str(small_db),
+            "--concurrency", "1", "--duration", "2", "--out", str(tmp_path / "run")]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: nothing of pytest's may run here
+        try:
+            fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+            os.environ["TERM"] = "xterm-256color"
+            os.environ["PYTHONPATH"] = tests + os.pathsep + os.environ.get("PYTHONPATH", "")
+            os.execv(sys.executable, argv)
+        finally:
+            os._exit(127)
+    drawn, started, quit_sent = b"", time.monotonic(), False
+    while time.monotonic() - started < 40:
+        if not quit_sent and (tmp_path / "run" / "summary.json").exists():
+            os.write(fd, b"q")  # the bounded run ended and waits on its final panel: leave it
+            quit_sent = True
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, drawn[-2000:]
+    screen = drawn.decode("utf-8", "replace")
+    assert "live stats" in screen
+    for fragment in ("features for", "stderr line for", "logged for", "UserWarning"):
+        assert fragment not in screen
+    assert "features for USR" in (tmp_path / "run" / "target.log").read_text()
+
+
+def test_open_loop_hung_calls_are_timeouts_too(tmp_path, small_db):
+    summary = run(python_target("hangs"), LoadSpec(mode="open", rate=100, timeout_s=0.3, duration_s=1.2),
+                  tmp_path, small_db)
+    assert summary["errors_by_kind"]["timeout"] >= 10
+    assert summary["latency_ms"]["max"] >= 300
+    assert summary["requests"] == summary["ok"] + summary["errors"]
