@@ -245,3 +245,19 @@ async def test_the_screen_shows_what_the_engine_reported(engine: FakeEngine) -> 
 def test_the_stylesheet_uses_theme_variables_not_hex_colours() -> None:
     css = (Path(app_module.__file__).parent / "app.tcss").read_text(encoding="utf-8")
     assert not re.search(r":[^;{}]*#[0-9a-fA-F]{3,8}\b", css)
+
+
+async def test_an_empty_second_with_users_stuck_is_a_breach_not_good_news(tmp_path: Path) -> None:
+    from mlstress_tui.results.interval_stats import IntervalStats
+
+    engine = FakeEngine(tmp_path / "run", script=[(8, 4)], concurrency=8)
+    stuck = [IntervalStats(index=4 + i, t_start=1.0 + i * 0.25, t_end=1.25 + i * 0.25, concurrency=8,
+                           stuck_users=8, level_id=0) for i in range(4)]
+    engine._pending.extend(stuck)
+    app = DashboardApp(fake_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        sla = app.query_one("#sla")
+        assert sla.has_class("-breach")
+        assert "8 users stuck" in str(sla.render())
+        assert "8 users stuck in the target" in str(app.query_one("#errors").render())

@@ -271,7 +271,8 @@ class DashboardApp(App[int]):
         total = run.total
         open_loop = self.engine.mode == OPEN
         self._stats.show(interval, total if total.requests else None, open_loop=open_loop)
-        self._sla.show(interval.latency.percentile_ms(95) if interval else None, self.sla_p95_ms)
+        self._sla.show(interval.latency.percentile_ms(95) if interval else None, self.sla_p95_ms,
+                       interval.stuck_users if interval else 0)
         self._errors.show(interval, total, run.recent_errors, self._fault_lines(interval))
 
     def _fault_lines(self, interval: Any) -> list[str]:

@@ -10,8 +10,11 @@ from mlstress_tui.tui.format import fmt_ms
 class SlaLight(Static):
     """Green within the SLA, red past it, neutral with no data; the words say it too (NO_COLOR)."""
 
-    def show(self, p95_ms: float | None, sla_p95_ms: float) -> None:
-        if p95_ms is None:
+    def show(self, p95_ms: float | None, sla_p95_ms: float, stuck_users: int = 0) -> None:
+        if p95_ms is None and stuck_users:
+            # Nothing completed because users are stuck in the target: the worst case, not an idle second.
+            verdict, text = "-breach", f"● SLA BREACH  {stuck_users} users stuck past their deadline, none answered"
+        elif p95_ms is None:
             verdict, text = "-idle", f"● SLA p95 ≤ {fmt_ms(sla_p95_ms)} ms: no requests in the last second"
         elif p95_ms <= sla_p95_ms:
             verdict, text = "-ok", f"● SLA OK      p95 {fmt_ms(p95_ms)} ms ≤ {fmt_ms(sla_p95_ms)} ms"
