@@ -101,5 +101,4 @@ def run(args: argparse.Namespace) -> int:
         code = run_dashboard(session, args.theme)
     if session.ramp_report is not None:
         print_ramp(session.ramp_report, sys.stdout)
-        print(f"  written: {session.run_dir / 'ramp.json'}", file=sys.stdout)
     return code
