@@ -155,3 +155,13 @@ def test_open_loop_hung_calls_are_timeouts_too(tmp_path, small_db):
     assert summary["errors_by_kind"]["timeout"] >= 10
     assert summary["latency_ms"]["max"] >= 300
     assert summary["requests"] == summary["ok"] + summary["errors"]
+
+
+def test_a_single_request_is_never_judged_cpu_bound(tmp_path):
+    # The last sliver of a tick used to read as a worker using a whole core.
+    summary = run(parse_target("sleep:1ms"), LoadSpec(concurrency=1, requests=1), tmp_path)
+    assert summary["requests"] == 1
+    assert summary["harness"]["worker_cpu_max"] < 0.95
+    assert summary["harness"]["verdict"] != "cpu_bound"
+    if summary["harness"]["hiccup_ms"]["p50"] is None:
+        assert summary["harness"]["verdict"] == "unknown" and "too short" in summary["harness"]["note"]

@@ -519,8 +519,9 @@ class Worker:
                 boundary = time.perf_counter_ns()
             cpu_now = time.process_time()
             wall = max((boundary - max(self.start_ns + index * tick_ns, self.start_ns)) / 1e9, 1e-9)
-            tick = self.drain(index, index * tick_ns / 1e9, (boundary - self.start_ns) / 1e9,
-                              min((cpu_now - cpu_before) / wall, 1.0))
+            # A sliver of a tick (the end of a short run) says nothing about how busy the worker was.
+            busy = min((cpu_now - cpu_before) / wall, 1.0) if wall >= self.config.tick_s / 2 else 0.0
+            tick = self.drain(index, index * tick_ns / 1e9, (boundary - self.start_ns) / 1e9, busy)
             cpu_before = cpu_now
             self.stats_queue.put(("tick", self.config.worker_id, tick))
             if finishing:

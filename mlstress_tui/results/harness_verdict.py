@@ -10,6 +10,8 @@ SATURATED_CPU = 0.95
 # harness or the machine delayed requests enough to matter.
 STALL_MS = 0.5
 STALL_SHARE = 0.1
+# Fewer wake-ups of the 5 ms timer than this (0.1 s of it) are too little evidence for any verdict.
+MIN_TIMER_SAMPLES = 20
 
 
 def harness_verdict(stats: IntervalStats, *, target_kind: str | None, workers: int) -> dict:
@@ -22,6 +24,11 @@ def harness_verdict(stats: IntervalStats, *, target_kind: str | None, workers: i
         "hiccup_ms": hiccup,
         "verdict": "ok",
     }
+    if stats.hiccup.count < MIN_TIMER_SAMPLES:
+        harness["verdict"] = "unknown"
+        harness["note"] = (f"the run was too short to judge the harness ({stats.hiccup.count} timer samples, "
+                           f"{MIN_TIMER_SAMPLES} needed)")
+        return harness
     notes = []
     if stats.worker_cpu >= SATURATED_CPU:
         harness["verdict"] = "cpu_bound"
