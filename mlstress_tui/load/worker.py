@@ -303,48 +303,56 @@ class Worker:
         with self.ticket_lock:
             self.pending_sends += delta
 
-    def _closed_user(self, vu: _VirtualUser, users: Any) -> None:
-        """Closed loop: send the next request when the last returns."""
-        clock, send, timeout_ns = time.perf_counter_ns, self._send, self.timeout_ns
+    def _loop(self, vu: _VirtualUser, one_request: Any) -> None:
+        """A virtual user's loop: pause, the `--requests` quota, then `one_request()` until it says stop."""
+        counting = self.tickets is not None
         while vu.running:
             if self.paused:
                 self.resumed.wait(_POLL_S)
+                continue
+            if not counting:
+                if not one_request():
+                    return
                 continue
             # Pending from the ticket to the record: the worker does not end with a request half-sent.
             self._counted(+1)
             try:
-                if self._out_of_quota():
+                if self._out_of_quota() or not one_request():
                     return
-                user_id, event_count = next(users)
-                started = clock()
-                send(vu, user_id, event_count, started, started + timeout_ns)
             finally:
                 self._counted(-1)
+
+    def _closed_user(self, vu: _VirtualUser, users: Any) -> None:
+        """Closed loop: send the next request when the last returns."""
+        clock, send, timeout_ns = time.perf_counter_ns, self._send, self.timeout_ns
+
+        def one_request() -> bool:
+            user_id, event_count = next(users)
+            started = clock()
+            send(vu, user_id, event_count, started, started + timeout_ns)
+            return True
+
+        self._loop(vu, one_request)
 
     def _open_user(self, vu: _VirtualUser, users: Any) -> None:
         """Open loop: take the next due request; latency counts from when it was due."""
         clock, send, schedule = time.perf_counter_ns, self._send, self.schedule
-        while vu.running:
-            if self.paused:
-                self.resumed.wait(_POLL_S)
-                continue
-            self._counted(+1)
-            try:
-                if self._out_of_quota():
-                    return
-                index = schedule.claim()
+
+        def one_request() -> bool:
+            index = schedule.claim()
+            due = schedule.due_ns(index)
+            # Sleep in short slices so a rate change, pause or stop takes effect at once.
+            while vu.running and (wait := due - clock()) > 0:
+                time.sleep(min(wait / 1e9, _POLL_S))
                 due = schedule.due_ns(index)
-                # Sleep in short slices so a rate change, pause or stop takes effect at once.
-                while vu.running and (wait := due - clock()) > 0:
-                    time.sleep(min(wait / 1e9, _POLL_S))
-                    due = schedule.due_ns(index)
-                if not vu.running:
-                    schedule.unclaim(index)
-                    return
-                user_id, event_count = next(users)
-                send(vu, user_id, event_count, int(due), None)
-            finally:
-                self._counted(-1)
+            if not vu.running:
+                schedule.unclaim(index)
+                return False
+            user_id, event_count = next(users)
+            send(vu, user_id, event_count, int(due), None)
+            return True
+
+        self._loop(vu, one_request)
 
     def _user_main(self, vu: _VirtualUser, mode: str, users: Any) -> None:
         """A virtual user's thread: its loop, and a replacement if the loop itself dies."""
