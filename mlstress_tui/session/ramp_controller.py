@@ -56,6 +56,8 @@ class RampPlan:
             raise UsageError(f"--step must be positive, got {self.step:g}")
         if self.step is None and (self.factor is None or self.factor <= 1):
             raise UsageError(f"--factor must be greater than 1, got {self.factor}")
+        if not 0 <= self.max_error_rate <= 1:
+            raise UsageError(f"--max-error-rate is a share of requests from 0 to 1, got {self.max_error_rate:g}")
         if self.step_duration_s <= 0:
             raise UsageError(f"--step-duration must be positive seconds, got {self.step_duration_s:g}")
         if len(self.levels()) > MAX_STEPS:
@@ -134,13 +136,12 @@ class RampController:
         return self._step_seconds
 
     def progress(self) -> str:
-        """One line: which step, at which level, how far through it."""
-        unit = "req/s" if self.plan.mode == OPEN else "users"
+        """One line: which step and how far through it, or how the ramp ended."""
         if not self.active:
             knee = self.knee.reason if self.knee is not None else "no step measured"
             return f"ramp done after {len(self.steps)} steps ({self.stopped_because}). Knee: {knee}"
-        return (f"ramp step {self.index + 1}/{len(self.levels)}: {self.level:g} {unit}, "
-                f"{self._step_seconds:.1f}/{self.plan.step_duration_s:g} s")
+        # Short enough to fit beside the state in an 80-column header, which already shows the level.
+        return f"step {self.index + 1}/{len(self.levels)} · {self._step_seconds:.0f}/{self.plan.step_duration_s:g} s"
 
     # -- the consumer --------------------------------------------------------
 
