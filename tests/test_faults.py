@@ -165,3 +165,34 @@ def test_a_single_request_is_never_judged_cpu_bound(tmp_path):
     assert summary["harness"]["verdict"] != "cpu_bound"
     if summary["harness"]["hiccup_ms"]["p50"] is None:
         assert summary["harness"]["verdict"] == "unknown" and "too short" in summary["harness"]["note"]
+
+
+def test_a_stopped_harness_is_a_stall_said_and_not_load_time(tmp_path):
+    """Ctrl-Z then `fg` (SIGSTOP/SIGCONT to the whole process group): the stall turns the verdict, not the target."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlstress_tui", "run", "--headless", "--target", "sleep:1ms", "--concurrency", "2",
+         "--duration", "5", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not (out / "intervals.jsonl").exists() or not (out / "intervals.jsonl").read_text().count("\n") >= 1:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGSTOP)
+    time.sleep(1.5)
+    os.killpg(process.pid, signal.SIGCONT)
+    printed, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["harness"]["verdict"] == "stalled", summary["harness"]
+    assert summary["harness"]["stalled_s"] >= 1.2
+    assert "stalled for" in printed
+    # The stopped time is not load time: the rate is over the time the load ran.
+    assert summary["throughput_rps"] >= summary["requests"] / (summary["duration_s"] - 1.2)
+    marked = [json.loads(line) for line in (out / "intervals.jsonl").read_text().splitlines()]
+    assert [line for line in marked if line.get("harness_stall_ms", 0) >= 1200]

@@ -29,6 +29,9 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
         notes = [harness["note"]] if harness.get("note") else []
         notes.append(load_not_held_note(faults, stats.stuck_users_max, load))
         harness["note"] = "; ".join(notes)
+    # Time the harness stood still is not load time: the rate is over the time the load ran.
+    harness["stalled_s"] = round(stats.stalled_s, 3)
+    load_s = max(duration_s - stats.stalled_s, 0.0)
     latency_with_unsent = total.latency.copy()
     latency_with_unsent.merge(total.unsent_wait)
     return {
@@ -47,7 +50,7 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
         "unsent": total.unsent,
         "error_rate": round(total.errors / requests, 6) if requests else 0.0,
         "errors_by_kind": dict(sorted(total.errors_by_kind.items())),
-        "throughput_rps": round(requests / duration_s, 3) if duration_s > 0 else 0.0,
+        "throughput_rps": round(requests / load_s, 3) if load_s > 0 else 0.0,
         # Open loop: what was asked for beside what the system took.
         "offered_rps": load.get("final", {}).get("rate"),
         "latency_ms": total.latency.summary_ms(),

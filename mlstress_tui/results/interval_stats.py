@@ -11,6 +11,9 @@ from mlstress_tui.results.histogram import LatencyHistogram
 
 CLOSED = "closed"
 OPEN = "open"
+# A wake-up of the workers' 5 ms timer this late is a stall of the harness or the machine (Ctrl-Z, a
+# VM pause, swapping), not the jitter the lag percentiles describe.
+STALL_MS = 50.0
 
 
 @dataclass
@@ -71,6 +74,14 @@ class IntervalStats:
     @property
     def throughput_rps(self) -> float:
         return self.requests / self.duration_s
+
+    def harness_stall_ms(self) -> float | None:
+        """How long the harness stalled in this interval, when it stalled longer than the median latency it measured."""
+        longest = self.hiccup.max_ns / 1e6
+        if longest < STALL_MS:
+            return None
+        median = self.latency.percentile_ms(50)
+        return longest if median is None or longest >= median else None
 
     def merge_worker(self, other: IntervalStats) -> None:
         """Add another worker's share of the same interval (loads add up)."""
@@ -145,6 +156,10 @@ class IntervalStats:
                 line[key] = getattr(self, key)
         if self.paused:
             line["paused"] = True
+        stall = self.harness_stall_ms()
+        if stall is not None:
+            # This interval's latencies include the stall: marked so that no one reads it as the target's.
+            line["harness_stall_ms"] = round(stall, 3)
         if self.events:
             line["events"] = list(self.events)
         return line

@@ -17,6 +17,9 @@ def fault_line(event: dict) -> str:
                 f"{event['inflight_lost']} requests in flight lost; {event['then']}")
     if action == "worker_replacement_failed":
         return f"worker {event['worker']} could not be replaced: {event['error']}"
+    if action == "harness_stall":
+        return (f"the harness stalled for {event['stall_ms'] / 1000:.2f} s at {event['t']:.1f} s (the tool or the "
+                "machine was stopped): latencies then include the stall; that time is not counted as load time")
     if action == "user_died":
         return f"a virtual user in worker {event.get('worker')} died and was replaced: {event['error']}"
     return event.get("reason", action)
@@ -44,6 +47,9 @@ def progress_line(window: IntervalStats) -> str:
     paused = "  (paused)" if window.paused else ""
     if window.stuck_users:
         paused += f"  stuck {window.stuck_users}"
+    stall = window.harness_stall_ms()
+    if stall is not None:
+        paused += f"  (harness stalled {format_ms(stall)})"
     return (f"{window.t_end:7.1f}s  {window.mode:6} {load:12} {window.throughput_rps:10,.0f} req/s  "
             f"p50 {format_ms(summary['p50']):>8}  p95 {format_ms(summary['p95']):>8}  "
             f"p99 {format_ms(summary['p99']):>8}  max {format_ms(summary['max']):>8}{errors}{late}{paused}")
@@ -96,8 +102,9 @@ def print_summary(summary: dict, run_dir: Path, out: TextIO) -> None:
         print(f"  !! {fault_line(event)}", file=out)
     harness = summary["harness"]
     lag = harness["hiccup_ms"]
+    stalled = f"  stalled {harness['stalled_s']:.2f} s" if harness.get("stalled_s") else ""
     print(f"  harness lag  p50 {format_ms(lag['p50'])}  p99 {format_ms(lag['p99'])}  max {format_ms(lag['max'])}"
-          f"  (how late the workers' own timer woke)  verdict: {harness['verdict']}", file=out)
+          f"{stalled}  (how late the workers' own timer woke)  verdict: {harness['verdict']}", file=out)
     if harness.get("note"):
         print(f"  harness: {harness['note']}", file=out)
     written = [run_dir / "summary.json", run_dir / "intervals.jsonl"]
