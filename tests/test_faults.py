@@ -196,3 +196,59 @@ def test_a_stopped_harness_is_a_stall_said_and_not_load_time(tmp_path):
     assert summary["throughput_rps"] >= summary["requests"] / (summary["duration_s"] - 1.2)
     marked = [json.loads(line) for line in (out / "intervals.jsonl").read_text().splitlines()]
     assert [line for line in marked if line.get("harness_stall_ms", 0) >= 1200]
+
+
+def _hold_exclusive_lock(path, seconds: float, taken):
+    """Another process's writer: BEGIN EXCLUSIVE on the file for `seconds` (readers are locked out)."""
+    import sqlite3
+
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("BEGIN EXCLUSIVE")
+    taken.set()
+    time.sleep(seconds)
+    connection.execute("ROLLBACK")
+    connection.close()
+
+
+def test_a_database_locked_at_start_is_named_as_locked(tmp_path, small_db, capsys):
+    import shutil
+    import threading
+
+    copy = tmp_path / "locked.sqlite"
+    shutil.copy(small_db, copy)
+    taken = threading.Event()
+    holder = threading.Thread(target=_hold_exclusive_lock, args=(copy, 4.0, taken))
+    holder.start()
+    taken.wait(5)
+    started = time.monotonic()
+    code = main(["run", "--headless", "--db", str(copy), "--concurrency", "1", "--duration", "1",
+                 "--out", str(tmp_path / "run")])
+    elapsed = time.monotonic() - started
+    holder.join()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "locked by another process" in err and "generate" not in err
+    assert elapsed < 3.5  # said within the probe's short wait, not after Python's silent 5 s
+
+
+def test_a_lock_taken_mid_run_obeys_the_deadline_and_is_counted(tmp_path, small_db):
+    import shutil
+    import threading
+
+    copy = tmp_path / "locked.sqlite"
+    shutil.copy(small_db, copy)
+    session = RunSession(LoadEngine(TargetSpec(kind="sqlite", db_path=copy),
+                                    LoadSpec(concurrency=2, timeout_s=0.3, duration_s=3.0), run_dir=tmp_path / "run"),
+                         run_dir=tmp_path / "run")
+    session.start()
+    time.sleep(0.8)
+    taken = threading.Event()
+    holder = threading.Thread(target=_hold_exclusive_lock, args=(copy, 1.2, taken))
+    holder.start()
+    summary = session.run_until_finished(threading.Event())
+    holder.join()
+    kinds = summary["errors_by_kind"]
+    assert kinds.get("timeout", 0) + kinds.get("locked", 0) >= 4, kinds
+    # No request waited on the lock past its 0.3 s deadline and then counted as ok.
+    assert summary["latency_ms"]["max"] < 600, summary["latency_ms"]
+    assert summary["requests"] == summary["ok"] + summary["errors"] + summary["unfinished"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mlstress_tui.errors import UsageError
+from mlstress_tui.pipeline.feature_query import is_locked, locked_database
 
 USER_MIXES = ("uniform", "weighted", "heavy")
 SYNTHETIC_USERS = 100_000
@@ -60,6 +61,8 @@ class UserSampler:
         try:
             rows = connection.execute("SELECT user_id, event_count FROM mlstress_user_stats ORDER BY rowid").fetchall()
         except sqlite3.Error as error:
+            if is_locked(error):
+                raise locked_database(repr(str(source.db_path))) from None
             raise UsageError(f"cannot read users from {str(source.db_path)!r} ({error}): generate it with 'mlstress-tui generate'") from None
         finally:
             connection.close()

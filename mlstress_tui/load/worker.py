@@ -32,9 +32,8 @@ from mlstress_tui.load.pool import SlotPool
 from mlstress_tui.load.schedule import ArrivalSchedule
 from mlstress_tui.load.target_output import TargetOutput
 from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
-from mlstress_tui.load.targets import RequestTimeout, TargetSpec
+from mlstress_tui.load.targets import TargetSpec
 from mlstress_tui.load.users import UserSampler, UserSource
-from mlstress_tui.pipeline.feature_query import MissingUser
 
 # An open-loop request that starts later than this after its due time counts as a late start.
 LATE_START_NS = 1_000_000
@@ -83,11 +82,8 @@ class _VirtualUser:
 
 
 def _error_kind(error: BaseException) -> str:
-    if isinstance(error, RequestTimeout):
-        return "timeout"
-    if isinstance(error, MissingUser):
-        return "missing_user"
-    return type(error).__name__
+    """A target's own errors name their kind (`error_kind`); anything else is its exception's name."""
+    return getattr(error, "error_kind", None) or type(error).__name__
 
 
 class Worker:
@@ -97,7 +93,7 @@ class Worker:
         self.config = config
         self.plan = plan
         self.stats_queue = stats_queue
-        self.target = config.target.build()
+        self.target = config.target.build(config.timeout_s)
         self.sampler = UserSampler.from_source(config.users)
         self.timeout_ns = int(config.timeout_s * 1e9)
         self.pool = SlotPool()

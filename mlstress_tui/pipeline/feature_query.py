@@ -38,6 +38,25 @@ _NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 class MissingUser(Exception):
     """The requested user does not exist: an error of its own kind, not an empty success."""
 
+    error_kind = "missing_user"
+
+
+class DatabaseLocked(Exception):
+    """Another process holds a lock on the database past the request's deadline: kind `locked`."""
+
+    error_kind = "locked"
+
+
+def is_locked(error: Exception) -> bool:
+    """SQLite's busy wait ended with the file still locked by another process."""
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+def locked_database(label: str) -> UsageError:
+    """The one line for a database another process holds locked (the file itself is fine)."""
+    return UsageError(f"{label} is locked by another process (a writer holds it): wait until that process "
+                      "finishes, or copy the file and point --db at the copy")
+
 
 def query_parameters(user_id: str, reference_date: str = DEFAULT_REFERENCE_DATE) -> dict[str, str]:
     """Bound parameters for the feature query (and for user queries, which may use any of them)."""
@@ -73,6 +92,8 @@ def check_database(connection: sqlite3.Connection, label: str, sql: str) -> None
     try:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as error:
+        if is_locked(error):
+            raise locked_database(label) from None
         raise UsageError(f"{label} is not a readable SQLite database ({error}): generate one with 'mlstress-tui generate'") from None
     missing = [name for name in REQUIRED_TABLES if name not in tables]
     if missing:

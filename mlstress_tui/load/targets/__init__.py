@@ -13,6 +13,8 @@ from mlstress_tui.errors import UsageError
 class RequestTimeout(Exception):
     """The request outlived `--timeout`; counted as an error of kind `timeout`."""
 
+    error_kind = "timeout"
+
 
 class Target(Protocol):
     """A system under test, driven through connections held in a bounded pool."""
@@ -63,8 +65,8 @@ class TargetSpec:
             info["function"] = self.function
         return info
 
-    def build(self) -> Target:
-        """The live target, built inside the process that drives it."""
+    def build(self, timeout_s: float = 5.0) -> Target:
+        """The live target, built inside the process that drives it; `timeout_s` bounds its own waits."""
         if self.kind == "sleep":
             from mlstress_tui.load.targets.sleep import SleepTarget
 
@@ -75,7 +77,7 @@ class TargetSpec:
             return PythonTarget(self.function or "")
         from mlstress_tui.load.targets.sqlite import SQLiteFeatureTarget
 
-        return SQLiteFeatureTarget(self.db_path, self.query_sql)
+        return SQLiteFeatureTarget(self.db_path, self.query_sql, timeout_s=timeout_s)
 
 
 def parse_target(text: str) -> TargetSpec:

@@ -9,19 +9,22 @@ from urllib.parse import quote
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.targets import RequestTimeout
-from mlstress_tui.pipeline.feature_query import FEATURE_QUERY, check_database, fetch_features
+from mlstress_tui.pipeline.feature_query import (FEATURE_QUERY, DatabaseLocked, check_database, fetch_features,
+                                                 is_locked)
 
 # How often (in SQLite VM steps) a running query checks its deadline.
 _PROGRESS_STEPS = 10_000
+# How long the start-up check waits on a lock before saying the file is locked.
+PROBE_BUSY_S = 1.0
 
 
-def open_read_only(path: Path) -> sqlite3.Connection:
-    """A read-only connection: the database under test is never written."""
+def open_read_only(path: Path, busy_timeout_s: float = PROBE_BUSY_S) -> sqlite3.Connection:
+    """A read-only connection (the database under test is never written) that waits on a lock at most `busy_timeout_s`."""
     if not path.is_file():
         raise UsageError(f"database {str(path)!r} does not exist: create it with 'mlstress-tui generate --out {path}'")
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     try:
-        connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        connection = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=busy_timeout_s)
         connection.execute("PRAGMA query_only = ON")
     except sqlite3.Error as error:
         raise UsageError(f"cannot open database {str(path)!r} read-only: {error}") from None
@@ -43,11 +46,13 @@ class _Slot:
 
 
 class SQLiteFeatureTarget:
-    def __init__(self, db_path: Path | None, query_sql: str | None) -> None:
+    def __init__(self, db_path: Path | None, query_sql: str | None, *, timeout_s: float = 5.0) -> None:
         if db_path is None:
             raise UsageError("the SQLite target needs --db PATH")
         self.db_path = db_path
         self.sql = query_sql or FEATURE_QUERY
+        # SQLite's busy wait on another process's lock ends with the request's deadline, not Python's 5 s.
+        self.busy_timeout_s = timeout_s
         probe = open_read_only(db_path)
         try:
             check_database(probe, repr(str(db_path)), self.sql)
@@ -55,7 +60,7 @@ class SQLiteFeatureTarget:
             probe.close()
 
     def connect(self) -> _Slot:
-        connection = open_read_only(self.db_path)
+        connection = open_read_only(self.db_path, self.busy_timeout_s)
         # Memory-mapped reads: the warm-cache case pays no read() syscall per page.
         connection.execute("PRAGMA mmap_size = 4294967296")
         return _Slot(connection)
@@ -65,8 +70,10 @@ class SQLiteFeatureTarget:
         try:
             fetch_features(slot.connection, self.sql, user_id)
         except sqlite3.OperationalError as error:
-            if str(error) == "interrupted":
+            if str(error) == "interrupted" or (is_locked(error) and time.perf_counter_ns() > deadline_ns):
                 raise RequestTimeout() from None
+            if is_locked(error):
+                raise DatabaseLocked(str(error)) from None
             raise
 
     def close(self, slot: _Slot) -> None:
