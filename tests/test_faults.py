@@ -252,3 +252,37 @@ def test_a_lock_taken_mid_run_obeys_the_deadline_and_is_counted(tmp_path, small_
     # No request waited on the lock past its 0.3 s deadline and then counted as ok.
     assert summary["latency_ms"]["max"] < 600, summary["latency_ms"]
     assert summary["requests"] == summary["ok"] + summary["errors"] + summary["unfinished"]
+
+
+def test_the_controller_never_imports_the_target_and_says_while_workers_do(tmp_path, small_db, monkeypatch, capsys):
+    import os
+
+    marks = tmp_path / "marks"
+    monkeypatch.setenv("MLSTRESS_IMPORT_MARKS", str(marks))
+    monkeypatch.setenv("MLSTRESS_IMPORT_DELAY", "2.5")
+    code = main(["run", "--headless", "--target", "python:slow_import_fixture:features", "--users-db", str(small_db),
+                 "--concurrency", "1", "--workers", "1", "--duration", "0.5", "--out", str(tmp_path / "run")])
+    assert code == 0
+    pids = {int(line) for line in marks.read_text().split()}
+    assert os.getpid() not in pids and len(pids) == 1  # imported by the worker only
+    assert "starting: 0 of 1 worker processes ready after" in capsys.readouterr().err
+
+
+def test_a_target_slower_to_open_than_the_startup_timeout_is_one_line(tmp_path, small_db, monkeypatch, capsys):
+    monkeypatch.setenv("MLSTRESS_IMPORT_DELAY", "5")
+    started = time.monotonic()
+    code = main(["run", "--headless", "--target", "python:slow_import_fixture:features", "--users-db", str(small_db),
+                 "--concurrency", "1", "--workers", "1", "--duration", "1", "--startup-timeout", "1",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "after 1 s: raise --startup-timeout" in err and "Traceback" not in err
+    assert time.monotonic() - started < 4
+
+
+def test_a_missing_function_is_reported_by_the_workers_in_one_line(tmp_path, small_db, capsys):
+    code = main(["run", "--headless", "--target", "python:pipeline_fixtures:no_such_function", "--users-db",
+                 str(small_db), "--concurrency", "1", "--duration", "1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no function 'no_such_function'" in err and "Traceback" not in err

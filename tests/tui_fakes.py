@@ -133,7 +133,7 @@ class FakeEngine:
         return time.monotonic() - self._started
 
     # Commands: recorded, applied at once; a change opens a level, as the real engine's do.
-    def start(self) -> None:
+    def start(self, on_waiting=None) -> None:
         self.calls.append(("start", None))
 
     def set_concurrency(self, n: int) -> None:

@@ -51,6 +51,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep/python targets take user ids from")
     group.add_argument("--pool-size", type=positive_int, metavar="P", help="connection slots (default: one per virtual user; 64 in the open loop)")
     group.add_argument("--timeout", type=positive_float, metavar="S", help="per-request deadline in seconds, kept by the harness whatever the target does (default 5)")
+    group.add_argument("--startup-timeout", type=positive_float, metavar="S", help="how long the workers may take to open the target (import a model, connect) before the run is abandoned (default 60)")
     group.add_argument("--no-replace-stuck", dest="replace_stuck", action="store_false", default=None,
                        help="leave a user stuck in the target past its deadline in place (see the system's own back-pressure) instead of replacing it")
 
@@ -126,9 +127,9 @@ def resolve_target(args: argparse.Namespace) -> tuple[TargetSpec, dict, Path | N
         spec = parse_target(args.target)
         users_db = args.users_db
         if spec.kind == "python":
-            from mlstress_tui.load.targets.python import resolve_function
+            from mlstress_tui.load.targets.python import check_module
 
-            resolve_function(spec.function or "")
+            check_module(spec.function or "")
             if users_db is None:
                 users_db = default_database_path()
                 if not users_db.exists():
@@ -152,7 +153,7 @@ def resolve_load(args: argparse.Namespace, preset: Preset, *, headless: bool, **
         base.update(duration_s=args.duration, requests=args.requests)
     for option, key in (("pool_size", "pool_size"), ("timeout", "timeout_s"), ("user_mix", "user_mix"),
                         ("arrivals", "arrivals"), ("replace_stuck", "replace_stuck"),
-                        ("on_worker_death", "on_worker_death")):
+                        ("on_worker_death", "on_worker_death"), ("startup_timeout", "startup_timeout_s")):
         if getattr(args, option, None) is not None:
             base[key] = getattr(args, option)
     base.update(overrides)

@@ -10,7 +10,7 @@ from mlstress_tui.commands.options import (add_load_arguments, add_output_argume
 from mlstress_tui.commands.stop_signals import StopSignals
 from mlstress_tui.errors import EXIT_OK, UsageError
 from mlstress_tui.session import RunSession
-from mlstress_tui.session.headless_printer import HeadlessPrinter, print_summary
+from mlstress_tui.session.headless_printer import HeadlessPrinter, print_summary, say_waiting
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def run_headless(session: RunSession, describe: str = "") -> int:
     session.subscribe(HeadlessPrinter(sys.stdout))
     engine = session.engine
     with StopSignals() as stop:
-        session.start()
+        session.start(say_waiting)
         bound = (f"{engine.duration_s:g} s" if engine.duration_s else
                  f"{engine.requests_limit:,} requests" if engine.requests_limit else "until stopped")
         print(f"mlstress-tui: {engine.target_info['label']}, {engine.worker_count} worker processes, "
@@ -63,7 +63,7 @@ def run_dashboard(session: RunSession, theme: str | None, **options: object) -> 
     """The dashboard on a started session; the summary is printed when it closes."""
     from mlstress_tui.tui.app import run_dashboard as show
 
-    session.start()
+    session.start(say_waiting)
     try:
         code = show(session, theme=theme, **options)
     finally:

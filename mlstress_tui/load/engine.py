@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +30,7 @@ from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
 log = logging.getLogger(__name__)
 
 DEFAULT_OPEN_POOL = 64
-_START_TIMEOUT_S = 60.0
+DEFAULT_STARTUP_TIMEOUT_S = 60.0
 WORKER_DEATH_POLICIES = ("replace", "stop")
 # A worker that exits with status 0 but never said goodbye is given this long for its message to arrive.
 _SILENT_EXIT_GRACE_S = 0.5
@@ -52,6 +53,7 @@ class LoadSpec:
     arrivals: str = "uniform"  # open loop: "uniform" (wrk2-style) or "poisson" (bursty, seeded)
     replace_stuck: bool = True  # a user stuck in the target past its deadline is replaced (the load holds)
     on_worker_death: str = "replace"  # a worker process that dies is replaced, or the run stops
+    startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S  # for the workers to open the target (import a model)
     tick_s: float = 0.25
 
     def validate(self) -> None:
@@ -65,6 +67,8 @@ class LoadSpec:
             raise UsageError(f"--pool-size must be at least 1, got {self.pool_size}")
         if self.timeout_s <= 0:
             raise UsageError(f"--timeout must be positive seconds, got {self.timeout_s}")
+        if self.startup_timeout_s <= 0:
+            raise UsageError(f"--startup-timeout must be positive seconds, got {self.startup_timeout_s}")
         if self.duration_s is not None and self.duration_s <= 0:
             raise UsageError(f"--duration must be positive seconds, got {self.duration_s}")
         if self.requests is not None and self.requests < 1:
@@ -168,15 +172,19 @@ class LoadEngine:
         rate = float(self.rate or 0.0)
         return [WorkerPlan(OPEN, pools[i], rate / parts, pools[i], self.level_id) for i in range(parts)]
 
-    def start(self) -> None:
-        """Spawn the workers, wait until each is ready, then start them together."""
+    def start(self, on_waiting: Callable[[float, int, int], None] | None = None) -> None:
+        """Spawn the workers, wait until each is ready, then start them together.
+
+        `on_waiting(seconds, ready, workers)` is called about once a second while the
+        workers open the target (a model's import can take a while), so a front end can say so.
+        """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._tickets = self._context.Value("q", 0) if self.load.requests else None
         for worker_id, plan in enumerate(self._plans()):
             control, process = self._spawn(worker_id, plan)
             self._controls.append(control)
             self._processes.append(process)
-        self._await_ready()
+        self._await_ready(on_waiting)
         self._start_ns = time.perf_counter_ns() + 20_000_000
         self.started_at = datetime.now(timezone.utc)
         self._live = set(range(self.worker_count))
@@ -199,15 +207,23 @@ class LoadEngine:
         process.start()
         return ours, process
 
-    def _await_ready(self) -> None:
+    def _await_ready(self, on_waiting: Callable[[float, int, int], None] | None) -> None:
         ready: set[int] = set()
-        deadline = time.monotonic() + _START_TIMEOUT_S
+        began = time.monotonic()
+        limit = self.load.startup_timeout_s
         while len(ready) < self.worker_count:
-            try:
-                kind, worker_id, detail = self._stats_queue.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
+            waited = time.monotonic() - began
+            if waited >= limit:
                 self._kill_workers()
-                raise UsageError(f"worker processes did not start within {_START_TIMEOUT_S:.0f} s") from None
+                raise UsageError(f"{self.worker_count - len(ready)} of {self.worker_count} worker processes had not "
+                                 f"opened {self.target.label} after {limit:g} s: raise --startup-timeout for a "
+                                 "target that loads slowly") from None
+            try:
+                kind, worker_id, detail = self._stats_queue.get(timeout=min(limit - waited, 1.0))
+            except queue.Empty:
+                if on_waiting is not None:
+                    on_waiting(time.monotonic() - began, len(ready), self.worker_count)
+                continue
             if kind == "failed":
                 self._kill_workers()
                 raise UsageError(detail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -23,6 +24,12 @@ def fault_line(event: dict) -> str:
     if action == "user_died":
         return f"a virtual user in worker {event.get('worker')} died and was replaced: {event['error']}"
     return event.get("reason", action)
+
+
+def say_waiting(seconds: float, ready: int, workers: int) -> None:
+    """While the workers open the target (a model's import): a line a second on stderr, so start-up is never silence."""
+    print(f"starting: {ready} of {workers} worker processes ready after {seconds:.0f} s "
+          "(opening the target: imports, connections)", file=sys.stderr, flush=True)
 
 
 def format_ms(value: float | None) -> str:

@@ -38,7 +38,7 @@ class Engine(Protocol):
     requests_limit: int | None
     target_info: dict[str, Any]
 
-    def start(self) -> None: ...
+    def start(self, on_waiting: Callable[[float, int, int], None] | None = None) -> None: ...
     def set_concurrency(self, concurrency: int) -> None: ...
     def set_rate(self, rate: float) -> None: ...
     def set_mode(self, mode: str, rate: float | None = None) -> None: ...
@@ -119,11 +119,12 @@ class RunSession:
 
     # -- lifecycle --------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, on_waiting: Callable[[float, int, int], None] | None = None) -> None:
+        """Open the run directory and start the engine; `on_waiting` hears about slow-starting workers."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._writer = IntervalWriter(self.run_dir / "intervals.jsonl", self._report_interval_s)
         self._consumers.insert(1, self._writer)
-        self.engine.start()
+        self.engine.start(on_waiting)
 
     def pump(self) -> list[IntervalStats]:
         """Hand the ticks that arrived since the last call to every consumer; return them, oldest first."""

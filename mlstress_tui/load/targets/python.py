@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import time
 from collections.abc import Callable
 
@@ -25,6 +26,24 @@ def resolve_function(spec: str) -> Callable[[str], dict]:
     if not callable(function):
         raise UsageError(f"{module_name!r} has no function {function_name!r}: check the python:{spec} target")
     return function
+
+
+def check_module(spec: str) -> None:
+    """That `pkg.module` of `pkg.module:function` can be found, without running the module.
+
+    The controller never imports the target: a model that allocates 300 MB or loads
+    for a minute at import does so in the worker processes only (which report a
+    missing function or an import error as one line). Finding `pkg.module` imports
+    its parent package `pkg`, as Python's import system must.
+    """
+    module_name, _, _ = spec.rpartition(":")
+    try:
+        found = importlib.util.find_spec(module_name)
+    except Exception as error:  # a parent package that fails to import is bad input too
+        raise UsageError(f"cannot import {module_name!r} for python:{spec} ({type(error).__name__}: {error})") from None
+    if found is None:
+        raise UsageError(f"no module named {module_name!r} for python:{spec}: check the name, the current directory "
+                         "and PYTHONPATH")
 
 
 class PythonTarget:
