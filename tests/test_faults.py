@@ -286,3 +286,20 @@ def test_a_missing_function_is_reported_by_the_workers_in_one_line(tmp_path, sma
     err = capsys.readouterr().err
     assert code == 2
     assert "no function 'no_such_function'" in err and "Traceback" not in err
+
+
+def test_a_run_directory_removed_mid_run_still_prints_the_summary_and_names_the_path(tmp_path, capsys):
+    import shutil
+    import threading
+
+    out = tmp_path / "run"
+    remover = threading.Timer(1.0, shutil.rmtree, args=(out,))
+    remover.start()
+    code = main(["run", "--headless", "--target", "sleep:1ms", "--concurrency", "2", "--duration", "2",
+                 "--out", str(out)])
+    remover.join()
+    printed = capsys.readouterr()
+    assert code == 3
+    assert "requests" in printed.out and "p99" in printed.out  # the figures reach the screen first
+    assert f"cannot write {out / 'summary.json'}: No such file or directory" in printed.out
+    assert "Traceback" not in printed.out + printed.err

@@ -74,7 +74,7 @@ def empty_db(tmp_path) -> Path:
     (["--db", "/nonexistent/db.sqlite"], ["/nonexistent/db.sqlite", "does not exist", "generate"]),
     (["--target", "redis:6379"], ["unknown target", "redis:6379"]),
     (["--target", "sleep:fast"], ["bad target", "sleep:2ms"]),
-    (["--target", "python:no_such_module_xyz:f"], ["cannot import", "no_such_module_xyz"]),
+    (["--target", "python:no_such_module_xyz:f"], ["no module named", "no_such_module_xyz"]),
     (["--target", "sleep:1ms", "--concurrency", "0"], ["--concurrency", "at least 1"]),
     (["--target", "sleep:1ms", "--rate", "-5"], ["--rate", "positive"]),
     (["--target", "sleep:1ms", "--concurrency", "2", "--rate", "5"], ["--rate", "not allowed with"]),

@@ -42,7 +42,7 @@ def run_headless(session: RunSession, describe: str = "") -> int:
         summary = session.run_until_finished(stop.event)
         if session.interrupted:
             print("\nstopping: the summary is written", file=sys.stderr, flush=True)
-    print_summary(summary, session.run_dir, sys.stdout)
+    print_summary(summary, session.run_dir, sys.stdout, session.write_errors)
     return session.exit_code
 
 
@@ -68,7 +68,7 @@ def run_dashboard(session: RunSession, theme: str | None, **options: object) -> 
         code = show(session, theme=theme, **options)
     finally:
         summary = session.finish()
-    print_summary(summary, session.run_dir, sys.stdout)
+    print_summary(summary, session.run_dir, sys.stdout, session.write_errors)
     return code if code != EXIT_OK else session.exit_code
 
 

@@ -9,13 +9,18 @@ from mlstress_tui.results.interval_stats import IntervalStats, WindowMerger
 
 
 class IntervalWriter:
-    """A run-session consumer: merges ticks into report intervals and appends each the moment it closes."""
+    """A run-session consumer: merges ticks into report intervals and appends each the moment it closes.
+
+    A write that fails (a full disk, a removed directory) is kept as `error` and ends
+    the writing, never the run: the live view and the summary go on without the file.
+    """
 
     def __init__(self, path: Path, interval_s: float) -> None:
         self.path = path
         self._windows = WindowMerger(interval_s)
         self._handle = open(path, "w", encoding="utf-8")
         self.lines = 0
+        self.error: str | None = None
 
     def on_tick(self, tick: IntervalStats) -> None:
         window = self._windows.add(tick)
@@ -23,8 +28,14 @@ class IntervalWriter:
             self._write(window)
 
     def _write(self, window: IntervalStats) -> None:
-        self._handle.write(json.dumps(window.to_json()) + "\n")
-        self._handle.flush()
+        if self.error is not None:
+            return
+        try:
+            self._handle.write(json.dumps(window.to_json()) + "\n")
+            self._handle.flush()
+        except OSError as error:
+            self.error = f"cannot write {self.path}: {error.strerror or error}"
+            return
         self.lines += 1
 
     def close(self) -> None:
@@ -34,4 +45,7 @@ class IntervalWriter:
         window = self._windows.flush()
         if window is not None and (window.requests or window.events):
             self._write(window)
-        self._handle.close()
+        try:
+            self._handle.close()
+        except OSError as error:
+            self.error = self.error or f"cannot write {self.path}: {error.strerror or error}"

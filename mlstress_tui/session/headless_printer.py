@@ -80,7 +80,7 @@ class HeadlessPrinter:
                 print(f"  !! {fault_line(event)}", file=self.out, flush=True)
 
 
-def print_summary(summary: dict, run_dir: Path, out: TextIO) -> None:
+def print_summary(summary: dict, run_dir: Path, out: TextIO, write_errors: list[str] = ()) -> None:
     """The summary as a person reads it at the end of a headless run or after the dashboard closes."""
     load = summary["load"]["final"]
     shape = f"concurrency {load['concurrency']}" if load["mode"] == CLOSED else f"rate {load['rate']:g}/s"
@@ -121,4 +121,7 @@ def print_summary(summary: dict, run_dir: Path, out: TextIO) -> None:
         written.append(run_dir / "target.log")
         print(f"  the target wrote {summary['target_output']['lines']:,} lines of output: in {run_dir / 'target.log'}",
               file=out)
-    print("  written: " + ", ".join(str(path) for path in written), file=out)
+    for error in write_errors:
+        print(f"  !! {error} (the figures above are the run's; they are not on disk)", file=out)
+    if not write_errors:
+        print("  written: " + ", ".join(str(path) for path in written), file=out)

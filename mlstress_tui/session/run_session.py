@@ -78,6 +78,8 @@ class RunSession:
         self.ramp_report: dict | None = None
         self.summary: dict | None = None
         self.interrupted = False
+        # Files the run could not write (a removed directory, a full disk): said, the figures kept.
+        self.write_errors: list[str] = []
         self._report_interval_s = report_interval_s
         self._writer: IntervalWriter | None = None
         self._consumers: list[Consumer] = [self.stats]
@@ -98,10 +100,10 @@ class RunSession:
 
     @property
     def exit_code(self) -> int:
-        """0 done, 130 interrupted, 3 when the measurement lost a worker (the summary says which)."""
+        """0 done, 130 interrupted, 3 when the measurement lost a worker or its files (the summary says which)."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if self.summary is not None and self.summary["faults"]["worker_deaths"]:
+        if self.write_errors or (self.summary is not None and self.summary["faults"]["worker_deaths"]):
             return EXIT_FAULT
         return EXIT_OK
 
@@ -160,6 +162,8 @@ class RunSession:
                 self.ramp.close("run ended" if self.ramp.active else None)
             if self._writer is not None:
                 self._writer.close()
+                if self._writer.error:
+                    self.write_errors.append(self._writer.error)
             engine = self.engine
             self.summary = build_summary(
                 target=engine.target_info, load=engine.load_description(), stats=self.stats,
@@ -171,9 +175,16 @@ class RunSession:
                 self.ramp_report = self.ramp.report()
                 self.summary["ramp"] = {key: self.ramp_report.get(key) for key in
                                         ("knee_concurrency", "safe_concurrency", "knee_rate", "safe_rate", "reason")}
-                write_json(self.run_dir / "ramp.json", self.ramp_report)
-            write_json(self.run_dir / "summary.json", self.summary)
+                self._write("ramp.json", self.ramp_report)
+            self._write("summary.json", self.summary)
             return self.summary
+
+    def _write(self, name: str, document: dict) -> None:
+        """A report file into the run directory; a failure is one line in `write_errors`, not a lost summary."""
+        try:
+            write_json(self.run_dir / name, document)
+        except OSError as error:
+            self.write_errors.append(f"cannot write {self.run_dir / name}: {error.strerror or error}")
 
     # -- knobs: a key press and the ramp controller turn the same ones ------
 

@@ -333,9 +333,12 @@ class DashboardApp(App[int]):
                 self._update_numbers()
                 self._update_charts()
                 requests = self.summary.get("requests", self.session.stats.total.requests)
-                self._banner.show_written(
-                    str(self.summary_path), requests, fmt_elapsed(self.summary.get("duration_s",
-                                                                                   self.engine.elapsed_s)))
+                if self.session.write_errors:
+                    self._banner.show_failed(self.session.write_errors[0])
+                else:
+                    self._banner.show_written(
+                        str(self.summary_path), requests, fmt_elapsed(self.summary.get("duration_s",
+                                                                                       self.engine.elapsed_s)))
             log.info("summary written to %s", self.summary_path)
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
