@@ -26,23 +26,43 @@ def load_calls(engine: FakeEngine) -> list[tuple[str, object]]:
     return [call for call in engine.calls if call[0] not in ("start", "finish")]
 
 
+async def press_applied(pilot, *keys: str) -> None:
+    """Press each key and wait until the dashboard has sent it to the engine (level keys are coalesced per clock tick)."""
+    for key in keys:
+        await pilot.press(key)
+        for _ in range(100):
+            if not pilot.app.controls_pending:
+                break
+            await pilot.pause(0.02)
+
+
 async def test_plus_adds_one_user(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("+")
-        await pilot.press("+")
+        await press_applied(pilot, "+", "+")
     assert load_calls(engine) == [("set_concurrency", 17), ("set_concurrency", 18)]
     assert engine.concurrency == 18
+
+
+async def test_a_burst_of_level_keys_is_one_change_a_clock_tick(engine: FakeEngine) -> None:
+    app = DashboardApp(fake_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(200):  # as a terminal delivers a held key: back to back, no frame between
+            app.action_more()
+        while app.controls_pending:
+            await pilot.pause(0.02)
+    # The first press at once, the other 199 as one change: the screen never stalls on them.
+    assert load_calls(engine) == [("set_concurrency", 17), ("set_concurrency", 216)]
 
 
 async def test_minus_and_brackets_change_concurrency(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("]")
+        await press_applied(pilot, "]")
         assert engine.concurrency == 32
-        await pilot.press("-")
+        await press_applied(pilot, "-")
         assert engine.concurrency == 31
-        await pilot.press("[")
+        await press_applied(pilot, "[")
     assert load_calls(engine) == [("set_concurrency", 32), ("set_concurrency", 31), ("set_concurrency", 16)]
 
 
@@ -63,7 +83,7 @@ async def test_open_loop_keys_change_the_rate_by_ten_percent(tmp_path: Path) -> 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("+")
         assert engine.rate == pytest.approx(110.0)
-        await pilot.press("-", "]")
+        await press_applied(pilot, "-", "]")
     assert load_calls(engine) == [("set_rate", 110.0), ("set_rate", 100.0), ("set_rate", 200.0)]
 
 

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OPEN_POOL = 64
 DEFAULT_STARTUP_TIMEOUT_S = 60.0
+# The most any control (a key, the ramp, a script) may ask for: past it, threads and memory, not the target, give out.
+MAX_CONCURRENCY = 1024
+MAX_RATE = 1_000_000.0
 WORKER_DEATH_POLICIES = ("replace", "stop")
 # A worker that exits with status 0 but never said goodbye is given this long for its message to arrive.
 _SILENT_EXIT_GRACE_S = 0.5
@@ -59,10 +62,10 @@ class LoadSpec:
     def validate(self) -> None:
         if self.mode not in (CLOSED, OPEN):
             raise UsageError(f"unknown load mode {self.mode!r}: use closed (--concurrency) or open (--rate)")
-        if self.concurrency < 1:
-            raise UsageError(f"--concurrency must be at least 1, got {self.concurrency}")
-        if self.mode == OPEN and (self.rate is None or self.rate <= 0):
-            raise UsageError(f"--rate must be a positive number of requests/s, got {self.rate}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise UsageError(f"--concurrency must be 1 to {MAX_CONCURRENCY}, got {self.concurrency}")
+        if self.mode == OPEN and (self.rate is None or not 0 < self.rate <= MAX_RATE):
+            raise UsageError(f"--rate must be a positive number of requests/s up to {MAX_RATE:,.0f}, got {self.rate}")
         if self.pool_size is not None and self.pool_size < 1:
             raise UsageError(f"--pool-size must be at least 1, got {self.pool_size}")
         if self.timeout_s <= 0:
@@ -271,7 +274,7 @@ class LoadEngine:
                 pass
 
     def set_concurrency(self, concurrency: int) -> None:
-        concurrency = max(1, int(concurrency))
+        concurrency = min(max(1, int(concurrency)), MAX_CONCURRENCY)
         if self.mode != CLOSED or concurrency == self.concurrency or self._stop_sent:
             return
         self.note("concurrency", **{"from": self.concurrency, "to": concurrency})
@@ -279,7 +282,7 @@ class LoadEngine:
         self._open_level()
 
     def set_rate(self, rate: float) -> None:
-        rate = max(0.1, float(rate))
+        rate = min(max(0.1, float(rate)), MAX_RATE)
         if self.mode != OPEN or rate == self.rate or self._stop_sent:
             return
         self.note("rate", **{"from": self.rate, "to": rate})

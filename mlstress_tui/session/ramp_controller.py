@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlstress_tui.analysis.ramp import KneeResult, RampStep, find_knee, past_cliff, ramp_report
 from mlstress_tui.errors import UsageError
+from mlstress_tui.load.engine import MAX_CONCURRENCY, MAX_RATE
 from mlstress_tui.results.harness_verdict import harness_verdict
 from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
 
@@ -17,9 +18,6 @@ if TYPE_CHECKING:
 
 # Past this many steps a ramp is a mistake in its options, not a plan.
 MAX_STEPS = 200
-# Where a ramp started from the dashboard may go at most: the same bound a key press has.
-MAX_CONCURRENCY = 1024
-MAX_RATE = 1_000_000.0
 
 
 @dataclass(frozen=True)

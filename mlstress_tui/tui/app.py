@@ -119,6 +119,10 @@ class DashboardApp(App[int]):
         self._theme_names: list[str] = []
         self._theme_problems: list[str] = []
         self._requested: tuple[str, float] | None = None
+        # Level keys between two clock ticks are coalesced into one change (a held key, a burst of 200).
+        self._pending_level: tuple[str, float, str] | None = None
+        self._pending_presses = 0
+        self._level_applied_at = float("-inf")
         self._last_chart_at: float | None = None
         self._exit_code = EXIT_OK
         self._quit_requested = False
@@ -227,6 +231,7 @@ class DashboardApp(App[int]):
                 self._sync_engine_state()
                 self._show_header()
             return
+        self._apply_pending_level()
         ticks = self.session.pump()
         self.live.add(ticks)
         if self._ramp_ended is not None:
@@ -369,40 +374,65 @@ class DashboardApp(App[int]):
                 return None
         return True
 
+    @property
+    def controls_pending(self) -> bool:
+        """A level key pressed since the last clock tick, not yet sent to the engine."""
+        return self._pending_level is not None
+
+    @property
+    def _level_to_change(self) -> float:
+        return self._pending_level[1] if self._pending_level is not None else self.load_level
+
     def _change_level(self, new_level: float, how: str) -> None:
-        session = self.session
-        old = self.load_level
         if self.load_mode == OPEN:
-            rate = min(max(MIN_RATE, round(new_level, 1)), MAX_RATE)
-            session.set_rate(rate)
-            self._requested = (OPEN, rate)
-            message = f"rate {fmt_rate(old)} → {fmt_rate(rate)} req/s ({how})"
+            level = min(max(MIN_RATE, round(new_level, 1)), MAX_RATE)
         else:
-            users = min(max(1, int(round(new_level))), MAX_CONCURRENCY)
-            session.set_concurrency(users)
-            self._requested = (CLOSED, float(users))
-            message = f"concurrency {int(old)} → {users} ({how})"
-        self.load_level = self._requested[1]
+            level = float(min(max(1, int(round(new_level))), MAX_CONCURRENCY))
+        self._pending_level = (self.load_mode, level, how)
+        self._pending_presses += 1
+        # One press applies at once; a burst is one change a clock tick, so the screen never stalls.
+        if time.monotonic() - self._level_applied_at >= 1.0 / self.refresh_hz:
+            self._apply_pending_level()
+
+    def _apply_pending_level(self) -> None:
+        if self._pending_level is None:
+            return
+        (mode, level, how), presses = self._pending_level, self._pending_presses
+        self._pending_level, self._pending_presses = None, 0
+        self._level_applied_at = time.monotonic()
+        if mode != self.engine.mode:
+            return  # the loop changed under a stale key press
+        how = how if presses == 1 else f"{presses} key presses"
+        old = self.load_level
+        if mode == OPEN:
+            self.session.set_rate(level)
+            message = f"rate {fmt_rate(old)} → {fmt_rate(level)} req/s ({how})"
+        else:
+            self.session.set_concurrency(int(level))
+            message = f"concurrency {int(old)} → {int(level)} ({how})"
+        self._requested = (mode, level)
+        self.load_level = level
         log.info(message)
         self.notify(message, title="Load", timeout=2)
 
     def action_more(self) -> None:
-        level = self.load_level
+        level = self._level_to_change
         self._change_level(level * RATE_STEP if self.load_mode == OPEN else level + 1,
                            "+10%" if self.load_mode == OPEN else "+1")
 
     def action_fewer(self) -> None:
-        level = self.load_level
+        level = self._level_to_change
         self._change_level(level / RATE_STEP if self.load_mode == OPEN else level - 1,
                            "-10%" if self.load_mode == OPEN else "-1")
 
     def action_double(self) -> None:
-        self._change_level(self.load_level * 2, "×2")
+        self._change_level(self._level_to_change * 2, "×2")
 
     def action_halve(self) -> None:
-        self._change_level(self.load_level / 2, "÷2")
+        self._change_level(self._level_to_change / 2, "÷2")
 
     def action_toggle_mode(self) -> None:
+        self._apply_pending_level()
         new_mode = CLOSED if self.load_mode == OPEN else OPEN
         self.session.set_mode(new_mode)
         self._requested = None
@@ -413,6 +443,7 @@ class DashboardApp(App[int]):
         self._sync_engine_state()
 
     def action_toggle_ramp(self) -> None:
+        self._apply_pending_level()
         if self.run_state == RAMPING:
             self.session.stop_ramp()
             message = "ramp stopped: the load stays at the safe level found so far"
