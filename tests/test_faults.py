@@ -303,3 +303,27 @@ def test_a_run_directory_removed_mid_run_still_prints_the_summary_and_names_the_
     assert "requests" in printed.out and "p99" in printed.out  # the figures reach the screen first
     assert f"cannot write {out / 'summary.json'}: No such file or directory" in printed.out
     assert "Traceback" not in printed.out + printed.err
+
+
+def test_under_a_real_memory_limit_the_users_that_could_not_start_are_said(tmp_path):
+    """`--concurrency 600` in an address space too small for 600 thread stacks: said, and never exit 0."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+
+    out = tmp_path / "run"
+    process = subprocess.run(
+        [sys.executable, "-m", "mlstress_tui", "run", "--headless", "--target", "sleep:1ms", "--concurrency", "600",
+         "--duration", "3", "--out", str(out)],
+        capture_output=True, text=True, timeout=90, preexec_fn=limit, env={**os.environ, "MALLOC_ARENA_MAX": "2"})
+    summary = json.loads((out / "summary.json").read_text())
+    assert "Traceback" not in process.stdout + process.stderr
+    assert summary["harness"]["verdict"] == "load_not_held", summary["harness"]
+    assert summary["users_running_max"] < 600
+    said = [event["action"] for event in summary["faults"]["events"]]
+    assert "cannot_hold_load" in said or "worker_died" in said
+    assert "at most" in process.stdout or "died" in process.stdout

@@ -37,6 +37,8 @@ MAX_RATE = 1_000_000.0
 WORKER_DEATH_POLICIES = ("replace", "stop")
 # A worker that exits with status 0 but never said goodbye is given this long for its message to arrive.
 _SILENT_EXIT_GRACE_S = 0.5
+# A worker slot whose process dies this often is not refilled again: the run cannot hold its load.
+MAX_DEATHS_PER_SLOT = 3
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,11 @@ class LoadEngine:
         self.worker_deaths: list[dict] = []
         self.requests_lost = 0
         self._last_inflight: dict[int, int] = {}
+        self._last_users: dict[int, int] = {}
         self._gone_since: dict[int, float] = {}
         self._missing: set[int] = set()  # worker slots being refilled: the load is below the commanded one
+        self._crash_reasons: dict[int, str] = {}  # what a worker said as its loop failed, before it exited
+        self._deaths_by_slot: dict[int, int] = {}
 
     # -- read-only views -------------------------------------------------
 
@@ -349,9 +354,12 @@ class LoadEngine:
                 merged.t_end = max(merged.t_end, payload.t_end)
                 reported.add(worker_id)
                 self._last_inflight[worker_id] = payload.inflight
+                self._last_users[worker_id] = payload.users_running
                 self._missing.discard(worker_id)
             elif kind == "exit":
                 self._live.discard(worker_id)
+            elif kind == "crashed":
+                self._crash_reasons[worker_id] = str(payload)
             elif kind == "ready" and worker_id in self._missing:
                 # A replacement worker: it joins the run's clock and tick grid where they stand.
                 self._send_to(worker_id, ("start", self._start_ns))
@@ -385,14 +393,25 @@ class LoadEngine:
             lost = self._last_inflight.pop(worker_id, 0)
             self.requests_lost += lost
             how = f"killed by signal {-exitcode}" if exitcode < 0 else f"exit status {exitcode}"
+            if worker_id in self._crash_reasons:
+                how += f", {self._crash_reasons.pop(worker_id)}"
             plan = self._plans()[worker_id]
-            carried = f"{plan.concurrency} users" if plan.mode == CLOSED else f"{plan.rate:g} req/s"
+            running = self._last_users.pop(worker_id, None)
+            if plan.mode == OPEN:
+                carried = f"{plan.rate:g} req/s"
+            elif running is not None and running != plan.concurrency:
+                carried = f"{running} users (of {plan.concurrency} asked)"
+            else:
+                carried = f"{plan.concurrency} users"
             death = {"worker": worker_id, "how": how, "exitcode": exitcode, "carried": carried,
                      "inflight_lost": lost, "t": round(self.elapsed_s, 3)}
             self.worker_deaths.append(death)
-            log.warning("worker %d died (%s) carrying %s", worker_id, how, carried)
-            replace = self.load.on_worker_death == "replace" and not self._stop_sent
-            self.note("worker_died", **death, then="replaced" if replace else "run stopped")
+            log.info("worker %d died (%s) carrying %s", worker_id, how, carried)  # said on screen via the note
+            deaths = self._deaths_by_slot[worker_id] = self._deaths_by_slot.get(worker_id, 0) + 1
+            replace = self.load.on_worker_death == "replace" and not self._stop_sent and deaths < MAX_DEATHS_PER_SLOT
+            then = ("replaced" if replace else "run stopped" if deaths < MAX_DEATHS_PER_SLOT
+                    else f"run stopped: it died {deaths} times, a replacement would die the same way")
+            self.note("worker_died", **death, then=then)
             # Ticks it will never send are complete without it.
             for _, reported in pending.values():
                 reported.discard(worker_id)

@@ -43,6 +43,8 @@ HICCUP_PERIOD_S = 0.005
 DEADLINE_GRACE_NS = 20_000_000
 # Stuck virtual users abandoned per worker before the tool says it cannot hold the load.
 MAX_ABANDONED = 256
+# The exit status of a worker whose own loop failed (EX_SOFTWARE); it says why on the stats queue first.
+CRASH_STATUS = 70
 
 
 @dataclass(frozen=True)
@@ -585,24 +587,30 @@ def worker_main(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_queu
         stats_queue.put(("exit", config.worker_id, None))
         _leave(stats_queue, output)
     worker.start_ns = message[1]
+    failure = None
     try:
         worker.run(control)
-    finally:
-        in_use = {id(entry[4]) for entry in worker.inflight.copy().values()}
-        for connection in worker.connections:
-            if id(connection) not in in_use:  # closing one under a stuck call could block for ever
-                try:
-                    worker.target.close(connection)
-                except Exception:
-                    pass
-        stats_queue.put(("exit", config.worker_id, None))
-        _leave(stats_queue, output)
+    except BaseException as error:  # MemoryError under a memory limit, a thread that cannot start: this worker died
+        failure = (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)[:200]
+    in_use = {id(entry[4]) for entry in worker.inflight.copy().values()}
+    for connection in worker.connections:
+        if id(connection) not in in_use:  # closing one under a stuck call could block for ever
+            try:
+                worker.target.close(connection)
+            except Exception:
+                pass
+    if failure is not None:
+        # Said before the exit, so the engine reports the death with its cause rather than a bare status.
+        stats_queue.put(("crashed", config.worker_id, failure))
+        _leave(stats_queue, output, CRASH_STATUS)
+    stats_queue.put(("exit", config.worker_id, None))
+    _leave(stats_queue, output)
 
 
-def _leave(stats_queue: Any, output: TargetOutput | None) -> None:
+def _leave(stats_queue: Any, output: TargetOutput | None, status: int = 0) -> None:
     """Flush what this worker sent, then exit at once: threads stuck in target code must not hold the process."""
     if output is not None:
         output.close()
     stats_queue.close()
     stats_queue.join_thread()
-    os._exit(0)
+    os._exit(status)

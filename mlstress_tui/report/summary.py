@@ -66,6 +66,8 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
             for level in stats.levels.values()
         ],
         "transition_s": round(stats.transition_s, 3),
+        # The most users that actually ran at once (threads may fail to start under a memory or pids limit).
+        "users_running_max": stats.users_running_max,
         "harness": harness,
         "faults": faults,
         # What the target printed or logged went to the run directory, never over the screen.

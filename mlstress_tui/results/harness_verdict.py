@@ -45,9 +45,9 @@ def harness_verdict(stats: IntervalStats, *, target_kind: str | None, workers: i
                      "order include the harness's or the machine's delay, not only the target's")
     stall_ms = stats.harness_stall_ms()
     if stall_ms is not None:
-        harness["verdict"] = "stalled"
-        notes.append(f"the harness stalled for {stall_ms / 1000:.2f} s (the tool or the machine was stopped: Ctrl-Z, "
-                     "a VM pause, swapping), longer than the latencies it measured: the slowest latencies are the "
+        harness["verdict"] = "cpu_bound" if harness["verdict"] == "cpu_bound" else "stalled"
+        notes.append(f"the harness stalled for {stall_ms / 1000:.2f} s (stopped by Ctrl-Z or a VM pause, swapping, or "
+                     "starved of CPU), longer than the latencies it measured: the slowest latencies are the "
                      "stall's, not the target's (intervals.jsonl marks them harness_stall_ms)")
     if notes:
         harness["note"] = "; ".join(notes)

@@ -14,6 +14,8 @@ OPEN = "open"
 # A wake-up of the workers' 5 ms timer this late is a stall of the harness or the machine (Ctrl-Z, a
 # VM pause, swapping), not the jitter the lag percentiles describe.
 STALL_MS = 50.0
+# A stall longer than a tick means every worker stood still (a stop, not CPU starvation): not load time.
+STOP_MS = 250.0
 
 
 @dataclass

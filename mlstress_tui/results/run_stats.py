@@ -6,7 +6,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from mlstress_tui.results.histogram import LatencyHistogram
-from mlstress_tui.results.interval_stats import OPEN, IntervalStats
+from mlstress_tui.results.interval_stats import OPEN, STOP_MS, IntervalStats
 
 # Levels kept; a dashboard session of key presses cannot grow memory without bound.
 MAX_LEVELS = 256
@@ -74,6 +74,7 @@ class RunStats:
         self.recent_errors: deque[tuple[float, str, str]] = deque(maxlen=error_capacity)
         self.faults: deque[dict] = deque(maxlen=error_capacity)
         self.stuck_users_max = 0
+        self.users_running_max = 0
         # Harness stalls (the tool or the machine stopped): their time is not load time.
         self.stalls: deque[dict] = deque(maxlen=error_capacity)
         self.stalled_s = 0.0
@@ -86,15 +87,19 @@ class RunStats:
         self.last = interval
         self.ticks += 1
         self.stuck_users_max = max(self.stuck_users_max, interval.stuck_users)
+        self.users_running_max = max(self.users_running_max, interval.users_running)
         self.faults.extend(event for event in interval.events if event.get("action") in FAULT_ACTIONS)
         stall_ms = interval.harness_stall_ms()
         if stall_ms is not None:
-            stall = {"action": "harness_stall", "t": round(interval.t_start, 3), "stall_ms": round(stall_ms, 3)}
+            stopped = stall_ms >= STOP_MS
+            stall = {"action": "harness_stall", "t": round(interval.t_start, 3), "stall_ms": round(stall_ms, 3),
+                     "stopped": stopped}
             # Said like any other fault, and the stall travels on the tick to every later consumer.
             interval.events.append(stall)
             self.faults.append(stall)
             self.stalls.append(stall)
-            self.stalled_s += stall_ms / 1000
+            if stopped:
+                self.stalled_s += stall_ms / 1000
         self.scatter.extend(map(tuple, interval.scatter.tolist()))
         for kind, message in interval.last_error.items():
             self.recent_errors.append((interval.t_end, kind, message))

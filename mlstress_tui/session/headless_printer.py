@@ -19,8 +19,11 @@ def fault_line(event: dict) -> str:
     if action == "worker_replacement_failed":
         return f"worker {event['worker']} could not be replaced: {event['error']}"
     if action == "harness_stall":
-        return (f"the harness stalled for {event['stall_ms'] / 1000:.2f} s at {event['t']:.1f} s (the tool or the "
-                "machine was stopped): latencies then include the stall; that time is not counted as load time")
+        stall = f"the harness stalled for {format_ms(event['stall_ms'])} at {event['t']:.1f} s"
+        if event.get("stopped"):
+            return (f"{stall} (the tool or the machine was stopped): latencies then include the stall; "
+                    "that time is not counted as load time")
+        return f"{stall} (starved of CPU or paused): latencies then include the stall, not only the target's"
     if action == "user_died":
         return f"a virtual user in worker {event.get('worker')} died and was replaced: {event['error']}"
     return event.get("reason", action)
@@ -84,6 +87,10 @@ def print_summary(summary: dict, run_dir: Path, out: TextIO, write_errors: list[
     """The summary as a person reads it at the end of a headless run or after the dashboard closes."""
     load = summary["load"]["final"]
     shape = f"concurrency {load['concurrency']}" if load["mode"] == CLOSED else f"rate {load['rate']:g}/s"
+    running = summary.get("users_running_max")
+    short = any(event["action"] == "cannot_hold_load" for event in summary.get("faults", {}).get("events", []))
+    if load["mode"] == CLOSED and short and running is not None and running < load["concurrency"]:
+        shape += f" (at most {running} ran)"
     print(f"\n{summary['target']['label']}  {load['mode']} loop, {shape}, {summary['duration_s']:.1f} s"
           + ("  (interrupted)" if summary["interrupted"] else ""), file=out)
     print(f"  requests {summary['requests']:,}  ok {summary['ok']:,}  errors {summary['errors']:,}"
