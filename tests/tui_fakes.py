@@ -40,7 +40,8 @@ def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, po
         pool_size is not None and concurrency > (pool_size or 0), latency_ms - service_ms, rng.exponential(0.01, requests)
     )
     tick = IntervalStats(index=index, t_start=index * tick_s, t_end=(index + 1) * tick_s, mode=mode,
-                         concurrency=concurrency, rate=rate, requests=requests, level_id=level_id)
+                         concurrency=concurrency, rate=rate, requests=requests, level_id=level_id,
+                         users_running=concurrency if mode == "closed" else 0)
     timeouts = int((latency_ms > 60).sum())
     missing = int(rng.random() < 0.05)
     errors = min(requests, timeouts + missing)

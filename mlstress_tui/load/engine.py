@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlstress_tui.errors import UsageError
+from mlstress_tui.load.limits import DEFAULT_OPEN_POOL, MAX_CONCURRENCY, MAX_RATE
 from mlstress_tui.load.schedule import ARRIVALS
 from mlstress_tui.load.targets import TargetSpec
 from mlstress_tui.load.users import USER_MIXES, UserSource
@@ -29,11 +30,7 @@ from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OPEN_POOL = 64
 DEFAULT_STARTUP_TIMEOUT_S = 60.0
-# The most any control (a key, the ramp, a script) may ask for: past it, threads and memory, not the target, give out.
-MAX_CONCURRENCY = 1024
-MAX_RATE = 1_000_000.0
 WORKER_DEATH_POLICIES = ("replace", "stop")
 # A worker that exits with status 0 but never said goodbye is given this long for its message to arrive.
 _SILENT_EXIT_GRACE_S = 0.5

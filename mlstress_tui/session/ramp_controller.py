@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlstress_tui.analysis.ramp import KneeResult, RampStep, find_knee, past_cliff, ramp_report
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.engine import MAX_CONCURRENCY, MAX_RATE
+from mlstress_tui.load.limits import MAX_CONCURRENCY, MAX_RATE
 from mlstress_tui.results.harness_verdict import harness_verdict
 from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
 

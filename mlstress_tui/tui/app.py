@@ -25,9 +25,10 @@ from textual.worker import Worker, WorkerState
 
 from mlstress_tui.analysis.ramp import find_knee, fit_usl
 from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK
+from mlstress_tui.load.limits import DEFAULT_OPEN_POOL, MAX_CONCURRENCY, MAX_RATE
 from mlstress_tui.session import RampController, RunSession
 from mlstress_tui.session.headless_printer import fault_line
-from mlstress_tui.session.ramp_controller import MAX_CONCURRENCY, MAX_RATE, ramp_step
+from mlstress_tui.session.ramp_controller import ramp_step
 from mlstress_tui.tui.format import fmt_elapsed, fmt_level, fmt_rate
 from mlstress_tui.tui.live_stats import LiveWindow
 from mlstress_tui.tui.screens.help_screen import HelpScreen
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 OPEN = "open"
 CLOSED = "closed"
 STARTING = "starting"
+RUNNING = "running"
 PAUSED = "paused"
 RAMPING = "ramping"
 STOPPING = "stopping"
@@ -253,11 +255,18 @@ class DashboardApp(App[int]):
     def _show_header(self) -> None:
         engine = self.engine
         ramp = self.session.ramp
+        last = self.session.stats.last
+        # Only a tick at a settled level says how many users run; one in a change is still starting them.
+        steady = last is not None and last.level_id is not None and self.run_state in (RUNNING, RAMPING)
+        pool_size = engine.pool_size
+        if pool_size is None and engine.mode == OPEN:
+            pool_size = DEFAULT_OPEN_POOL
         self._header.show(
             target_info=engine.target_info, mode=engine.mode, concurrency=engine.concurrency,
-            rate=engine.rate, pool_size=engine.pool_size, elapsed_s=engine.elapsed_s,
+            rate=engine.rate, pool_size=pool_size, elapsed_s=engine.elapsed_s,
             duration_s=engine.duration_s, requests_limit=engine.requests_limit, state=self.run_state,
             note=ramp.progress() if ramp is not None and ramp.active else None,
+            running=last.users_running if steady else None,
         )
 
     def _sync_engine_state(self) -> None:

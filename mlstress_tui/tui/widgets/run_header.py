@@ -24,7 +24,9 @@ class RunHeader(Static):
 
     def show(self, *, target_info: dict[str, Any], mode: str, concurrency: int, rate: float | None,
              pool_size: int | None, elapsed_s: float, duration_s: float | None,
-             requests_limit: int | None, state: str, note: str | None = None) -> None:
+             requests_limit: int | None, state: str, note: str | None = None,
+             running: int | None = None) -> None:
+        """`running`: the users actually running, said beside the level when fewer could start than were asked."""
         target = f"{target_info.get('label', '?')} ({target_info.get('kind', '?')})"
         data = []
         if target_info.get("users") is not None:
@@ -41,6 +43,8 @@ class RunHeader(Static):
             load = Content.assemble(("open loop ", "dim"), (f"{fmt_rate(rate)} req/s", "bold"))
         else:
             load = Content.assemble(("closed loop ", "dim"), (f"{concurrency} users", "bold"))
+            if running is not None and running < concurrency:
+                load = Content.assemble(load, (f" ({running} running)", "bold $error"))
         pool = "per user" if pool_size is None else str(pool_size)
         elapsed = fmt_elapsed(elapsed_s)
         if duration_s:
