@@ -75,3 +75,33 @@ def stamps(user_id: str) -> dict:
     with open(os.environ["MLSTRESS_STAMPS"], "a") as handle:
         handle.write(f"{time.perf_counter_ns()}\n")
     return {}
+
+
+_EVENT_COUNTS: dict[str, int] = {}
+
+
+def linear_in_events(user_id: str) -> dict:
+    """Latency a + b × the user's event count (ms, from MLSTRESS_LINEAR_A/B): a heavy-user ground truth."""
+    import os
+    import sqlite3
+
+    if not _EVENT_COUNTS:
+        connection = sqlite3.connect(f"file:{os.environ['MLSTRESS_LINEAR_DB']}?mode=ro", uri=True)
+        _EVENT_COUNTS.update(connection.execute("SELECT user_id, event_count FROM mlstress_user_stats"))
+        connection.close()
+    a, b = float(os.environ["MLSTRESS_LINEAR_A"]), float(os.environ["MLSTRESS_LINEAR_B"])
+    time.sleep((a + b * _EVENT_COUNTS.get(user_id, 0)) / 1000)
+    return {"user_id": user_id}
+
+
+def crashes_on_nulls(user_id: str) -> dict:
+    """A feature pipeline that assumes every profile field is set: it crashes on the generator's NULLs."""
+    import os
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{os.environ['MLSTRESS_LINEAR_DB']}?mode=ro", uri=True)
+    row = connection.execute("SELECT device_type, city FROM users WHERE user_id = ?", (user_id,)).fetchone()
+    connection.close()
+    if row is None:
+        raise LookupError(f"no user {user_id}")
+    return {"device": row[0].upper(), "city": row[1].lower()}

@@ -24,7 +24,8 @@ from mlstress_tui.errors import UsageError
 from mlstress_tui.load.limits import DEFAULT_OPEN_POOL, MAX_CONCURRENCY, MAX_RATE
 from mlstress_tui.load.schedule import ARRIVALS
 from mlstress_tui.load.targets import TargetSpec
-from mlstress_tui.load.users import USER_MIXES, UserSource
+from mlstress_tui.load.user_strata import Stratum, build_strata
+from mlstress_tui.load.users import USER_MIXES, UserSampler, UserSource
 from mlstress_tui.load.worker import WorkerConfig, WorkerPlan, worker_main
 from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
 
@@ -51,6 +52,7 @@ class LoadSpec:
     seed: int = 42
     duration_s: float | None = None
     requests: int | None = None
+    requests_per_group: int | None = None  # stratified/edge mixes: this many requests for each group of users
     workers: int | None = None  # None: one process per core
     arrivals: str = "uniform"  # open loop: "uniform" (wrk2-style) or "poisson" (bursty, seeded)
     replace_stuck: bool = True  # a user stuck in the target past its deadline is replaced (the load holds)
@@ -75,6 +77,8 @@ class LoadSpec:
             raise UsageError(f"--duration must be positive seconds, got {self.duration_s}")
         if self.requests is not None and self.requests < 1:
             raise UsageError(f"--requests must be at least 1, got {self.requests}")
+        if self.requests_per_group is not None and self.user_mix not in ("stratified", "edge"):
+            raise UsageError("requests per group need the stratified or edge user mix")
         if self.user_mix not in USER_MIXES:
             raise UsageError(f"unknown --user-mix {self.user_mix!r}: use one of {', '.join(USER_MIXES)}")
         if self.workers is not None and self.workers < 1:
@@ -101,13 +105,24 @@ class LoadEngine:
         self.run_dir = Path(run_dir)
         self.database = database or {}
         self.users = UserSource(db_path=target.db_path or users_db, mix=load.user_mix, seed=load.seed)
+        # The population read once here too (it checks the user source before any worker starts): its
+        # strata of event count are what every worker counts requests by, and what the heavy-user analysis weighs.
+        sampler = UserSampler.from_source(self.users)
+        self.population_event_counts = sampler.population_counts
+        self.strata: list[Stratum] = build_strata(sampler.population_counts) if sampler.population_counts.any() else []
+        self.edge_class_sizes = sampler.edge_class_sizes
         self.mode = load.mode
         self.concurrency = load.concurrency
         self.rate: float | None = load.rate if load.mode == OPEN else None
         self._last_rate = load.rate or float(load.concurrency * 10)
         self.pool_size = load.pool_size
         self.duration_s = load.duration_s
-        self.requests_limit = load.requests
+        if load.user_mix == "stratified" and not self.strata:
+            raise UsageError("the stratified user mix needs users with events: point --db or --users-db at a "
+                             "database made by 'generate'")
+        # Stratified and edge mixes take their quota per group, so every group gets the same number of requests.
+        groups = len(self.strata) if load.user_mix == "stratified" else sum(map(bool, self.edge_class_sizes.values()))
+        self.requests_limit = load.requests or (load.requests_per_group * groups if load.requests_per_group else None)
         self.state = "starting"
         # Each control change opens a level; workers stamp their ticks with the level they run at.
         self.level_id = 0
@@ -184,7 +199,7 @@ class LoadEngine:
         workers open the target (a model's import can take a while), so a front end can say so.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._tickets = self._context.Value("q", 0) if self.load.requests else None
+        self._tickets = self._context.Value("q", 0) if self.requests_limit else None
         for worker_id, plan in enumerate(self._plans()):
             control, process = self._spawn(worker_id, plan)
             self._controls.append(control)
@@ -202,10 +217,11 @@ class LoadEngine:
     def _spawn(self, worker_id: int, plan: WorkerPlan) -> tuple:
         config = WorkerConfig(worker_id=worker_id, target=self.target, users=self.users,
                               timeout_s=self.load.timeout_s, tick_s=self.load.tick_s,
-                              requests_quota=self.load.requests, arrivals=self.load.arrivals,
+                              requests_quota=self.requests_limit, arrivals=self.load.arrivals,
                               workers=self.worker_count, replace_stuck=self.load.replace_stuck,
                               output_path=str(self.run_dir / "target.log"),
-                              output_cap_bytes=8 * 1024 * 1024 // self.worker_count)
+                              output_cap_bytes=8 * 1024 * 1024 // self.worker_count,
+                              strata_edges=tuple(stratum.min_events for stratum in self.strata))
         ours, theirs = self._context.Pipe()
         process = self._context.Process(target=worker_main, args=(config, plan, theirs, self._stats_queue, self._tickets),
                                         name=f"mlstress-worker-{worker_id}", daemon=True)
@@ -484,7 +500,7 @@ class LoadEngine:
             "arrivals": self.load.arrivals,
             "timeout_s": self.load.timeout_s,
             "duration_s": self.load.duration_s,
-            "requests": self.load.requests,
+            "requests": self.requests_limit,
             "replace_stuck": self.load.replace_stuck,
             "on_worker_death": self.load.on_worker_death,
             "final": {"mode": self.mode, "concurrency": self.concurrency, "rate": self.rate},

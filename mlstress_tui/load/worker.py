@@ -31,7 +31,7 @@ from mlstress_tui.errors import UsageError
 from mlstress_tui.load.pool import SlotPool
 from mlstress_tui.load.schedule import ArrivalSchedule
 from mlstress_tui.load.target_output import TargetOutput
-from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
+from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats, group_stats
 from mlstress_tui.load.targets import TargetSpec
 from mlstress_tui.load.users import UserSampler, UserSource
 
@@ -72,6 +72,7 @@ class WorkerConfig:
     output_path: str | None = None  # where the target's stdout/stderr go (target.log), None to leave them
     output_cap_bytes: int = 8 * 1024 * 1024
     scatter_per_tick: int = 200
+    strata_edges: tuple[int, ...] = ()  # lower event-count edge of each stratum (empty: no strata)
 
 
 class _VirtualUser:
@@ -97,12 +98,14 @@ class Worker:
         self.stats_queue = stats_queue
         self.target = config.target.build(config.timeout_s)
         self.sampler = UserSampler.from_source(config.users)
+        # Lower edges of the population's strata of event count: each tick counts every stratum exactly.
+        self.strata_edges = np.array(config.strata_edges, dtype=np.int64) if config.strata_edges else None
         self.timeout_ns = int(config.timeout_s * 1e9)
         self.pool = SlotPool()
         self.connections: list[Any] = []
         self.surplus_slots = 0
         self.pool_lock = threading.Lock()
-        # (latency_ns, service_ns, pool_wait_ns, event_count, error kind or None)
+        # (latency_ns, service_ns, pool_wait_ns, event_count, error kind or None, user group)
         self.records: deque[tuple] = deque()
         # Requests in flight by serial: whoever pops one first (its user, or the deadline) records it.
         self.inflight: dict[int, tuple] = {}
@@ -208,7 +211,7 @@ class Worker:
             taken = self.tickets.value >= self.config.requests_quota and not self.block
         return taken and not self.pending_sends and not self.inflight
 
-    def _send(self, vu: _VirtualUser, user_id: str, event_count: int, started: int,
+    def _send(self, vu: _VirtualUser, user_id: str, event_count: int, group: int, started: int,
               deadline_ns: int | None) -> None:
         """One request through the pool, recorded from `started` (closed: now; open: its due time).
 
@@ -220,7 +223,7 @@ class Worker:
             connection = self.pool.get(timeout=self.config.timeout_s)
         except queue.Empty:
             waited = clock() - started
-            self.records.append((waited, 0, waited, event_count, "pool_timeout"))
+            self.records.append((waited, 0, waited, event_count, "pool_timeout", group))
             return
         if not vu.running:
             self._release(connection)  # stopped or replaced while it waited for a slot: never sent
@@ -229,7 +232,7 @@ class Worker:
         deadline = deadline_ns or sent + self.timeout_ns
         serial = next(self.serials)
         inflight = self.inflight
-        inflight[serial] = (started, deadline, event_count, sent, connection, vu)
+        inflight[serial] = (started, deadline, event_count, sent, connection, vu, group)
         kind = None
         try:
             self.target.request(connection, user_id, deadline)
@@ -241,7 +244,7 @@ class Worker:
             self._late_return(vu, connection)
             return
         self._release(connection)
-        self.records.append((done - started, done - sent, sent - started, event_count, kind))
+        self.records.append((done - started, done - sent, sent - started, event_count, kind, group))
 
     def _late_return(self, vu: _VirtualUser, connection: Any) -> None:
         """A call that came back after its deadline was recorded: counted apart, never twice."""
@@ -262,10 +265,10 @@ class Worker:
     def expire(self, now: int, *, grace_ns: int = DEADLINE_GRACE_NS) -> None:
         """Record every request past its deadline as a timeout now, and replace the users stuck in them."""
         for serial, entry in self.inflight.copy().items():
-            started, deadline, event_count, sent, connection, vu = entry
+            started, deadline, event_count, sent, connection, vu, group = entry
             if now <= deadline + grace_ns or self.inflight.pop(serial, None) is None:
                 continue
-            self.records.append((now - started, now - sent, sent - started, event_count, "timeout"))
+            self.records.append((now - started, now - sent, sent - started, event_count, "timeout", group))
             self.failures.append(("timeout", f"no answer {(now - sent) / 1e9:.2f} s after the send: "
                                              "counted at the deadline, the call is still running"))
             with self.fault_lock:
@@ -325,9 +328,9 @@ class Worker:
         clock, send, timeout_ns = time.perf_counter_ns, self._send, self.timeout_ns
 
         def one_request() -> bool:
-            user_id, event_count = next(users)
+            user_id, event_count, group = next(users)
             started = clock()
-            send(vu, user_id, event_count, started, started + timeout_ns)
+            send(vu, user_id, event_count, group, started, started + timeout_ns)
             return True
 
         self._loop(vu, one_request)
@@ -346,8 +349,8 @@ class Worker:
             if not vu.running:
                 schedule.unclaim(index)
                 return False
-            user_id, event_count = next(users)
-            send(vu, user_id, event_count, int(due), None)
+            user_id, event_count, group = next(users)
+            send(vu, user_id, event_count, group, int(due), None)
             return True
 
         self._loop(vu, one_request)
@@ -444,7 +447,7 @@ class Worker:
         records = self.records
         batch = [records.popleft() for _ in range(len(records))]
         if batch:
-            latency, service, wait, event_count, kinds = zip(*batch)
+            latency, service, wait, event_count, kinds, groups = zip(*batch)
             tick.requests = len(batch)
             errors = Counter(kind for kind in kinds if kind is not None)
             tick.ok = tick.requests - sum(errors.values())
@@ -457,8 +460,15 @@ class Worker:
             if plan.mode == OPEN:
                 tick.late_starts = int(np.count_nonzero(wait_ns > LATE_START_NS))
             sample = self.rng.choice(len(batch), size=min(len(batch), self.config.scatter_per_tick), replace=False)
-            counts = np.fromiter(event_count, dtype=np.float64, count=len(batch))
-            tick.scatter = np.column_stack([counts[sample], latency_ns[sample] / 1e6])
+            counts = np.fromiter(event_count, dtype=np.int64, count=len(batch))
+            tick.scatter = np.column_stack([counts[sample].astype(np.float64), latency_ns[sample] / 1e6])
+            failed = kinds if errors else None
+            if self.strata_edges is not None:
+                by_stratum = np.searchsorted(self.strata_edges, counts, side="right") - 1
+                tick.strata = group_stats(by_stratum, latency_ns, counts, failed)
+            if self.sampler.mix == "edge":
+                tick.edge_classes = group_stats(np.fromiter(groups, dtype=np.int64, count=len(batch)),
+                                                latency_ns, counts, failed)
         hiccups = self.hiccups
         tick.hiccup.record_many([hiccups.popleft() for _ in range(len(hiccups))])
         failures = self.failures

@@ -87,6 +87,21 @@ class LatencyHistogram:
         value = float(bucket_value_ns(int(np.searchsorted(cumulative, rank))))
         return min(max(value, self.min_ns), self.max_ns) / 1e6
 
+    def share_above_ms(self, threshold_ms: float) -> float:
+        """Fraction of recorded values above `threshold_ms`, 0.0 when empty; a bucket counts as above when its reported value is."""
+        if self.count == 0:
+            return 0.0
+        threshold_ns = threshold_ms * 1e6
+        if threshold_ns >= self.max_ns:
+            return 0.0
+        if threshold_ns < self.min_ns:
+            return 1.0
+        first_above = int(bucket_index(np.array([threshold_ns]))[0])
+        # Judging the threshold's own bucket by its midpoint agrees with percentile_ms, which reports that midpoint.
+        if bucket_value_ns(first_above) <= threshold_ns:
+            first_above += 1
+        return float(self.counts[first_above:].sum()) / self.count
+
     def summary_ms(self) -> dict[str, float | None]:
         """p50/p90/p95/p99/p999/max/mean in milliseconds, the shape summary.json uses."""
         if self.count == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,60 @@ OPEN = "open"
 STALL_MS = 50.0
 # A stall longer than a tick means every worker stood still (a stop, not CPU starvation): not load time.
 STOP_MS = 250.0
+
+
+@dataclass
+class UserGroupStats:
+    """One group of users in an interval (a stratum of event count, or an edge class): exact counts, not a sample."""
+
+    requests: int = 0
+    events_sum: int = 0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    @property
+    def errors(self) -> int:
+        return sum(self.errors_by_kind.values())
+
+    @property
+    def mean_events(self) -> float:
+        return self.events_sum / self.requests if self.requests else 0.0
+
+    def merge(self, other: UserGroupStats) -> None:
+        self.requests += other.requests
+        self.events_sum += other.events_sum
+        for kind, count in other.errors_by_kind.items():
+            self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + count
+        self.latency.merge(other.latency)
+
+
+def group_stats(keys: np.ndarray, latency_ns: np.ndarray, event_counts: np.ndarray,
+                kinds: tuple | None) -> dict[int, UserGroupStats]:
+    """Requests split by group key (negative keys belong to no group); `kinds` None when none failed."""
+    order = np.argsort(keys, kind="stable")
+    present, starts = np.unique(keys[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    failed = np.array(kinds, dtype=object) if kinds is not None else None
+    groups = {}
+    for key, start, end in zip(present.tolist(), starts.tolist(), ends.tolist()):
+        if key < 0:
+            continue
+        members = order[start:end]
+        group = UserGroupStats(requests=end - start, events_sum=int(event_counts[members].sum()))
+        group.latency.record_many(latency_ns[members])
+        if failed is not None:
+            group.errors_by_kind = dict(Counter(kind for kind in failed[members] if kind is not None))
+        groups[key] = group
+    return groups
+
+
+def _merge_groups(mine: dict[int, UserGroupStats], theirs: dict[int, UserGroupStats]) -> None:
+    for key, group in theirs.items():
+        if key in mine:
+            mine[key].merge(group)
+        else:
+            mine[key] = UserGroupStats()
+            mine[key].merge(group)
 
 
 @dataclass
@@ -64,6 +119,9 @@ class IntervalStats:
     level_id: int | None = None
     # Control events (level changes, pauses, ramp steps) that happened in this interval.
     events: list[dict] = field(default_factory=list)
+    # Exact per-group counts: strata of event count (when the population has them) and edge classes (edge mix).
+    strata: dict[int, UserGroupStats] = field(default_factory=dict)
+    edge_classes: dict[int, UserGroupStats] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -99,9 +157,9 @@ class IntervalStats:
         self.inflight += other.inflight
         self.users_running += other.users_running
         self.events.extend(other.events)
-        self._add_counts(other)
+        self._add_counts(other, keep_groups=True)
 
-    def merge_later(self, other: IntervalStats, *, keep_scatter: bool = True) -> None:
+    def merge_later(self, other: IntervalStats, *, keep_scatter: bool = True, keep_groups: bool = False) -> None:
         """Extend this interval by the next one (the load is the later one's)."""
         self.t_end = max(self.t_end, other.t_end)
         self.mode, self.concurrency, self.rate = other.mode, other.concurrency, other.rate
@@ -113,9 +171,9 @@ class IntervalStats:
         # Gauges: the worst moment of the window for stuck users, the latest for the rest.
         self.stuck_users = max(self.stuck_users, other.stuck_users)
         self.inflight, self.users_running = other.inflight, other.users_running
-        self._add_counts(other, keep_scatter=keep_scatter)
+        self._add_counts(other, keep_scatter=keep_scatter, keep_groups=keep_groups)
 
-    def _add_counts(self, other: IntervalStats, *, keep_scatter: bool = True) -> None:
+    def _add_counts(self, other: IntervalStats, *, keep_scatter: bool = True, keep_groups: bool = False) -> None:
         self.requests += other.requests
         self.ok += other.ok
         self.late_starts += other.late_starts
@@ -133,6 +191,9 @@ class IntervalStats:
         self.hiccup.merge(other.hiccup)
         if keep_scatter and len(other.scatter):
             self.scatter = np.concatenate([self.scatter, other.scatter])
+        if keep_groups:
+            _merge_groups(self.strata, other.strata)
+            _merge_groups(self.edge_classes, other.edge_classes)
 
     def to_json(self) -> dict:
         """One `intervals.jsonl` line (design.md)."""

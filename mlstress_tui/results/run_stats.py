@@ -83,7 +83,7 @@ class RunStats:
     def on_tick(self, interval: IntervalStats) -> None:
         """Take one tick (the run session's consumer interface)."""
         # The scatter sample is kept bounded here, not in the running total.
-        self.total.merge_later(interval, keep_scatter=False)
+        self.total.merge_later(interval, keep_scatter=False, keep_groups=True)
         self.last = interval
         self.ticks += 1
         self.stuck_users_max = max(self.stuck_users_max, interval.stuck_users)

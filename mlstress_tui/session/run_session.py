@@ -77,6 +77,9 @@ class RunSession:
         self.ramp: RampController | None = None
         self.ramp_report: dict | None = None
         self.summary: dict | None = None
+        # Analyses written beside the summary at the end (outliers.json, …): file name -> builder, and what they built.
+        self._report_builders: dict[str, Callable[[RunSession], dict]] = {}
+        self.reports: dict[str, dict] = {}
         self.interrupted = False
         # Files the run could not write (a removed directory, a full disk): said, the figures kept.
         self.write_errors: list[str] = []
@@ -118,6 +121,10 @@ class RunSession:
 
     def subscribe(self, consumer: Consumer) -> None:
         self._consumers.append(consumer)
+
+    def add_report(self, name: str, build: Callable[[RunSession], dict]) -> None:
+        """An analysis of the whole run, built from this session and written as `name` when the run finishes."""
+        self._report_builders[name] = build
 
     # -- lifecycle --------------------------------------------------------
 
@@ -176,6 +183,9 @@ class RunSession:
                 self.summary["ramp"] = {key: self.ramp_report.get(key) for key in
                                         ("knee_concurrency", "safe_concurrency", "knee_rate", "safe_rate", "reason")}
                 self._write("ramp.json", self.ramp_report)
+            for name, build in self._report_builders.items():
+                self.reports[name] = build(self)
+                self._write(name, self.reports[name])
             self._write("summary.json", self.summary)
             return self.summary
 

@@ -1,0 +1,86 @@
+"""`mlstress-tui outliers`: which users (by event count) break the latency budget, and what to do about them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from mlstress_tui.analysis.outliers import outliers_report, strata_results, strata_table
+from mlstress_tui.commands.options import (add_output_arguments, add_target_arguments, build_session, positive_float,
+                                           positive_int)
+from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
+from mlstress_tui.session import RunSession
+
+DEFAULT_THRESHOLD_MS = 200.0
+DEFAULT_REQUESTS_PER_STRATUM = 200
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "outliers", help="find the heavy users who break the latency budget",
+        description="Send the same number of requests to every stratum of users by event count (log-spaced, "
+                    "plus the top 1%%, the top 0.1%% and the heaviest users), then fit latency against events: "
+                    "the event count past which p95 breaks --threshold-ms, and how many users are past it "
+                    "(outliers.json).")
+    add_target_arguments(parser)
+    group = parser.add_argument_group("heavy users")
+    group.add_argument("--threshold-ms", type=positive_float, default=DEFAULT_THRESHOLD_MS, metavar="X",
+                       help=f"the p95 budget a user must stay within (default {DEFAULT_THRESHOLD_MS:g})")
+    group.add_argument("--concurrency", type=positive_int, default=1, metavar="N",
+                       help="virtual users while measuring (default 1: a user's cost alone; higher: under load)")
+    group.add_argument("--requests-per-stratum", type=positive_int, default=DEFAULT_REQUESTS_PER_STRATUM, metavar="N",
+                       help=f"requests sent to each stratum (default {DEFAULT_REQUESTS_PER_STRATUM})")
+    group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequence (default 42)")
+    group.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
+    group.add_argument("--preset", metavar="NAME|FILE", help=argparse.SUPPRESS)
+    add_output_arguments(parser)
+    add_front_end_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def attach_outliers(session: RunSession, threshold_ms: float, concurrency: int) -> None:
+    """Write outliers.json at the end of `session`, from the exact per-stratum counts of its whole run."""
+    engine = session.engine
+
+    def build(finished: RunSession) -> dict:
+        return outliers_report(strata_results(engine.strata, finished.stats.total.strata), threshold_ms=threshold_ms,
+                               event_counts_population=engine.population_event_counts, concurrency=concurrency,
+                               target=engine.target_info)
+
+    session.add_report("outliers.json", build)
+
+
+def print_outliers(report: dict, out: TextIO) -> None:
+    """The strata table (the evidence), then the breach count, who is past it, and the action."""
+    table = strata_table(report)
+    print("\n" + table.to_string(index=False), file=out)
+    breach = report["breach_event_count"]
+    fit = report.get("fit") or {}
+    if breach is None:
+        print(f"\n  breach event count: none (no user's p95 is predicted above {report['threshold_ms']:g} ms)", file=out)
+    else:
+        print(f"\n  breach event count: {breach:,} events (p95 > {report['threshold_ms']:g} ms from there on; "
+              f"{report['population_share_above']:.3%} of users, {report['users_above']:,} users)", file=out)
+    if fit.get("method"):
+        print(f"  fit: {fit.get('model', '')} ({fit['method']})", file=out)
+    print(f"  action: {report['action']}", file=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    headless = args.headless or not sys.stdout.isatty()
+    if not headless:
+        check_theme(args.theme)
+    session, _ = build_session(args, headless=False, mode="closed", concurrency=args.concurrency,
+                               user_mix="stratified", requests_per_group=args.requests_per_stratum,
+                               duration_s=None, requests=None)
+    attach_outliers(session, args.threshold_ms, args.concurrency)
+    engine = session.engine
+    describe = (f"{args.requests_per_stratum} requests to each of {len(engine.strata)} strata, "
+                f"{args.concurrency} user(s) at a time")
+    code = run_headless(session, describe=describe) if headless else run_dashboard(session, args.theme)
+    report = session.reports.get("outliers.json")
+    if report is not None:
+        print_outliers(report, sys.stdout)
+        print(f"  written: {session.run_dir / 'outliers.json'}", file=sys.stdout)
+    return code

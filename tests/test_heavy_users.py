@@ -1,0 +1,69 @@
+"""Heavy users and edge users end to end: stratified load, exact per-stratum counts, the breach found."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from mlstress_tui.cli import main
+from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.targets import TargetSpec
+from mlstress_tui.load.users import EDGE_CLASSES, UserSampler, UserSource
+from mlstress_tui.session import RunSession
+
+
+def test_the_stratified_mix_gives_every_stratum_the_same_share(small_db):
+    sampler = UserSampler.from_source(UserSource(small_db, mix="stratified", seed=3))
+    stream = sampler.stream(0, 0)
+    groups = len(sampler._groups)
+    drawn = [next(stream) for _ in range(groups * 20)]
+    from mlstress_tui.load.user_strata import build_strata, stratum_index
+
+    strata = build_strata(sampler.population_counts)
+    per_stratum = np.bincount(stratum_index(np.array([count for _, count, _ in drawn]), strata), minlength=len(strata))
+    assert per_stratum.tolist() == [20] * len(strata)
+
+
+def test_workers_count_every_stratum_exactly(tmp_path, small_db):
+    engine = LoadEngine(TargetSpec(kind="sqlite", db_path=small_db),
+                        LoadSpec(concurrency=2, user_mix="stratified", requests_per_group=15), run_dir=tmp_path)
+    session = RunSession(engine, run_dir=tmp_path)
+    summary = session.run_bounded()
+    strata = session.stats.total.strata
+    assert summary["requests"] == 15 * len(engine.strata)
+    assert sum(group.requests for group in strata.values()) == summary["requests"]
+    assert sorted(strata) == [stratum.index for stratum in engine.strata]
+    for stratum in engine.strata:
+        group = strata[stratum.index]
+        assert stratum.min_events <= group.mean_events <= stratum.max_events
+
+
+def test_outliers_finds_a_known_breach_within_a_quarter(tmp_path, small_db, monkeypatch, capsys):
+    # 0.5 ms + 0.01 ms per event against a 5 ms budget: users past 450 events breach.
+    monkeypatch.setenv("MLSTRESS_LINEAR_DB", str(small_db))
+    monkeypatch.setenv("MLSTRESS_LINEAR_A", "0.5")
+    monkeypatch.setenv("MLSTRESS_LINEAR_B", "0.01")
+    code = main(["outliers", "--headless", "--target", "python:pipeline_fixtures:linear_in_events",
+                 "--users-db", str(small_db), "--threshold-ms", "5", "--concurrency", "4",
+                 "--requests-per-stratum", "40", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "run" / "outliers.json").read_text())
+    assert code == 0
+    assert 450 * 0.75 <= report["breach_event_count"] <= 450 * 1.25, report["fit"]
+    assert 0 < report["population_share_above"] < 0.2 and report["users_above"] > 0
+    assert {"min_events", "max_events", "users", "requests", "p50_ms", "p95_ms", "p99_ms"} <= set(report["strata"][0])
+    assert "breach event count" in out and "cache or precompute" in out
+
+
+def test_edge_users_report_a_crash_on_nulls_by_class(tmp_path, small_db, monkeypatch):
+    monkeypatch.setenv("MLSTRESS_LINEAR_DB", str(small_db))
+    engine = LoadEngine(TargetSpec(kind="python", function="pipeline_fixtures:crashes_on_nulls"),
+                        LoadSpec(concurrency=2, user_mix="edge", requests_per_group=20), run_dir=tmp_path,
+                        users_db=small_db)
+    session = RunSession(engine, run_dir=tmp_path)
+    session.run_bounded()
+    classes = {EDGE_CLASSES[key]: group for key, group in session.stats.total.edge_classes.items()}
+    assert classes["missing_profile"].errors_by_kind.get("AttributeError", 0) > 0
+    assert classes["heaviest"].errors == 0
+    assert classes["unknown_user"].errors_by_kind == {"LookupError": 20}

@@ -1,0 +1,200 @@
+"""Heavy users: strata of event counts, the share of a histogram above a threshold, and the breach event count of a p95 curve."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mlstress_tui.analysis.outliers import (
+    LatencyCurve,
+    StratumResult,
+    breach_event_count,
+    outliers_report,
+    strata_table,
+)
+from mlstress_tui.load.user_strata import Stratum, build_strata, population_counts, stratum_index
+from mlstress_tui.results.histogram import LatencyHistogram
+
+Z95 = 1.6448536269514722
+THRESHOLD_MS = 200.0
+# The first whole event count whose p95, 0.5 ms + 0.02 ms per event, is above 200 ms.
+TRUE_BREACH = 9_976
+
+
+def heavy_tailed_population(seed: int = 42, users: int = 100_000) -> np.ndarray:
+    """Pareto event counts (tail index 1.2): a fifth of users with none, the heaviest past 100,000."""
+    return np.floor(np.random.default_rng(seed).pareto(1.2, users) * 5).astype(np.int64)
+
+
+def assert_partition(counts: np.ndarray, strata: list[Stratum]) -> None:
+    """Strata are ordered, contiguous and non-empty, and every user falls in exactly one."""
+    assert [s.index for s in strata] == list(range(len(strata)))
+    for below, above in zip(strata, strata[1:]):
+        assert above.min_events == below.max_events + 1
+    assert all(s.min_events <= s.max_events and s.users > 0 for s in strata)
+    assert strata[0].min_events <= counts.min() and strata[-1].max_events == counts.max()
+    index = stratum_index(counts, strata)
+    lower = np.array([s.min_events for s in strata])[index]
+    upper = np.array([s.max_events for s in strata])[index]
+    assert np.all((lower <= counts) & (counts <= upper))
+    assert population_counts(counts, strata).tolist() == [s.users for s in strata]
+    assert sum(s.users for s in strata) == counts.size
+
+
+def test_strata_of_a_heavy_tailed_population_cover_every_user_once():
+    counts = heavy_tailed_population()
+    strata = build_strata(counts)
+    assert_partition(counts, strata)
+    assert [s.name for s in strata[:4]] == ["0", "1", "2-4", "5-9"]
+    top_1, top_01, heaviest = strata[-3:]
+    assert (top_1.name, top_01.name, heaviest.name) == ("top 1%", "top 0.1%", "heaviest 10")
+    assert abs(top_1.users + top_01.users + heaviest.users - 1_000) <= 10
+    assert abs(top_01.users + heaviest.users - 100) <= 2
+    assert heaviest.users == 10 and heaviest.min_events == np.sort(counts)[-10]
+
+
+def test_bulk_strata_are_log_spaced_at_about_three_a_decade():
+    counts = heavy_tailed_population()
+    bulk = [s for s in build_strata(counts) if s.min_events > 0 and not s.name.startswith(("top", "heaviest"))]
+    decades = np.log10(bulk[-1].max_events + 1)
+    assert len(bulk) <= 3 * decades + 2
+    widths = np.array([(s.max_events + 1) / s.min_events for s in bulk[1:-1]])
+    assert np.all((widths >= 1.9) & (widths <= 2.6))
+
+
+@pytest.mark.parametrize(
+    "population",
+    [
+        [0],
+        [7],
+        [0] * 1_000,
+        [5] * 50,
+        [0] * 99 + [3],
+        list(range(20)),
+        [1, 1, 1, 2, 2, 1_000] * 3_000,
+        [3] * 50_000 + [9] * 40_000 + [200] * 10_000,
+    ],
+    ids=["one-zero", "one-user", "all-zero", "all-tied", "one-active", "tiny-range", "tied-top", "three-values"],
+)
+def test_edge_populations_still_give_a_partition(population):
+    counts = np.array(population, dtype=np.int64)
+    assert_partition(counts, build_strata(counts))
+
+
+def test_all_zero_users_form_one_stratum_and_a_lone_user_is_the_heaviest():
+    assert [(s.name, s.users) for s in build_strata(np.zeros(500, dtype=np.int64))] == [("0", 500)]
+    assert [(s.name, s.min_events, s.max_events) for s in build_strata(np.array([7]))] == [("heaviest 1", 7, 7)]
+
+
+def test_ties_at_the_top_give_one_heaviest_stratum_named_by_its_users():
+    counts = np.array([1, 1, 1, 2, 2, 1_000] * 3_000)
+    assert [(s.name, s.users) for s in build_strata(counts)] == [("1", 9_000), ("2-999", 6_000), ("heaviest 3000", 3_000)]
+
+
+def test_counts_outside_the_strata_go_to_the_end_strata():
+    strata = build_strata(np.arange(1, 1_000))
+    assert stratum_index(np.array([0, 10**9]), strata).tolist() == [0, len(strata) - 1]
+
+
+def histogram_of(latencies_ms: np.ndarray) -> LatencyHistogram:
+    histogram = LatencyHistogram()
+    histogram.record_many(np.round(latencies_ms * 1e6).astype(np.int64))
+    return histogram
+
+
+@pytest.mark.parametrize("threshold_ms", [0.5, 2.0, 10.0, 50.0])
+def test_share_above_is_exact_but_for_values_within_a_bucket_of_the_threshold(threshold_ms):
+    latencies = np.random.default_rng(5).lognormal(np.log(3.0), 1.0, 200_000)
+    share = histogram_of(latencies).share_above_ms(threshold_ms)
+    exact = np.mean(latencies > threshold_ms)
+    near = np.mean(np.abs(np.log(latencies / threshold_ms)) <= np.log(1.01))
+    assert 0.0 < exact < 1.0
+    assert abs(share - exact) <= near
+
+
+def test_share_above_is_zero_when_empty_or_above_the_max_and_one_below_the_min():
+    assert LatencyHistogram().share_above_ms(1.0) == 0.0
+    histogram = histogram_of(np.array([2.0, 3.0, 4.0]))
+    assert histogram.share_above_ms(4.0) == 0.0
+    assert histogram.share_above_ms(1.9) == 1.0
+
+
+def measured_strata(counts, strata, latency_ms, *, requests=1_000, seed=3, sigma=0.3, slow=None):
+    """Requests drawn evenly over each stratum's users; a user's latency has p95 `latency_ms(events)` and log-normal spread."""
+    rng = np.random.default_rng(seed)
+    results = []
+    for stratum in strata:
+        members = counts[(counts >= stratum.min_events) & (counts <= stratum.max_events)]
+        events = rng.choice(members, requests)
+        # Scaled so that 95% of a user's requests are at or below latency_ms(events).
+        latencies = latency_ms(events) * np.exp(rng.normal(-Z95 * sigma, sigma, requests))
+        if slow is not None and stratum.index == slow:
+            latencies[: requests // 10] = rng.uniform(400.0, 600.0, requests // 10)
+        results.append(StratumResult(stratum, requests, histogram_of(latencies), float(events.mean())))
+    return results
+
+
+def test_breach_from_the_fitted_curve_is_within_ten_percent_of_the_truth():
+    counts = heavy_tailed_population()
+    strata = build_strata(counts)
+    results = measured_strata(counts, strata, lambda events: 0.5 + 0.02 * events)
+    report = outliers_report(results, threshold_ms=THRESHOLD_MS, event_counts_population=counts, concurrency=8)
+    breach = report["breach_event_count"]
+    assert abs(breach - TRUE_BREACH) <= 0.1 * TRUE_BREACH
+    assert report["users_above"] == int(np.sum(counts >= breach))
+    assert report["population_share_above"] == pytest.approx(report["users_above"] / counts.size, abs=1e-6)
+    assert report["action"].startswith(f"cache or precompute features for users with {breach:,} events or more")
+    assert report["fit"]["method"] == f"mixture fit of p50 and p95 over {len(strata)} strata"
+    json.dumps(report, allow_nan=False)
+
+
+def test_a_population_that_never_breaches_gives_none_and_says_so():
+    counts = heavy_tailed_population()
+    strata = build_strata(counts)
+    results = measured_strata(counts, strata, lambda events: 0.5 + 0.001 * events)
+    report = outliers_report(results, threshold_ms=THRESHOLD_MS, event_counts_population=counts, concurrency=8)
+    assert report["breach_event_count"] is None
+    assert (report["users_above"], report["population_share_above"]) == (0, 0.0)
+    assert report["action"].startswith("no user breaches p95 200 ms: the heaviest user")
+
+
+def test_one_noisy_stratum_over_the_threshold_is_not_a_breach_when_the_curve_is_not():
+    counts = heavy_tailed_population()
+    strata = build_strata(counts)
+    noisy = next(s.index for s in strata if s.name == "50-99")
+    results = measured_strata(counts, strata, lambda events: 0.5 + 0.001 * events, slow=noisy)
+    assert results[noisy].latency.percentile_ms(95) > THRESHOLD_MS
+    breach = breach_event_count(results, threshold_ms=THRESHOLD_MS, event_counts_population=counts)
+    assert breach.event_count is None
+    assert breach.curve.predict(strata[noisy].max_events) < THRESHOLD_MS
+
+
+def test_with_one_stratum_of_data_the_strata_decide_and_the_method_says_so():
+    counts = heavy_tailed_population()
+    strata = build_strata(counts)
+    results = measured_strata(counts, strata, lambda events: 0.5 + 0.02 * events, requests=10)
+    results[-1] = measured_strata(counts, strata[-1:], lambda events: 0.5 + 0.02 * events)[0]
+    breach = breach_event_count(results, threshold_ms=THRESHOLD_MS, event_counts_population=counts)
+    assert breach.curve is None and breach.method.startswith("strata: 1 stratum with 20+ requests")
+    assert breach.event_count == strata[-1].min_events
+
+
+def test_curve_inverse_is_zero_above_at_the_start_and_none_when_never_reached():
+    line = LatencyCurve(a=0.5, b=0.02, c=1.0, method="exact")
+    assert line.inverse(THRESHOLD_MS) == pytest.approx(9_975.0)
+    assert line.inverse(THRESHOLD_MS, up_to=5_000) is None
+    assert LatencyCurve(a=250.0, b=0.02, c=1.0, method="exact").inverse(THRESHOLD_MS) == 0.0
+    assert LatencyCurve(a=0.5, b=0.0, c=1.0, method="flat").inverse(THRESHOLD_MS) is None
+
+
+def test_strata_table_has_a_row_per_stratum_and_names_the_threshold():
+    counts = heavy_tailed_population()
+    strata = build_strata(counts)
+    results = measured_strata(counts, strata, lambda events: 0.5 + 0.02 * events, requests=200)
+    report = outliers_report(results, threshold_ms=THRESHOLD_MS, event_counts_population=counts, concurrency=4)
+    table = strata_table(report)
+    assert list(table["Stratum"]) == [s.name for s in strata]
+    assert "Share over 200 ms" in table.columns
+    assert table["Users"].sum() == counts.size
