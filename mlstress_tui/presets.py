@@ -1,13 +1,15 @@
-"""Load profiles and SLA thresholds, read from TOML preset files."""
+"""Load profiles, SLA thresholds and acceptance suites (stages and criteria), read from TOML preset files."""
 
 from __future__ import annotations
 
+import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.paths import data_dir
+from mlstress_tui.stages import METRICS_BY_KIND, OPS, STAGE_KINDS, Criterion, Stage, StageError
 
 DEFAULT_PRESET = "default"
 DEFAULT_SLA_P95_MS = 200.0
@@ -17,16 +19,22 @@ LOAD_KEYS = {
     "concurrency": (int,), "pool_size": (int,), "requests": (int,),
     "rate": (int, float), "duration_s": (int, float), "timeout_s": (int, float),
 }
+# A misspelt table ([[criterion]] for [[criteria]]) would otherwise drop the gate without a word.
+TOP_LEVEL_KEYS = ("name", "description", "load", "sla", "stages", "criteria")
+SLA_KEYS = ("p95_ms",)
+CRITERION_KEYS = {"stage": (str,), "metric": (str,), "op": (str,), "value": (int, float)}
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A named load profile: defaults for the load options and the SLA the dashboard lights."""
+    """A named load profile: defaults for the load options, the SLA the dashboard lights, and an acceptance suite."""
 
     name: str
     description: str = ""
     load: dict = field(default_factory=dict)
     sla_p95_ms: float = DEFAULT_SLA_P95_MS
+    stages: tuple[Stage, ...] = ()
+    criteria: tuple[Criterion, ...] = ()
 
 
 def available_presets() -> list[str]:
@@ -48,16 +56,122 @@ def load_preset(name_or_file: str | None) -> Preset:
         raise UsageError(f"cannot read preset {str(path)!r}: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"preset {str(path)!r} is not valid TOML: {error}") from None
-    load = data.get("load", {})
+    where = f"preset {str(path)!r}"
+    unknown = set(data) - set(TOP_LEVEL_KEYS)
+    if unknown:
+        raise UsageError(f"{where} has unknown keys {sorted(unknown)}: known are {list(TOP_LEVEL_KEYS)}")
+    for key in ("name", "description"):
+        if not isinstance(data.get(key, ""), str):
+            raise UsageError(f"{where}: {key} must be text, got {data[key]!r}")
+    load = _table(data, "load", where)
     unknown = set(load) - set(LOAD_KEYS)
     if unknown:
-        raise UsageError(f"preset {str(path)!r} has unknown [load] keys {sorted(unknown)}: known are {sorted(LOAD_KEYS)}")
+        raise UsageError(f"{where} has unknown [load] keys {sorted(unknown)}: known are {sorted(LOAD_KEYS)}")
     for key, value in load.items():
-        if isinstance(value, bool) or not isinstance(value, LOAD_KEYS[key]):
-            kind = "a whole number" if LOAD_KEYS[key] == (int,) else "a number" if int in LOAD_KEYS[key] else "text"
-            raise UsageError(f"preset {str(path)!r}: [load] {key} must be {kind}, got {value!r}")
-    sla = data.get("sla", {}).get("p95_ms", DEFAULT_SLA_P95_MS)
-    if not isinstance(sla, int | float) or sla <= 0:
-        raise UsageError(f"preset {str(path)!r}: [sla] p95_ms must be a positive number of milliseconds")
-    return Preset(name=str(data.get("name", path.stem)), description=str(data.get("description", "")),
-                  load=dict(load), sla_p95_ms=float(sla))
+        if not _is(value, LOAD_KEYS[key]):
+            raise UsageError(f"{where}: [load] {key} must be {_kind(LOAD_KEYS[key])}, got {value!r}")
+    sla_table = _table(data, "sla", where)
+    unknown = set(sla_table) - set(SLA_KEYS)
+    if unknown:
+        raise UsageError(f"{where} has unknown [sla] keys {sorted(unknown)}: known are {list(SLA_KEYS)}")
+    sla = sla_table.get("p95_ms", DEFAULT_SLA_P95_MS)
+    if not _is(sla, (int, float)) or sla <= 0:
+        raise UsageError(f"{where}: [sla] p95_ms must be a positive number of milliseconds")
+    stages = _stages(data, where, float(sla))
+    criteria = _criteria(data, where, stages)
+    return Preset(name=data.get("name", path.stem), description=data.get("description", ""),
+                  load=dict(load), sla_p95_ms=float(sla), stages=stages, criteria=criteria)
+
+
+def _is(value: object, types: tuple[type, ...]) -> bool:
+    """Whether a TOML value has one of the types; a bool is not a number, and a number is finite."""
+    if isinstance(value, bool) or not isinstance(value, types):
+        return False
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _kind(types: tuple[type, ...]) -> str:
+    """What a user must write for these types, in words."""
+    if types == (int,):
+        return "a whole number"
+    if set(types) == {int, float}:
+        return "a number"
+    if types == (str,):
+        return "text"
+    return " or ".join("a whole number" if t is int else "a number" if t is float else "text" for t in types)
+
+
+def _table(data: dict, key: str, where: str) -> dict:
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: {key} must be a table ([{key}]), got {table!r}")
+    return table
+
+
+def _array_of_tables(data: dict, key: str, where: str) -> list[dict]:
+    tables = data.get(key, [])
+    if not isinstance(tables, list) or not all(isinstance(table, dict) for table in tables):
+        raise UsageError(f"{where}: {key} must be an array of tables, each under [[{key}]]")
+    return tables
+
+
+def _stages(data: dict, where: str, sla_p95_ms: float) -> tuple[Stage, ...]:
+    """The [[stages]] in order, each checked for its kind's keys, their types and whether it can run."""
+    stages: list[Stage] = []
+    for number, table in enumerate(_array_of_tables(data, "stages", where), start=1):
+        name = table.get("name")
+        if not isinstance(name, str):
+            raise UsageError(f"{where}: stage #{number}: name must be text, got {name!r}")
+        at = f"{where}: stage {name!r}"
+        if any(stage.name == name for stage in stages):
+            raise UsageError(f"{at}: name is used by an earlier stage: give each stage its own name")
+        kind = table.get("kind")
+        if kind not in STAGE_KINDS:
+            raise UsageError(f"{at}: kind must be one of {', '.join(STAGE_KINDS)}, got {kind!r}")
+        cls = STAGE_KINDS[kind]
+        unknown = set(table) - set(cls.KEYS) - {"name", "kind"}
+        if unknown:
+            raise UsageError(f"{at}: unknown keys {sorted(unknown)} for a {kind} stage: known are "
+                             f"{['name', 'kind', *cls.KEYS]}")
+        values = {key: value for key, value in table.items() if key not in ("name", "kind")}
+        for key, value in values.items():
+            if not _is(value, cls.KEYS[key]):
+                raise UsageError(f"{at}: {key} must be {_kind(cls.KEYS[key])}, got {value!r}")
+        if kind == "ramp":
+            values.setdefault("sla_p95_ms", sla_p95_ms)
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in values and f.name != "name"]
+        if missing:
+            raise UsageError(f"{at}: a {kind} stage needs {', '.join(missing)}")
+        try:
+            stages.append(cls(name=name, **values))
+        except StageError as error:
+            raise UsageError(f"{at}: {error.key} {error.problem}") from None
+    return tuple(stages)
+
+
+def _criteria(data: dict, where: str, stages: tuple[Stage, ...]) -> tuple[Criterion, ...]:
+    """The [[criteria]], each on a stage of this preset and a metric that stage's kind yields."""
+    by_name = {stage.name: stage for stage in stages}
+    criteria: list[Criterion] = []
+    for number, table in enumerate(_array_of_tables(data, "criteria", where), start=1):
+        at = f"{where}: criterion #{number}"
+        unknown = set(table) - set(CRITERION_KEYS)
+        if unknown:
+            raise UsageError(f"{at}: unknown keys {sorted(unknown)}: known are {list(CRITERION_KEYS)}")
+        for key, types in CRITERION_KEYS.items():
+            if key not in table:
+                raise UsageError(f"{at}: {key} is missing: a criterion needs {', '.join(CRITERION_KEYS)}")
+            if not _is(table[key], types):
+                raise UsageError(f"{at}: {key} must be {_kind(types)}, got {table[key]!r}")
+        stage = by_name.get(table["stage"])
+        if stage is None:
+            known = ", ".join(by_name) or "none: add [[stages]]"
+            raise UsageError(f"{at}: stage {table['stage']!r} is not a stage of this preset: its stages are {known}")
+        if table["metric"] not in METRICS_BY_KIND[stage.kind]:
+            raise UsageError(f"{at}: metric {table['metric']!r} is not one a {stage.kind} stage ({stage.name!r}) "
+                             f"measures: use one of {', '.join(METRICS_BY_KIND[stage.kind])}")
+        if table["op"] not in OPS:
+            raise UsageError(f"{at}: op {table['op']!r} is not a comparison: use one of {' '.join(OPS)}")
+        criteria.append(Criterion(stage=stage.name, metric=table["metric"], op=table["op"],
+                                  value=float(table["value"])))
+    return tuple(criteria)

@@ -52,3 +52,36 @@ def test_finished_screen(snap_compare, size: str) -> None:
 def test_light_theme(snap_compare) -> None:
     app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0), theme="mlstress-day")
     assert snap_compare(app, terminal_size=(120, 40), run_before=settle)
+
+
+ACCEPTANCE_REPORT = {
+    "schema": "mlstress.report/1", "verdict": "FAIL", "preset": "acceptance", "passed": 5, "failed": 1,
+    "criteria": [
+        {"stage": "moderate", "metric": "p95_ms", "op": "<", "threshold": 100.0, "unit": "ms", "measured": 21.04,
+         "passed": True, "note": ""},
+        {"stage": "peak", "metric": "p95_ms", "op": "<", "threshold": 300.0, "unit": "ms", "measured": 412.5,
+         "passed": False, "note": ""},
+        {"stage": "peak", "metric": "error_rate", "op": "<", "threshold": 0.01, "unit": "share", "measured": 0.0004,
+         "passed": True, "note": ""},
+        {"stage": "heavy", "metric": "breach_rate", "op": "<", "threshold": 0.05, "unit": "share",
+         "measured": 0.012, "passed": True, "note": ""},
+        {"stage": "cliff", "metric": "safe_concurrency", "op": ">=", "threshold": 2, "unit": "users", "measured": 4,
+         "passed": True, "note": ""},
+        {"stage": "edge", "metric": "edge_errors", "op": "<=", "threshold": 0, "unit": "count", "measured": 0,
+         "passed": True, "note": ""},
+    ],
+    "stages": [{"name": name, "kind": kind, "ran": True, "suspect": None, "metrics": {}, "summary": None}
+               for name, kind in (("moderate", "load"), ("peak", "load"), ("heavy", "outliers"),
+                                  ("cliff", "ramp"), ("edge", "edge"))],
+    "knee_concurrency": 8, "safe_concurrency": 4, "breach_event_count": 12_345, "seed": 42,
+    "database": {"users": 100_000, "events": 4_500_000, "seed": 42},
+    "target": {"kind": "sqlite", "label": "default.sqlite"},
+    "started_at": "2026-03-01T12:00:00.000+00:00", "duration_s": 58.2,
+}
+
+
+@pytest.mark.parametrize("size", SIZES.keys())
+def test_acceptance_panel(snap_compare, size: str) -> None:
+    from mlstress_tui.tui.acceptance_view import AcceptanceApp
+
+    assert snap_compare(AcceptanceApp(ACCEPTANCE_REPORT), terminal_size=SIZES[size], run_before=settle)

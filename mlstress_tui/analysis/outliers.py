@@ -216,6 +216,15 @@ def strata_results(strata: Sequence[Stratum], groups: dict) -> list[StratumResul
             for stratum in strata if stratum.index in groups and groups[stratum.index].requests]
 
 
+def heavy_breach_rate(report: dict) -> float | None:
+    """Of requests by the top 1% of users (each user equally likely), the share slower than the threshold."""
+    heavy = [row for row in report["strata"] if row["name"].startswith(("top ", "heaviest"))]
+    users = sum(row["users"] for row in heavy)
+    if not users or any(row["share_above_threshold"] is None for row in heavy):
+        return None
+    return sum(row["users"] * row["share_above_threshold"] for row in heavy) / users
+
+
 def strata_table(report: dict) -> pd.DataFrame:
     """The per-stratum rows of an outliers report as a table with the column names a reader expects."""
     over = f"Share over {report['threshold_ms']:g} ms"

@@ -1,0 +1,244 @@
+"""An acceptance suite's parts: the stages a preset runs, the criteria that gate a release, the metrics of each stage.
+
+Plain data that imports nothing of ours, so the preset reader, the analysis
+that evaluates criteria and the report writers all share one definition.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+INT = (int,)
+NUMBER = (int, float)
+TEXT = (str,)
+
+LOAD_METRICS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "error_rate",
+                "throughput_rps", "pool_wait_p95_ms", "requests", "errors")
+# What the unit of each metric is: how a report prints it and what a threshold means.
+METRIC_UNITS = {
+    **{metric: "ms" for metric in LOAD_METRICS if metric.endswith("_ms")},
+    "error_rate": "share", "throughput_rps": "req/s", "requests": "count", "errors": "count",
+    "knee_concurrency": "users", "safe_concurrency": "users", "usl_peak_concurrency": "users",
+    "breach_event_count": "events", "population_share_above": "share", "users_above": "count",
+    "breach_rate": "share", "edge_errors": "count",
+}
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+STAGE_NAME = re.compile(r"[a-z0-9_-]+")
+
+
+class StageError(ValueError):
+    """An impossible stage: the key at fault and what is wrong with it."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key} {problem}")
+        self.key = key
+        self.problem = problem
+
+
+def _at_least_one(key: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise StageError(key, f"must be at least 1, got {value}")
+
+
+def _positive(key: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise StageError(key, f"must be positive, got {value:g}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Stage:
+    """What every stage has: a unique name in [a-z0-9_-]+."""
+
+    kind: ClassVar[str]
+    # The keys a preset may set for this kind (beside name and kind) and the TOML types each takes.
+    KEYS: ClassVar[dict[str, tuple[type, ...]]]
+    METRICS: ClassVar[tuple[str, ...]]
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if not STAGE_NAME.fullmatch(self.name):
+            raise StageError("name", f"must be lower-case letters, digits, '_' or '-', got {self.name!r}")
+        self.check()
+
+    def check(self) -> None:
+        """Raise StageError for a stage that cannot run."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadStage(_Stage):
+    """Steady load: closed loop (concurrency users) or open loop (rate req/s), bounded by requests or time."""
+
+    kind: ClassVar[str] = "load"
+    KEYS: ClassVar[dict[str, tuple[type, ...]]] = {
+        "concurrency": INT, "rate": NUMBER, "requests_per_user": INT, "requests": INT, "duration_s": NUMBER,
+    }
+    METRICS: ClassVar[tuple[str, ...]] = LOAD_METRICS
+
+    concurrency: int | None = None
+    rate: float | None = None
+    requests_per_user: int | None = None
+    requests: int | None = None
+    duration_s: float | None = None
+
+    def check(self) -> None:
+        if (self.concurrency is None) == (self.rate is None):
+            raise StageError("concurrency", "or rate: set exactly one (closed loop users, or open loop req/s)")
+        _at_least_one("concurrency", self.concurrency)
+        _positive("rate", self.rate)
+        bounds = [key for key in ("requests_per_user", "requests", "duration_s") if getattr(self, key) is not None]
+        if len(bounds) != 1:
+            raise StageError("requests_per_user", "| requests | duration_s: set exactly one, so the stage ends"
+                             + (f" (got {', '.join(bounds)})" if bounds else ""))
+        if self.requests_per_user is not None and self.rate is not None:
+            raise StageError("requests_per_user", "needs concurrency: an open loop (rate) has no users to count "
+                             "per; use requests or duration_s")
+        _at_least_one("requests_per_user", self.requests_per_user)
+        _at_least_one("requests", self.requests)
+        _positive("duration_s", self.duration_s)
+
+    @property
+    def total_requests(self) -> int | None:
+        """The requests the stage sends when bounded by a count: requests, or users × requests_per_user."""
+        if self.requests_per_user is not None and self.concurrency is not None:
+            return self.concurrency * self.requests_per_user
+        return self.requests
+
+
+@dataclass(frozen=True, kw_only=True)
+class RampStage(_Stage):
+    """Closed-loop users stepped from start to max (×factor or +step), each step held step_duration_s."""
+
+    kind: ClassVar[str] = "ramp"
+    KEYS: ClassVar[dict[str, tuple[type, ...]]] = {
+        "start": INT, "step": (str, int), "max": INT, "step_duration_s": NUMBER, "sla_p95_ms": NUMBER,
+        "max_error_rate": NUMBER,
+    }
+    METRICS: ClassVar[tuple[str, ...]] = ("knee_concurrency", "safe_concurrency", "usl_peak_concurrency",
+                                          *LOAD_METRICS)
+
+    start: int = 1
+    step: str | int = "x2"  # "xF" multiplies by F each step (F > 1); a whole number adds that many users
+    max: int = 64
+    step_duration_s: float = 5.0
+    sla_p95_ms: float = 200.0  # the preset reader fills in the preset's [sla] p95_ms
+    max_error_rate: float = 0.01
+
+    def check(self) -> None:
+        _at_least_one("start", self.start)
+        if self.max < self.start:
+            raise StageError("max", f"must be at least start ({self.start}), got {self.max}")
+        if isinstance(self.step, int):
+            _at_least_one("step", self.step)
+        elif self.factor is None:
+            raise StageError("step", f"must be \"xF\" with F > 1 (\"x2\" doubles) or a whole number of users, "
+                             f"got {self.step!r}")
+        _positive("step_duration_s", self.step_duration_s)
+        _positive("sla_p95_ms", self.sla_p95_ms)
+        if not 0 <= self.max_error_rate <= 1:
+            raise StageError("max_error_rate", f"is a share of requests from 0 to 1, got {self.max_error_rate:g}")
+
+    @property
+    def factor(self) -> float | None:
+        """The multiplier of an "xF" step, None for an additive step (or an unreadable one)."""
+        if isinstance(self.step, int) or not self.step.startswith("x"):
+            return None
+        try:
+            factor = float(self.step[1:])
+        except ValueError:
+            return None
+        return factor if math.isfinite(factor) and factor > 1 else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutliersStage(_Stage):
+    """Users in strata by event count, requests_per_stratum each: where latency passes threshold_ms."""
+
+    kind: ClassVar[str] = "outliers"
+    KEYS: ClassVar[dict[str, tuple[type, ...]]] = {
+        "threshold_ms": NUMBER, "requests_per_stratum": INT, "concurrency": INT,
+    }
+    METRICS: ClassVar[tuple[str, ...]] = ("breach_event_count", "population_share_above", "users_above",
+                                          "breach_rate", "p95_ms")
+
+    threshold_ms: float
+    requests_per_stratum: int = 100
+    concurrency: int = 1
+
+    def check(self) -> None:
+        _positive("threshold_ms", self.threshold_ms)
+        _at_least_one("requests_per_stratum", self.requests_per_stratum)
+        _at_least_one("concurrency", self.concurrency)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeStage(_Stage):
+    """Requests for edge-case users (unknown, no events, the heaviest): errors the system should not make."""
+
+    kind: ClassVar[str] = "edge"
+    KEYS: ClassVar[dict[str, tuple[type, ...]]] = {"requests": INT, "concurrency": INT}
+    METRICS: ClassVar[tuple[str, ...]] = ("edge_errors", "error_rate", "requests")
+
+    requests: int = 100
+    concurrency: int = 1
+
+    def check(self) -> None:
+        _at_least_one("requests", self.requests)
+        _at_least_one("concurrency", self.concurrency)
+
+
+Stage = LoadStage | RampStage | OutliersStage | EdgeStage
+STAGE_KINDS: dict[str, type[Stage]] = {cls.kind: cls for cls in (LoadStage, RampStage, OutliersStage, EdgeStage)}
+METRICS_BY_KIND: dict[str, tuple[str, ...]] = {kind: cls.METRICS for kind, cls in STAGE_KINDS.items()}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One gate: `metric op value` on what stage `stage` measured, e.g. moderate's p95_ms < 100."""
+
+    stage: str
+    metric: str
+    op: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise StageError("op", f"must be one of {' '.join(OPS)}, got {self.op!r}")
+
+    def holds(self, measured: float) -> bool:
+        return OPS[self.op](measured, self.value)
+
+    @property
+    def label(self) -> str:
+        """`p95_ms < 100`: the criterion as a test case is named."""
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+def verdict_of(passed: Iterable[bool]) -> str:
+    """PASS when every criterion passed; FAIL otherwise, and with no criteria at all (no evidence is no pass)."""
+    flags = list(passed)
+    return "PASS" if flags and all(flag is True for flag in flags) else "FAIL"
+
+
+def format_metric(metric: str, value: float | None) -> str:
+    """A metric's value with its unit, as a person reads it: `87.3 ms`, `0.40%`, `16 users`."""
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    unit = METRIC_UNITS.get(metric, "")
+    if unit == "ms":
+        return f"{value:,.2f} ms" if abs(value) < 10 else f"{value:,.1f} ms"
+    if unit == "share":
+        return f"{value:.2%}"
+    if unit == "req/s":
+        return f"{value:,.1f} req/s"
+    number = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return f"{number} {unit}" if unit in ("users", "events") else number
