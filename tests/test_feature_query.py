@@ -107,7 +107,7 @@ def test_user_mixes_sample_from_user_stats_reproducibly(small_db):
     uniform = UserSampler.from_source(source)
     weighted = UserSampler.from_source(UserSource(db_path=small_db, mix="weighted", seed=3))
     heavy = UserSampler.from_source(UserSource(db_path=small_db, mix="heavy", seed=3))
-    mean = {name: sum(count for _, (__, count) in zip(range(4000), sampler.stream(1))) / 4000
+    mean = {name: sum(count for _, (__, count, ___) in zip(range(4000), sampler.stream(1))) / 4000
             for name, sampler in (("uniform", uniform), ("weighted", weighted), ("heavy", heavy))}
     # Activity weighting favours heavy users; "heavy" keeps only them.
     assert mean["uniform"] * 3 < mean["weighted"]

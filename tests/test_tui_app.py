@@ -281,3 +281,31 @@ async def test_an_empty_second_with_users_stuck_is_a_breach_not_good_news(tmp_pa
         assert sla.has_class("-breach")
         assert "8 users stuck" in str(sla.render())
         assert "8 users stuck in the target" in str(app.query_one("#errors").render())
+
+
+async def test_o_shows_the_heavy_users_table_and_the_breach_on_the_scatter(engine: FakeEngine) -> None:
+    app = DashboardApp(fake_session(engine), refresh_hz=20)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("o")
+        await pilot.pause(0.3)
+        panel = app.query_one("#strata")
+        assert panel.display and not app.query_one("#errors").display
+        text = str(panel.render())
+        assert "heaviest" in text and "p95" in text
+        await pilot.press("o")
+        assert app.query_one("#errors").display
+
+
+async def test_a_shows_the_whole_run_against_its_sla(engine: FakeEngine) -> None:
+    from mlstress_tui.tui.screens.acceptance_screen import AcceptanceScreen
+
+    app = DashboardApp(fake_session(engine, sla_p95_ms=200.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, AcceptanceScreen)
+        text = str(app.screen.query_one("#acceptance-panel").render())
+        assert "p95_ms" in text and "error_rate" in text and ("PASS" in text or "FAIL" in text)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, AcceptanceScreen)

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from mlstress_tui.results.interval_stats import IntervalStats
+from mlstress_tui.load.user_strata import build_strata
+from mlstress_tui.results.interval_stats import IntervalStats, group_stats
 from mlstress_tui.session import RunSession
 
 TICK_S = 0.25
@@ -20,6 +21,11 @@ CAPACITY_USERS = 12
 BASE_SERVICE_MS = 2.0
 SQLITE_TARGET = {"kind": "sqlite", "label": "default.sqlite", "users": 100_000, "events": 4_500_000, "seed": 42}
 
+
+# Event counts of the fake population, drawn like the fake requests' (heavy-tailed), and its strata.
+POPULATION = np.minimum(np.floor(np.random.default_rng(11).pareto(1.1, 20_000) * 20), 200_000).astype(np.int64)
+STRATA = build_strata(POPULATION)
+STRATA_EDGES = np.array([stratum.min_events for stratum in STRATA], dtype=np.int64)
 
 def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, pool_size: int | None,
               seed: int = 7, tick_s: float = TICK_S, max_requests: int = 4000, level_id: int | None = 0) -> IntervalStats:
@@ -57,6 +63,8 @@ def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, po
     tick.pool_wait.record_many((pool_wait_ms * 1e6).astype(np.int64))
     # The workers' timer: 50 wake-ups a tick, a little late, later under heavy load.
     tick.hiccup.record_many((rng.exponential(0.05 * queueing, 50) * 1e6).astype(np.int64))
+    tick.strata = group_stats(np.searchsorted(STRATA_EDGES, events, side="right") - 1,
+                              (latency_ms * 1e6).astype(np.int64), events, None)
     take = rng.choice(requests, size=min(requests, 40), replace=False)
     tick.scatter = np.column_stack([events[take].astype(np.float64), latency_ms[take]])
     if mode == "open":
@@ -92,6 +100,10 @@ class FakeEngine:
         self.finish_calls = 0
         self.level_id = 0
         self.worker_count = 2
+        # The population the fake requests' event counts come from: the heavy-user panel has strata to fill.
+        self.population_event_counts = POPULATION
+        self.strata = STRATA
+        self.edge_class_sizes: dict[str, int] = {}
         self.started_at = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
         self.polls = 0
         self._fixed_elapsed = None if live else elapsed_s

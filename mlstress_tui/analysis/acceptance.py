@@ -91,3 +91,25 @@ def load_metrics(summary: Mapping) -> dict[str, float | None]:
         # summary.json says 0.0 for no requests; an error rate of nothing must not pass `error_rate < 0.01`.
         metrics["error_rate"] = None
     return metrics
+
+
+def suspect_reason(summary: dict) -> str | None:
+    """Why the harness cannot vouch for a stage's latencies, None when it can.
+
+    SQLite runs inside the workers: the cores it takes (and the timer lag its
+    threads cause) are the system's cost, not a harness that fell behind, so
+    only a lost load or a stopped harness makes a SQLite stage suspect.
+    """
+    harness = summary.get("harness", {})
+    verdict_ = harness.get("verdict")
+    if verdict_ == "load_not_held":
+        return harness.get("note") or verdict_
+    stopped = [event for event in summary.get("faults", {}).get("events", [])
+               if event.get("action") == "harness_stall" and event.get("stopped")]
+    if stopped:
+        return f"the harness was stopped for {stopped[0]['stall_ms'] / 1000:.2f} s at {stopped[0]['t']:.1f} s"
+    if summary.get("target", {}).get("kind") == "sqlite":
+        return None
+    if verdict_ in ("stalled", "cpu_bound"):
+        return harness.get("note") or verdict_
+    return None

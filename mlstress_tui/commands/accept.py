@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlstress_tui.analysis.acceptance import evaluate, load_metrics, verdict
+from mlstress_tui.analysis.acceptance import evaluate, load_metrics, suspect_reason, verdict
 from mlstress_tui.analysis.edge_users import edge_lines, edge_report
 from mlstress_tui.analysis.outliers import heavy_breach_rate
 from mlstress_tui.commands.options import add_target_arguments, build_session, positive_int
@@ -119,28 +119,6 @@ def stage_metrics(stage: Stage, session: RunSession) -> dict[str, float | None]:
     if isinstance(stage, EdgeStage) and "edge.json" in session.reports:
         metrics["edge_errors"] = session.reports["edge.json"]["edge_errors"]
     return metrics
-
-
-def suspect_reason(summary: dict) -> str | None:
-    """Why the harness cannot vouch for a stage's latencies, None when it can.
-
-    SQLite runs inside the workers: the cores it takes (and the timer lag its
-    threads cause) are the system's cost, not a harness that fell behind, so
-    only a lost load or a stopped harness makes a SQLite stage suspect.
-    """
-    harness = summary.get("harness", {})
-    verdict_ = harness.get("verdict")
-    if verdict_ == "load_not_held":
-        return harness.get("note") or verdict_
-    stopped = [event for event in summary.get("faults", {}).get("events", [])
-               if event.get("action") == "harness_stall" and event.get("stopped")]
-    if stopped:
-        return f"the harness was stopped for {stopped[0]['stall_ms'] / 1000:.2f} s at {stopped[0]['t']:.1f} s"
-    if summary.get("target", {}).get("kind") == "sqlite":
-        return None
-    if verdict_ in ("stalled", "cpu_bound"):
-        return harness.get("note") or verdict_
-    return None
 
 
 def _print_stage_extras(stage: Stage, session: RunSession) -> None:

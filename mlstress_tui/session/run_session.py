@@ -172,12 +172,7 @@ class RunSession:
                 if self._writer.error:
                     self.write_errors.append(self._writer.error)
             engine = self.engine
-            self.summary = build_summary(
-                target=engine.target_info, load=engine.load_description(), stats=self.stats,
-                started_at=engine.started_at, duration_s=engine.elapsed_s, seed=self.seed,
-                database=self.database, interrupted=self.interrupted, workers=engine.worker_count,
-                faults=engine.faults(),
-            )
+            self.summary = self.snapshot_summary()
             if self.ramp is not None:
                 self.ramp_report = self.ramp.report()
                 self.summary["ramp"] = {key: self.ramp_report.get(key) for key in
@@ -188,6 +183,18 @@ class RunSession:
                 self._write(name, self.reports[name])
             self._write("summary.json", self.summary)
             return self.summary
+
+    def snapshot_summary(self) -> dict:
+        """summary.json's document for the run so far (the whole run once it has finished); nothing written."""
+        engine = self.engine
+        summary = build_summary(
+            target=engine.target_info, load=engine.load_description(), stats=self.stats,
+            started_at=engine.started_at, duration_s=engine.elapsed_s, seed=self.seed,
+            database=self.database, interrupted=self.interrupted, workers=engine.worker_count,
+            faults=engine.faults(),
+        )
+        summary["sla_p95_ms"] = self.sla_p95_ms
+        return summary
 
     def _write(self, name: str, document: dict) -> None:
         """A report file into the run directory; a failure is one line in `write_errors`, not a lost summary."""

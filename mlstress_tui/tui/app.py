@@ -23,14 +23,17 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from mlstress_tui.analysis.outliers import outliers_report, strata_results
 from mlstress_tui.analysis.ramp import find_knee, fit_usl
 from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK
 from mlstress_tui.load.limits import DEFAULT_OPEN_POOL, MAX_CONCURRENCY, MAX_RATE
 from mlstress_tui.session import RampController, RunSession
 from mlstress_tui.session.headless_printer import fault_line
 from mlstress_tui.session.ramp_controller import ramp_step
+from mlstress_tui.session.run_acceptance import run_acceptance
 from mlstress_tui.tui.format import fmt_elapsed, fmt_level, fmt_rate
 from mlstress_tui.tui.live_stats import LiveWindow
+from mlstress_tui.tui.screens.acceptance_screen import AcceptanceScreen
 from mlstress_tui.tui.screens.help_screen import HelpScreen
 from mlstress_tui.tui.screens.target_log_screen import TargetLogScreen
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
@@ -43,6 +46,7 @@ from mlstress_tui.tui.widgets.level_throughput_chart import LevelThroughputChart
 from mlstress_tui.tui.widgets.run_header import RunHeader
 from mlstress_tui.tui.widgets.sla_light import SlaLight
 from mlstress_tui.tui.widgets.stats_panel import StatsPanel
+from mlstress_tui.tui.widgets.strata_panel import StrataPanel
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,8 @@ MIN_RATE = 1.0
 RATE_STEP = 1.10
 FINISH_WORKER = "finish-engine"
 SCATTER_TICKS = 4
+HEAVY_USERS_REFIT_S = 2.0
+COMPACT_FOOTER_BELOW = 100
 TERMINAL_LOST_GRACE_S = 5.0
 
 # Actions that change the load; they cannot apply once the run is over or while it starts or stops.
@@ -75,6 +81,9 @@ class DashboardApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
     BINDINGS = [
+        # Quit and help first: a narrow terminal's footer cuts from the right, and these must stay visible.
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the run, write summary.json and quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="Show the keys"),
         Binding("plus,equals_sign", "more", "More", key_display="+", id="load-more",
                 tooltip="Concurrency +1 (closed loop) or rate +10% (open loop)"),
         Binding("minus", "fewer", "Fewer", key_display="-", id="load-fewer",
@@ -89,8 +98,9 @@ class DashboardApp(App[int]):
         Binding("s", "save_svg", "Shot", id="save-svg", tooltip="Save an SVG screenshot into the run directory"),
         Binding("t", "next_theme", "Theme", id="next-theme", tooltip="Next theme from themes/"),
         Binding("l", "target_log", "Log", id="target-log", tooltip="What the target printed or logged (target.log)"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the run, write summary.json and quit"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="Show the keys"),
+        Binding("o", "heavy_users", "Heavy", id="heavy-users",
+                tooltip="Heavy users: latency by stratum of event count and the breach line on the scatter"),
+        Binding("a", "acceptance", "Accept", id="acceptance", tooltip="The acceptance panel of the whole run"),
         Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True, id="interrupt"),
     ]
 
@@ -98,6 +108,7 @@ class DashboardApp(App[int]):
     run_state: var[str] = var(STARTING, bindings=True)
     load_mode: var[str] = var(CLOSED, bindings=True)
     load_level: var[float] = var(0.0, bindings=True)
+    show_heavy_users: var[bool] = var(False)
     shutting_down: var[bool] = var(False, bindings=True)
 
     def __init__(self, session: RunSession, *, theme: str | None = None,
@@ -130,6 +141,7 @@ class DashboardApp(App[int]):
         self._quit_requested = False
         self._finish_started = False
         self._screenshot_serial = 0
+        self._heavy_cache: tuple[float, dict | None] | None = None
         self._register_themes()
 
     # ----------------------------------------------------------------- layout
@@ -143,6 +155,7 @@ class DashboardApp(App[int]):
                 with Container(id="left"):
                     yield StatsPanel(id="stats")
                     yield ErrorsPanel(id="errors")
+                    yield StrataPanel(id="strata")
                 with Container(id="charts"):
                     yield LatencyHistogramChart(id="histogram", classes="chart")
                     yield LatencyScatterChart(id="scatter", classes="chart")
@@ -162,6 +175,10 @@ class DashboardApp(App[int]):
         elif self._theme_names:
             self.theme = self._theme_names[0]
 
+    def on_resize(self) -> None:
+        # Below 100 columns the footer drops its padding so that more keys fit.
+        self.query_one(Footer).compact = self.size.width < COMPACT_FOOTER_BELOW
+
     def on_mount(self) -> None:
         for problem in self._theme_problems:
             self.notify(f"{problem}; skipped", title="Theme", severity="warning", timeout=8)
@@ -176,6 +193,7 @@ class DashboardApp(App[int]):
         self._errors = self.query_one(ErrorsPanel)
         self._histogram = self.query_one(LatencyHistogramChart)
         self._scatter = self.query_one(LatencyScatterChart)
+        self._strata = self.query_one(StrataPanel)
         self._level_latency = self.query_one(LevelLatencyChart)
         self._level_throughput = self.query_one(LevelThroughputChart)
         self.theme_changed_signal.subscribe(self, lambda _theme: self._update_charts(force=True))
@@ -320,7 +338,13 @@ class DashboardApp(App[int]):
         usl = fit_usl([step.level for step in steps], [step.throughput_rps for step in steps]) if mode == CLOSED else None
         self._histogram.show(histogram, label, self.sla_p95_ms, force=force)
         # The scatter is a sample cloud: redrawn once per second of new ticks, not on every chart tick.
-        self._scatter.show(run.scatter, generation=self.live.ticks_seen // SCATTER_TICKS, force=force)
+        breach = None
+        if self.show_heavy_users:
+            heavy = self._heavy_users_report()
+            self._strata.show(heavy, sla_p95_ms=self.sla_p95_ms, reason=self._no_strata_reason())
+            breach = heavy["breach_event_count"] if heavy else None
+        self._scatter.show(run.scatter, generation=self.live.ticks_seen // SCATTER_TICKS, breach_events=breach,
+                           force=force)
         self._level_latency.show(levels, mode, now_level, self.sla_p95_ms, knee, force=force)
         self._level_throughput.show(levels, mode, now_level, knee, usl, force=force)
 
@@ -496,6 +520,44 @@ class DashboardApp(App[int]):
         index = names.index(self.theme) + 1 if self.theme in names else 0
         self.theme = names[index % len(names)]
         self.notify(f"theme {self.theme}", title="Theme", timeout=2)
+
+    def watch_show_heavy_users(self, showing: bool) -> None:
+        self.query_one(ErrorsPanel).display = not showing
+        self._strata.display = showing
+
+    def _no_strata_reason(self) -> str:
+        if not getattr(self.engine, "strata", None):
+            return "the target's users have no event counts: pass --users-db for a python or sleep target"
+        return "no requests yet"
+
+    def _heavy_users_report(self) -> dict | None:
+        """The heavy-user analysis of the whole run so far, refitted at most every few seconds (the fit takes ~25 ms)."""
+        strata = getattr(self.engine, "strata", None)
+        if not strata:
+            return None
+        now = time.monotonic()
+        if self._heavy_cache is not None and now - self._heavy_cache[0] < HEAVY_USERS_REFIT_S:
+            return self._heavy_cache[1]
+        results = strata_results(strata, self.session.stats.total.strata)
+        report = outliers_report(results, threshold_ms=self.sla_p95_ms,
+                                 event_counts_population=self.engine.population_event_counts,
+                                 concurrency=self.engine.concurrency) if results else None
+        self._heavy_cache = (now, report)
+        return report
+
+    def action_heavy_users(self) -> None:
+        self.show_heavy_users = not self.show_heavy_users
+        self._heavy_cache = None
+        self._update_charts(force=True)
+
+    def action_acceptance(self) -> None:
+        if isinstance(self.screen, AcceptanceScreen):
+            self.screen.dismiss()
+            return
+        summary = self.summary or self.session.snapshot_summary()
+        ramp = self.session.ramp_report or (self.session.ramp.report() if self.session.ramp is not None else None)
+        self.push_screen(AcceptanceScreen(run_acceptance(summary, sla_p95_ms=self.sla_p95_ms, ramp=ramp,
+                                                         outliers=self._heavy_users_report())))
 
     def action_target_log(self) -> None:
         if isinstance(self.screen, TargetLogScreen):

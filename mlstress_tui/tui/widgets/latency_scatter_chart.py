@@ -15,8 +15,10 @@ LOG_Y_SPREAD = 50.0
 class LatencyScatterChart(DashboardChart):
     """A capped sample of (event count, latency) pairs; users with no events cannot sit on a log axis."""
 
-    def show(self, points: Sequence[tuple[float, float]], *, generation: int, force: bool = False) -> None:
-        if not self.needs_redraw((generation, len(points)), force=force):
+    def show(self, points: Sequence[tuple[float, float]], *, generation: int, breach_events: int | None = None,
+             force: bool = False) -> None:
+        """`breach_events`: the event count past which users break the SLA, drawn as a vertical line."""
+        if not self.needs_redraw((generation, len(points), breach_events), force=force):
             return
         points = list(points)
         positive = [(events, latency) for events, latency in points if events > 0 and latency > 0]
@@ -45,5 +47,7 @@ class LatencyScatterChart(DashboardChart):
         positions, labels = log_ticks(low, max(high, low * 10), max_ticks=self.max_ticks(5))
         self.plt.xticks(positions, labels)
         self.plt.xlim(positions[0], positions[-1])
+        if breach_events:
+            self.plt.vline(math.log10(breach_events), color=self.colour("error"))
         self.plt.xlabel("events per user (log)")
         self.refresh()

@@ -1,0 +1,66 @@
+"""`mlstress-tui show RUN_DIR`: the final panel of a finished run, to read or screenshot again later."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mlstress_tui.errors import EXIT_OK, UsageError
+from mlstress_tui.presets import DEFAULT_SLA_P95_MS
+from mlstress_tui.session.run_acceptance import run_acceptance
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "show", help="the final panel of a finished run (accept's verdict, or a run against its SLA)",
+        description="Open the acceptance panel of a finished run: report.json of an 'accept' run, or a plain "
+                    "run's summary.json judged against its SLA. Without a terminal, print it.")
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run or report directory")
+    parser.add_argument("--theme", metavar="NAME", help="theme of the panel")
+    parser.add_argument("--svg", action="store_true", help="also write acceptance.svg into RUN_DIR")
+    parser.set_defaults(func=run)
+
+
+def _read(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read {str(path)!r} ({error}): is it a run directory of mlstress-tui?") from None
+    if not isinstance(document, dict):
+        raise UsageError(f"{str(path)!r} is not a report of mlstress-tui")
+    return document
+
+
+def load_run_report(run_dir: Path) -> dict:
+    """The acceptance document of a finished run: its report.json, else one built from its summary.json."""
+    if not run_dir.is_dir():
+        raise UsageError(f"run directory {str(run_dir)!r} does not exist: pass a directory a run or accept wrote")
+    report = _read(run_dir / "report.json")
+    if report is not None:
+        return report
+    summary = _read(run_dir / "summary.json")
+    if summary is None:
+        raise UsageError(f"{str(run_dir)!r} holds no report.json or summary.json: it is not a finished run "
+                         "(a run killed before its end leaves intervals.jsonl only)")
+    try:
+        return run_acceptance(summary, sla_p95_ms=summary.get("sla_p95_ms") or DEFAULT_SLA_P95_MS,
+                              ramp=_read(run_dir / "ramp.json"), outliers=_read(run_dir / "outliers.json"))
+    except (KeyError, TypeError, ValueError) as error:
+        raise UsageError(f"{str(run_dir / 'summary.json')!r} is not a summary this version reads ({error})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlstress_tui.tui.acceptance_view import acceptance_text, save_acceptance_svg, show_acceptance
+
+    report = load_run_report(args.run_dir)
+    if args.svg:
+        print(f"written: {save_acceptance_svg(report, args.run_dir, theme=args.theme)}")
+    if sys.stdout.isatty():
+        show_acceptance(report, theme=args.theme)
+    else:
+        print(acceptance_text(report))
+    return EXIT_OK

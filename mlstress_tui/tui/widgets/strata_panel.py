@@ -1,0 +1,36 @@
+"""The heavy-user table (key `o`): each stratum of users by event count, its requests and latency, the breach."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from mlstress_tui.tui.format import fmt_count, fmt_ms
+
+
+class StrataPanel(Static):
+    """Per stratum: requests and p50/p95 over the whole run; the breach event count from the fitted curve."""
+
+    def on_mount(self) -> None:
+        self.border_title = "heavy users"
+        self.show(None, sla_p95_ms=0.0)
+
+    def show(self, report: dict | None, *, sla_p95_ms: float, reason: str = "") -> None:
+        if report is None:
+            self.update(Content.styled(reason or "no requests yet", "dim"))
+            return
+        lines = [Content.styled(f"{'events':<14}{'req':>7}{'p50':>10}{'p95':>10}", "bold")]
+        for row in report["strata"]:
+            p95 = row["p95_ms"]
+            style = "$error" if p95 is not None and p95 > report["threshold_ms"] else ""
+            lines.append(Content.assemble(
+                f"{row['name']:<14}{fmt_count(row['requests']):>7}{fmt_ms(row['p50_ms']):>10}",
+                (f"{fmt_ms(p95):>10}", style)))
+        breach = report["breach_event_count"]
+        if breach is None:
+            lines.append(Content.styled(f"no user past p95 {sla_p95_ms:g} ms", "$success"))
+        else:
+            lines.append(Content.styled(
+                f"p95 > {sla_p95_ms:g} ms from {breach:,} events: {report['users_above']:,} users "
+                f"({report['population_share_above']:.2%})", "bold $error"))
+        self.update(Content("\n").join(lines))
