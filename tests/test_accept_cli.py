@@ -119,3 +119,25 @@ def test_a_preset_without_criteria_cannot_gate(tmp_path, small_db, capsys):
     code = main(["accept", "--db", str(small_db), "--preset", "default", "--report-dir", str(tmp_path / "r")])
     assert code == 2
     assert "no [[criteria]]" in capsys.readouterr().err
+
+
+def test_show_prints_the_final_panel_of_an_accept_run_and_of_a_plain_run(tmp_path, small_db, capsys):
+    reports = tmp_path / "reports"
+    assert main(["accept", "--db", str(small_db), "--preset", str(suite(tmp_path, "1000")),
+                 "--report-dir", str(reports)]) == 0
+    capsys.readouterr()
+    assert main(["show", str(reports)]) == 0
+    assert "acceptance PASS: 5 of 5 criteria passed" in capsys.readouterr().out
+    # A plain run is judged against its own SLA (kept in its summary).
+    assert main(["show", str(reports / "steady")]) == 0
+    shown = capsys.readouterr().out
+    assert "p95_ms" in shown and "SLA p95 100 ms" in shown
+
+
+def test_show_of_what_is_not_a_finished_run_is_one_line(tmp_path, capsys):
+    assert main(["show", str(tmp_path / "nowhere")]) == 2
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "intervals.jsonl").write_text("{}\n")
+    assert main(["show", str(tmp_path / "half")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "not a finished run" in err
