@@ -34,4 +34,5 @@ def run_acceptance(summary: dict, *, sla_p95_ms: float, ramp: dict | None = None
         report["safe_concurrency"] = ramp.get("safe_concurrency")
     if outliers:
         report["breach_event_count"] = outliers.get("breach_event_count")
+        report["breach_measured"] = True
     return report

@@ -16,7 +16,8 @@ def _fact_line(report: dict) -> Content:
         facts.append(f"safe {report['safe_concurrency']:g} users")
     if report.get("breach_event_count") is not None:
         facts.append(f"breach at {report['breach_event_count']:,} events")
-    elif any(stage.get("kind") == "outliers" and stage.get("ran") for stage in report.get("stages", [])):
+    elif report.get("breach_measured") or any(stage.get("kind") == "outliers" and stage.get("ran")
+                                              for stage in report.get("stages", [])):
         facts.append("no heavy user breaches")
     return Content(" · ".join(facts) if facts else "knee, safe concurrency, breach: not measured in this run")
 

@@ -8,6 +8,9 @@ from textual.widgets import Static
 from mlstress_tui.tui.format import fmt_count, fmt_ms
 
 
+WIDE_COLUMNS = 45
+
+
 class StrataPanel(Static):
     """Per stratum: requests and p50/p95 over the whole run; the breach event count from the fitted curve."""
 
@@ -19,12 +22,15 @@ class StrataPanel(Static):
         if report is None:
             self.update(Content.styled(reason or "no requests yet", "dim"))
             return
-        lines = [Content.styled(f"{'events':<14}{'req':>7}{'p50':>10}{'p95':>10}", "bold")]
+        # A narrow panel (80 columns) drops p50: p95 is what the breach is judged on.
+        wide = self.size.width == 0 or self.size.width >= WIDE_COLUMNS
+        lines = [Content.styled(f"{'events':<14}{'req':>7}" + (f"{'p50':>10}" if wide else "") + f"{'p95':>10}",
+                                "bold")]
         for row in report["strata"]:
             p95 = row["p95_ms"]
             style = "$error" if p95 is not None and p95 > report["threshold_ms"] else ""
             lines.append(Content.assemble(
-                f"{row['name']:<14}{fmt_count(row['requests']):>7}{fmt_ms(row['p50_ms']):>10}",
+                f"{row['name']:<14}{fmt_count(row['requests']):>7}" + (f"{fmt_ms(row['p50_ms']):>10}" if wide else ""),
                 (f"{fmt_ms(p95):>10}", style)))
         breach = report["breach_event_count"]
         if breach is None:
