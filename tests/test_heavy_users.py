@@ -67,3 +67,15 @@ def test_edge_users_report_a_crash_on_nulls_by_class(tmp_path, small_db, monkeyp
     assert classes["missing_profile"].errors_by_kind.get("AttributeError", 0) > 0
     assert classes["heaviest"].errors == 0
     assert classes["unknown_user"].errors_by_kind == {"LookupError": 20}
+
+
+def test_run_with_the_edge_mix_names_the_class_a_pipeline_fails_on(tmp_path, small_db, monkeypatch, capsys):
+    monkeypatch.setenv("MLSTRESS_LINEAR_DB", str(small_db))
+    code = main(["run", "--headless", "--target", "python:pipeline_fixtures:crashes_on_nulls", "--users-db",
+                 str(small_db), "--user-mix", "edge", "--requests", "80", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    edge = json.loads((tmp_path / "run" / "edge.json").read_text())
+    assert code == 0
+    failing = [row["class"] for row in edge["classes"] if row["failures"]]
+    assert "missing_profile" in failing and "heaviest" not in failing
+    assert "missing_profile" in out and "<- fails here" in out

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlstress_tui.analysis.acceptance import evaluate, load_metrics, suspect_reason, verdict
-from mlstress_tui.analysis.edge_users import edge_lines, edge_report
+from mlstress_tui.analysis.edge_users import edge_lines
 from mlstress_tui.analysis.outliers import heavy_breach_rate
 from mlstress_tui.commands.options import add_target_arguments, build_session, positive_int
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
@@ -96,9 +96,6 @@ def _stage_session(args: argparse.Namespace, stage: Stage) -> RunSession:
         return session
     session, _ = build_session(args, headless=False, mode=CLOSED, concurrency=stage.concurrency, user_mix="edge",
                                requests=stage.requests, duration_s=None)
-    engine = session.engine
-    session.add_report("edge.json", lambda finished: edge_report(finished.stats.total.edge_classes,
-                                                                 engine.edge_class_sizes))
     return session
 
 

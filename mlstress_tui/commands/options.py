@@ -184,4 +184,9 @@ def build_session(args: argparse.Namespace, *, headless: bool, sla_p95_ms: float
     engine = LoadEngine(target, load, run_dir=run_dir, database=database, users_db=users_db)
     session = RunSession(engine, run_dir=run_dir, sla_p95_ms=sla_p95_ms or preset.sla_p95_ms,
                          seed=load.seed, database=database)
+    if load.user_mix == "edge":
+        from mlstress_tui.analysis.edge_users import edge_report
+
+        session.add_report("edge.json", lambda finished: edge_report(finished.stats.total.edge_classes,
+                                                                     engine.edge_class_sizes))
     return session, preset

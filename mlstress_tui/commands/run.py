@@ -77,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
     if not headless:
         check_theme(args.theme)
     session, _preset = build_session(args, headless=headless)
-    if headless:
-        return run_headless(session)
-    return run_dashboard(session, args.theme)
+    code = run_headless(session) if headless else run_dashboard(session, args.theme)
+    edge = session.reports.get("edge.json")
+    if edge is not None:
+        from mlstress_tui.analysis.edge_users import edge_lines
+
+        print("\n  edge users by class (edge.json):")
+        for line in edge_lines(edge):
+            print(f"    {line}")
+    return code
