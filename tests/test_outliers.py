@@ -198,3 +198,19 @@ def test_strata_table_has_a_row_per_stratum_and_names_the_threshold():
     assert list(table["Stratum"]) == [s.name for s in strata]
     assert "Share over 200 ms" in table.columns
     assert table["Users"].sum() == counts.size
+
+
+def test_too_few_requests_are_not_judged_rather_than_nobody_breaching():
+    from mlstress_tui.analysis.outliers import StratumResult, outliers_report
+    from mlstress_tui.load.user_strata import build_strata
+    from mlstress_tui.results.histogram import LatencyHistogram
+
+    population = np.arange(1, 2001)
+    results = []
+    for stratum in build_strata(population):
+        latency = LatencyHistogram()
+        latency.record_many(np.full(3, 900_000_000))  # 900 ms, far past the budget, but 3 requests only
+        results.append(StratumResult(stratum, 3, latency, float(stratum.min_events)))
+    report = outliers_report(results, threshold_ms=200, event_counts_population=population, concurrency=1)
+    assert report["judged"] is False and report["breach_event_count"] is None
+    assert "too few requests" in report["action"] and "no user breaches" not in report["action"]

@@ -31,6 +31,7 @@ SCHEMA = "mlstress.outliers/1"
 MODEL = "p95_ms = a + b * events^c"
 # With fewer requests a stratum's p95 is little more than its slowest request.
 MIN_REQUESTS = 20
+NOT_JUDGED = f"no stratum has {MIN_REQUESTS}+ requests: too few to judge"
 # p50 against p95 separates a user's own spread (σ) from the spread of event counts within a stratum.
 FIT_QUANTILES = np.array([0.5, 0.95])
 # Event counts standing in for a stratum's users in the fit: quantiles of the stratum's population.
@@ -158,6 +159,8 @@ def breach_event_count(
 ) -> Breach:
     """The smallest event count whose p95 the fitted curve puts above `threshold_ms`, None when no user of the population reaches it."""
     usable = sorted((r for r in strata_results if r.latency.count >= MIN_REQUESTS), key=lambda r: r.stratum.index)
+    if not usable:
+        return Breach(None, None, NOT_JUDGED)
     if len(usable) < 2:
         strata = "stratum" if len(usable) == 1 else "strata"
         return _breach_from_strata(usable, threshold_ms, f"{len(usable)} {strata} with {MIN_REQUESTS}+ requests, too few to fit")
@@ -195,6 +198,8 @@ def outliers_report(
         "target": target,
         "strata": [_stratum_row(r, _members(population, r.stratum).size, threshold_ms) for r in results],
         "breach_event_count": breach.event_count,
+        # False when too few requests reached any stratum: a null breach then means "not known", not "nobody".
+        "judged": breach.method != NOT_JUDGED,
         "population_share_above": _rounded(share_above, 6),
         "users_above": users_above,
         "fit": {
@@ -322,6 +327,8 @@ def _stratum_row(result: StratumResult, users: int, threshold_ms: float) -> dict
 def _action(breach: Breach, threshold_ms: float, users_above: int, share_above: float, sorted_population: np.ndarray) -> str:
     """One line saying what to do about heavy users."""
     budget = f"p95 {threshold_ms:g} ms"
+    if breach.method == NOT_JUDGED:
+        return f"too few requests to judge {budget}: {NOT_JUDGED}; raise --requests-per-stratum"
     if breach.event_count == 0:
         return f"every user breaches {budget}, even with 0 events: the fixed cost per request is the problem, not heavy users"
     if breach.event_count is not None:

@@ -110,7 +110,9 @@ def stage_metrics(stage: Stage, session: RunSession) -> dict[str, float | None]:
                        usl_peak_concurrency=usl.get("peak_concurrency"))
     if isinstance(stage, OutliersStage) and "outliers.json" in session.reports:
         report = session.reports["outliers.json"]
-        metrics.update(breach_event_count=report["breach_event_count"],
+        # Not judged (too few requests) is not "nobody breaches": NaN fails any criterion on it as not measured.
+        breach = report["breach_event_count"] if report.get("judged", True) else float("nan")
+        metrics.update(breach_event_count=breach,
                        population_share_above=report["population_share_above"],
                        users_above=report["users_above"], breach_rate=heavy_breach_rate(report))
     if isinstance(stage, EdgeStage) and "edge.json" in session.reports:

@@ -57,7 +57,9 @@ def print_outliers(report: dict, out: TextIO) -> None:
     print("\n" + table.to_string(index=False), file=out)
     breach = report["breach_event_count"]
     fit = report.get("fit") or {}
-    if breach is None:
+    if not report.get("judged", True):
+        print("\n  breach event count: not judged (too few requests per stratum)", file=out)
+    elif breach is None:
         print(f"\n  breach event count: none (no user's p95 is predicted above {report['threshold_ms']:g} ms)", file=out)
     else:
         print(f"\n  breach event count: {breach:,} events (p95 > {report['threshold_ms']:g} ms from there on; "
