@@ -103,7 +103,8 @@ def suspect_reason(summary: dict) -> str | None:
     harness = summary.get("harness", {})
     verdict_ = harness.get("verdict")
     if verdict_ == "load_not_held":
-        return harness.get("note") or verdict_
+        # The note ends with why the load was not held; what comes before it is about the cores.
+        return (harness.get("note") or verdict_).split("; ")[-1]
     stopped = [event for event in summary.get("faults", {}).get("events", [])
                if event.get("action") == "harness_stall" and event.get("stopped")]
     if stopped:

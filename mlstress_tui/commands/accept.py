@@ -16,7 +16,7 @@ from mlstress_tui.commands.options import add_target_arguments, build_session, p
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
 from mlstress_tui.commands.run import run_headless
-from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from mlstress_tui.paths import default_run_dir
 from mlstress_tui.presets import Preset, load_preset
 from mlstress_tui.report.acceptance_report import build_report, write_reports
@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     summaries: dict[str, dict] = {}
     database: dict = {}
     interrupted = False
+    faulted = False  # a stage lost a worker or its files: a pass is then not a clean pass
     target: dict = {}
     for number, stage in enumerate(preset.stages, start=1):
         print(f"\n== stage {number}/{len(preset.stages)} {stage.name}: {_describe(stage)}", flush=True)
@@ -169,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         if code == EXIT_INTERRUPTED:
             interrupted = True
             break
+        faulted = faulted or code == EXIT_FAULT
     results = evaluate(preset.criteria, measured, suspect)
     report = build_report(preset_name=preset.name, stages=preset.stages, results=results, measured=measured,
                           suspect=suspect, summaries=summaries, seed=args.seed, database=database,
@@ -179,7 +181,9 @@ def run(args: argparse.Namespace) -> int:
     _finish_panel(args, report, report_dir, written)
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_OK if verdict(results) == "PASS" else EXIT_CRITERIA_FAILED
+    if verdict(results) != "PASS":
+        return EXIT_CRITERIA_FAILED
+    return EXIT_FAULT if faulted else EXIT_OK
 
 
 def _finish_panel(args: argparse.Namespace, report: dict, report_dir: Path, written: list[Path]) -> None:
