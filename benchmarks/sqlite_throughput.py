@@ -30,8 +30,7 @@ import numpy as np
 
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
 from mlstress_tui.session import RunSession
-from mlstress_tui.load.targets import TargetSpec
-from mlstress_tui.load.targets.sqlite import SQLiteFeatureTarget, open_read_only
+from mlstress_tui.load.targets.sqlite import SQLiteTarget, open_read_only
 from mlstress_tui.pipeline.feature_query import FEATURE_QUERY, fetch_features
 
 DEFAULT_DB = Path(tempfile.gettempdir()) / "mlstress-bench-100k.sqlite"
@@ -102,7 +101,7 @@ def process_cpu_s(pid: int) -> float | None:
 
 def engine_run(path: Path, seconds: float, run_dir: Path, cores: int, workers: int | None = None) -> dict:
     """The engine's summary, plus `worker_cpu_s`: CPU seconds its workers used while running (start-up excluded)."""
-    engine = LoadEngine(TargetSpec(kind="sqlite", db_path=path),
+    engine = LoadEngine(SQLiteTarget(path),
                         LoadSpec(concurrency=cores, duration_s=seconds, workers=workers), run_dir=run_dir)
     session = RunSession(engine, run_dir=run_dir)
     session.start()
@@ -171,7 +170,7 @@ def main() -> int:
 
     plain = open_read_only(path)
     # The engine's own connection setup (mmap, deadline progress handler), for comparison with the plain one.
-    engine_slot = SQLiteFeatureTarget(path, None).connect()
+    engine_slot = SQLiteTarget(path).open(5.0).connect()
     engine_slot.deadline_ns = 2**62  # no request deadline in a tight loop
     single, single_engine_conn, engine_rps, engine_p50, recipe_rps, recipe_p50 = [], [], [], [], [], []
     one_worker, single_cpu, engine_cpu = [], [], []

@@ -8,7 +8,8 @@ import pytest
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.engine import LoadEngine, LoadSpec, split_evenly
 from mlstress_tui.results.interval_stats import OPEN
-from mlstress_tui.load.targets import TargetSpec, parse_target
+from mlstress_tui.load.targets import parse_target
+from mlstress_tui.load.targets.python import PythonTarget
 from mlstress_tui.session import RunSession
 
 
@@ -133,7 +134,7 @@ def test_mode_switch_to_open_loop_and_back(tmp_path):
 
 
 def test_target_errors_are_counted_by_kind_and_never_stop_the_run(tmp_path):
-    target = TargetSpec(kind="python", function="pipeline_fixtures:flaky")
+    target = PythonTarget("pipeline_fixtures:flaky")
     engine = LoadEngine(target, LoadSpec(concurrency=2, requests=400), run_dir=tmp_path)
     summary = run_to_end(engine)
     assert summary["requests"] == 400
@@ -142,10 +143,10 @@ def test_target_errors_are_counted_by_kind_and_never_stop_the_run(tmp_path):
 
 
 def test_non_dict_results_and_overruns_are_errors(tmp_path):
-    summary = run_to_end(LoadEngine(TargetSpec(kind="python", function="pipeline_fixtures:not_a_dict"),
+    summary = run_to_end(LoadEngine(PythonTarget("pipeline_fixtures:not_a_dict"),
                                     LoadSpec(concurrency=1, requests=20), run_dir=tmp_path / "a"))
     assert summary["errors_by_kind"] == {"BadResult": 20}
-    summary = run_to_end(LoadEngine(TargetSpec(kind="python", function="pipeline_fixtures:slow"),
+    summary = run_to_end(LoadEngine(PythonTarget("pipeline_fixtures:slow"),
                                     LoadSpec(concurrency=1, requests=5, timeout_s=0.005), run_dir=tmp_path / "b"))
     assert summary["errors_by_kind"] == {"timeout": 5}
 
@@ -167,7 +168,7 @@ def test_a_saturated_pool_shows_as_pool_wait_not_service_time(tmp_path):
 
 
 def test_a_worker_that_cannot_start_is_one_line_of_bad_input(tmp_path):
-    engine = LoadEngine(TargetSpec(kind="python", function="no_such_module_anywhere:f"),
+    engine = LoadEngine(PythonTarget("no_such_module_anywhere:f"),
                         LoadSpec(concurrency=1, duration_s=1), run_dir=tmp_path)
     with pytest.raises(UsageError, match="cannot import 'no_such_module_anywhere'"):
         engine.start()
@@ -187,7 +188,7 @@ def test_bad_load_is_rejected_before_anything_starts(tmp_path, load, message):
 
 def test_a_harness_that_cannot_keep_up_says_so(tmp_path):
     # Two threads per worker spinning in Python: the workers' own timer must see the stall.
-    engine = LoadEngine(TargetSpec(kind="python", function="pipeline_fixtures:spin"),
+    engine = LoadEngine(PythonTarget("pipeline_fixtures:spin"),
                         LoadSpec(concurrency=4, duration_s=1.5, workers=2), run_dir=tmp_path, users_db=None)
     summary = run_to_end(engine)
     harness = summary["harness"]

@@ -9,15 +9,17 @@ import numpy as np
 
 from mlstress_tui.cli import main
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
-from mlstress_tui.load.targets import TargetSpec, parse_target
+from mlstress_tui.load.targets import Target, parse_target
+from mlstress_tui.load.targets.python import PythonTarget
+from mlstress_tui.load.targets.sqlite import SQLiteTarget
 from mlstress_tui.session import RunSession
 
 
-def python_target(name: str) -> TargetSpec:
-    return TargetSpec(kind="python", function=f"pipeline_fixtures:{name}")
+def python_target(name: str) -> Target:
+    return PythonTarget(f"pipeline_fixtures:{name}")
 
 
-def run(target: TargetSpec, load: LoadSpec, run_dir, users_db=None) -> dict:
+def run(target: Target, load: LoadSpec, run_dir, users_db=None) -> dict:
     engine = LoadEngine(target, load, run_dir=run_dir, users_db=users_db)
     return RunSession(engine, run_dir=run_dir).run_bounded(poll_s=0.05)
 
@@ -237,7 +239,7 @@ def test_a_lock_taken_mid_run_obeys_the_deadline_and_is_counted(tmp_path, small_
 
     copy = tmp_path / "locked.sqlite"
     shutil.copy(small_db, copy)
-    session = RunSession(LoadEngine(TargetSpec(kind="sqlite", db_path=copy),
+    session = RunSession(LoadEngine(SQLiteTarget(copy),
                                     LoadSpec(concurrency=2, timeout_s=0.3, duration_s=3.0), run_dir=tmp_path / "run"),
                          run_dir=tmp_path / "run")
     session.start()

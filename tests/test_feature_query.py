@@ -10,8 +10,8 @@ import pytest
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
 from mlstress_tui.session import RunSession
-from mlstress_tui.load.targets import RequestTimeout, TargetSpec
-from mlstress_tui.load.targets.sqlite import SQLiteFeatureTarget, open_read_only
+from mlstress_tui.load.targets import RequestTimeout
+from mlstress_tui.load.targets.sqlite import SQLiteTarget, open_read_only
 from mlstress_tui.load.users import UserSampler, UserSource
 from mlstress_tui.pipeline.feature_query import FEATURE_QUERY, MissingUser, fetch_features
 
@@ -83,8 +83,8 @@ def test_the_database_is_opened_read_only(hand_made):
 
 
 def test_a_query_past_its_deadline_is_a_timeout(hand_made):
-    target = SQLiteFeatureTarget(hand_made, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
-                                            "SELECT max(i), :user_id FROM (SELECT i FROM n LIMIT 100000000)")
+    target = SQLiteTarget(hand_made, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+                                     "SELECT max(i), :user_id FROM (SELECT i FROM n LIMIT 100000000)").open(5.0)
     slot = target.connect()
     started = time.perf_counter_ns()
     with pytest.raises(RequestTimeout):
@@ -96,7 +96,7 @@ def test_sqlite_target_rejects_a_database_without_the_schema(tmp_path):
     path = tmp_path / "other.sqlite"
     sqlite3.connect(path).execute("CREATE TABLE users (user_id)").connection.close()
     with pytest.raises(UsageError, match="lacks table"):
-        SQLiteFeatureTarget(path, None)
+        SQLiteTarget(path).check()
 
 
 def test_user_mixes_sample_from_user_stats_reproducibly(small_db):
@@ -117,7 +117,7 @@ def test_user_mixes_sample_from_user_stats_reproducibly(small_db):
 
 
 def test_every_request_carries_its_users_event_count(tmp_path, small_db):
-    engine = LoadEngine(TargetSpec(kind="sqlite", db_path=small_db), LoadSpec(concurrency=2, requests=400),
+    engine = LoadEngine(SQLiteTarget(small_db), LoadSpec(concurrency=2, requests=400),
                         run_dir=tmp_path)
     session = RunSession(engine, run_dir=tmp_path)
     session.start()

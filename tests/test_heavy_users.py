@@ -8,7 +8,8 @@ import numpy as np
 
 from mlstress_tui.cli import main
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
-from mlstress_tui.load.targets import TargetSpec
+from mlstress_tui.load.targets.python import PythonTarget
+from mlstress_tui.load.targets.sqlite import SQLiteTarget
 from mlstress_tui.load.users import EDGE_CLASSES, UserSampler, UserSource
 from mlstress_tui.session import RunSession
 
@@ -26,7 +27,7 @@ def test_the_stratified_mix_gives_every_stratum_the_same_share(small_db):
 
 
 def test_workers_count_every_stratum_exactly(tmp_path, small_db):
-    engine = LoadEngine(TargetSpec(kind="sqlite", db_path=small_db),
+    engine = LoadEngine(SQLiteTarget(small_db),
                         LoadSpec(concurrency=2, user_mix="stratified", requests_per_group=15), run_dir=tmp_path)
     session = RunSession(engine, run_dir=tmp_path)
     summary = session.run_bounded()
@@ -58,7 +59,7 @@ def test_outliers_finds_a_known_breach_within_a_quarter(tmp_path, small_db, monk
 
 def test_edge_users_report_a_crash_on_nulls_by_class(tmp_path, small_db, monkeypatch):
     monkeypatch.setenv("MLSTRESS_LINEAR_DB", str(small_db))
-    engine = LoadEngine(TargetSpec(kind="python", function="pipeline_fixtures:crashes_on_nulls"),
+    engine = LoadEngine(PythonTarget("pipeline_fixtures:crashes_on_nulls"),
                         LoadSpec(concurrency=2, user_mix="edge", requests_per_group=20), run_dir=tmp_path,
                         users_db=small_db)
     session = RunSession(engine, run_dir=tmp_path)

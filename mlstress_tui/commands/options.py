@@ -10,7 +10,8 @@ from pathlib import Path
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
 from mlstress_tui.load.schedule import ARRIVALS
-from mlstress_tui.load.targets import TargetSpec, parse_target
+from mlstress_tui.load.targets import Target, parse_target
+from mlstress_tui.load.targets.sqlite import SQLiteTarget
 from mlstress_tui.load.users import USER_MIXES
 from mlstress_tui.paths import default_database_path, default_run_dir
 from mlstress_tui.pipeline.feature_query import load_query_file
@@ -119,17 +120,15 @@ def database_info(path: Path) -> dict:
         connection.close()
 
 
-def resolve_target(args: argparse.Namespace) -> tuple[TargetSpec, dict, Path | None]:
+def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]:
     """The target, its database's generation parameters, and where user ids come from."""
     if args.target:
         if args.query:
             raise UsageError("--query applies to the SQLite target only: drop --target or --query")
         spec = parse_target(args.target)
+        spec.check()
         users_db = args.users_db
         if spec.kind == "python":
-            from mlstress_tui.load.targets.python import check_module
-
-            check_module(spec.function or "")
             if users_db is None:
                 users_db = default_database_path()
                 if not users_db.exists():
@@ -137,8 +136,8 @@ def resolve_target(args: argparse.Namespace) -> tuple[TargetSpec, dict, Path | N
         return spec, database_info(users_db) if users_db else {}, users_db
     db_path = args.db if args.db is not None else ensure_default_database()
     query_sql = load_query_file(args.query) if args.query else None
-    spec = TargetSpec(kind="sqlite", db_path=db_path, query_sql=query_sql, query_file=args.query)
-    spec.build()  # checks the file, its tables and the query before any process starts
+    spec = SQLiteTarget(db_path=db_path, query_sql=query_sql, query_file=args.query)
+    spec.check()
     return spec, database_info(db_path), None
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_OK
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
-from mlstress_tui.load.targets import TargetSpec
+from mlstress_tui.load.targets import Target
+from mlstress_tui.load.targets.sleep import SleepTarget
 from mlstress_tui.paths import default_run_dir
 from mlstress_tui.results.histogram import LatencyHistogram
 from mlstress_tui.session import RunSession
@@ -45,7 +46,7 @@ def tight_loop_truth(sleep_ms: float, seconds: float) -> LatencyHistogram:
     return histogram
 
 
-def measure(target: TargetSpec, load: LoadSpec, run_dir: Path) -> dict:
+def measure(target: Target, load: LoadSpec, run_dir: Path) -> dict:
     return RunSession(LoadEngine(target, load, run_dir=run_dir), run_dir=run_dir, seed=load.seed).run_bounded()
 
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     cores = os.cpu_count() or 1
     print(f"selfcheck: {cores} cores, {args.seconds:g} s per phase -> {out}", file=sys.stderr)
 
-    noop = measure(TargetSpec(kind="sleep", sleep_ms=0.0),
+    noop = measure(SleepTarget(0.0),
                    LoadSpec(concurrency=cores, duration_s=args.seconds), out / "noop")
     overhead_us = noop["latency_ms"]["p50"] * 1000
     print(f"harness:     {noop['throughput_rps']:,.0f} no-op requests/s on {cores} processes, "
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     truth = tight_loop_truth(CALIBRATION_MS, args.seconds)
     true_p50, true_p99 = truth.percentile_ms(50), truth.percentile_ms(99)
-    measured = measure(TargetSpec(kind="sleep", sleep_ms=CALIBRATION_MS),
+    measured = measure(SleepTarget(CALIBRATION_MS),
                        LoadSpec(concurrency=CALIBRATION_CONCURRENCY, duration_s=args.seconds), out / "sleep-2ms")
     p50, p99 = measured["latency_ms"]["p50"], measured["latency_ms"]["p99"]
     p50_error, p99_error = p50 / true_p50 - 1, p99 / true_p99 - 1

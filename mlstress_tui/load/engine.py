@@ -23,7 +23,7 @@ from pathlib import Path
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.limits import DEFAULT_OPEN_POOL, MAX_CONCURRENCY, MAX_RATE
 from mlstress_tui.load.schedule import ARRIVALS
-from mlstress_tui.load.targets import TargetSpec
+from mlstress_tui.load.targets import Target
 from mlstress_tui.load.user_strata import Stratum, build_strata
 from mlstress_tui.load.users import USER_MIXES, UserSampler, UserSource
 from mlstress_tui.load.worker import WorkerConfig, WorkerPlan, worker_main
@@ -97,14 +97,16 @@ def split_evenly(total: int, parts: int) -> list[int]:
 class LoadEngine:
     """Drives a target with worker processes and collects their stats."""
 
-    def __init__(self, target: TargetSpec, load: LoadSpec, *, run_dir: Path,
+    def __init__(self, target: Target, load: LoadSpec, *, run_dir: Path,
                  database: dict | None = None, users_db: Path | None = None) -> None:
         load.validate()
         self.target = target
         self.load = load
         self.run_dir = Path(run_dir)
         self.database = database or {}
-        self.users = UserSource(db_path=target.db_path or users_db, mix=load.user_mix, seed=load.seed)
+        where = target.users()
+        self.users = UserSource(db_path=where.db_path or (users_db if not where.dsn else None), dsn=where.dsn,
+                                mix=load.user_mix, seed=load.seed)
         # The population read once here too (it checks the user source before any worker starts): its
         # strata of event count are what every worker counts requests by, and what the heavy-user analysis weighs.
         sampler = UserSampler.from_source(self.users)

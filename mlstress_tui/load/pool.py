@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 
@@ -61,3 +62,71 @@ class SlotPool:
                 waiter.ready.release()
             else:
                 self._free.append(item)
+
+
+class ConnectionSlots:
+    """A target's connections behind the fair hand-off pool: resized by plans, refilled for stuck users.
+
+    The pool every target gets unless it brings its own (PostgreSQL brings
+    psycopg_pool's): `get` (timed by the worker as pool wait), `put`, `resize`,
+    `replace` for a connection left with a stuck call, `retire` when that call
+    finally returns, and `close_idle` at the end.
+    """
+
+    def __init__(self, connect: Callable[[], Any], close: Callable[[Any], None]) -> None:
+        self._connect = connect
+        self._close = close
+        self._slots = SlotPool()
+        self._connections: list[Any] = []
+        self._surplus = 0
+        self._lock = threading.Lock()
+
+    def get(self, timeout: float) -> Any:
+        """A connection, waiting at most `timeout` seconds; queue.Empty when none came."""
+        return self._slots.get(timeout)
+
+    def put(self, connection: Any) -> None:
+        if self._surplus:
+            with self._lock:
+                if self._surplus:
+                    # Slots in use cannot be taken back on a shrink: the surplus is closed as it returns.
+                    self._surplus -= 1
+                    self._connections.remove(connection)
+                    self._close(connection)
+                    return
+        self._slots.put(connection)
+
+    def resize(self, slots: int) -> None:
+        with self._lock:
+            have = len(self._connections) - self._surplus
+            while have < slots:
+                if self._surplus:
+                    self._surplus -= 1
+                else:
+                    connection = self._connect()
+                    self._connections.append(connection)
+                    self._slots.put(connection)
+                have += 1
+            self._surplus += max(have - slots, 0)
+
+    def replace(self, connection: Any) -> None:
+        """`connection` stays with a call stuck past its deadline; a fresh one takes its slot."""
+        fresh = self._connect()
+        with self._lock:
+            self._connections.append(fresh)
+        self._slots.put(fresh)
+
+    def retire(self, connection: Any) -> None:
+        """A replaced connection whose stuck call came back: closed, the pool keeps its size."""
+        with self._lock:
+            self._connections.remove(connection)
+        self._close(connection)
+
+    def close_idle(self, in_use: set[int]) -> None:
+        """Close every connection not in `in_use` (ids): closing one under a stuck call could block for ever."""
+        for connection in list(self._connections):
+            if id(connection) not in in_use:
+                try:
+                    self._close(connection)
+                except Exception:
+                    pass

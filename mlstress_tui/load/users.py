@@ -32,6 +32,7 @@ class UserSource:
     db_path: Path | None
     mix: str = "uniform"
     seed: int = 42
+    dsn: str | None = None  # PostgreSQL: the users come from the database the target serves
 
 
 class UserSampler:

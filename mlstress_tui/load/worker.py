@@ -28,11 +28,10 @@ from typing import Any
 import numpy as np
 
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.pool import SlotPool
 from mlstress_tui.load.schedule import ArrivalSchedule
 from mlstress_tui.load.target_output import TargetOutput
 from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats, group_stats
-from mlstress_tui.load.targets import TargetSpec
+from mlstress_tui.load.targets import Target
 from mlstress_tui.load.users import UserSampler, UserSource
 
 # An open-loop request that starts later than this after its due time counts as a late start.
@@ -61,7 +60,7 @@ class WorkerPlan:
 @dataclass(frozen=True)
 class WorkerConfig:
     worker_id: int
-    target: TargetSpec
+    target: Target
     users: UserSource
     timeout_s: float
     tick_s: float
@@ -96,15 +95,12 @@ class Worker:
         self.config = config
         self.plan = plan
         self.stats_queue = stats_queue
-        self.target = config.target.build(config.timeout_s)
+        self.target = config.target.open(config.timeout_s)
         self.sampler = UserSampler.from_source(config.users)
         # Lower edges of the population's strata of event count: each tick counts every stratum exactly.
         self.strata_edges = np.array(config.strata_edges, dtype=np.int64) if config.strata_edges else None
         self.timeout_ns = int(config.timeout_s * 1e9)
-        self.pool = SlotPool()
-        self.connections: list[Any] = []
-        self.surplus_slots = 0
-        self.pool_lock = threading.Lock()
+        self.pool = self.target.make_pool()
         # (latency_ns, service_ns, pool_wait_ns, event_count, error kind or None, user group)
         self.records: deque[tuple] = deque()
         # Requests in flight by serial: whoever pops one first (its user, or the deadline) records it.
@@ -143,27 +139,9 @@ class Worker:
     # -- pool -------------------------------------------------------------
 
     def _resize_pool(self, slots: int) -> None:
-        with self.pool_lock:
-            have = len(self.connections) - self.surplus_slots
-            while have < slots:
-                if self.surplus_slots:
-                    self.surplus_slots -= 1
-                else:
-                    connection = self.target.connect()
-                    self.connections.append(connection)
-                    self.pool.put(connection)
-                have += 1
-            # Slots in use cannot be taken back: the surplus is closed as it returns.
-            self.surplus_slots += max(have - slots, 0)
+        self.pool.resize(slots)
 
     def _release(self, connection: Any) -> None:
-        if self.surplus_slots:
-            with self.pool_lock:
-                if self.surplus_slots:
-                    self.surplus_slots -= 1
-                    self.connections.remove(connection)
-                    self.target.close(connection)
-                    return
         self.pool.put(connection)
 
     # -- virtual users ----------------------------------------------------
@@ -256,11 +234,9 @@ class Worker:
             self.abandoned_users.discard(vu)
         if not replaced:
             self._release(connection)
-        elif connection is not None:
+        else:
             # Its slot was refilled when it was abandoned: this connection goes, the pool keeps its size.
-            with self.pool_lock:
-                self.connections.remove(connection)
-            self.target.close(connection)
+            self.pool.retire(connection)
 
     def expire(self, now: int, *, grace_ns: int = DEADLINE_GRACE_NS) -> None:
         """Record every request past its deadline as a timeout now, and replace the users stuck in them."""
@@ -294,10 +270,7 @@ class Worker:
         self.abandoned += 1
         with self.fault_lock:
             self.abandoned_users.add(vu)
-        with self.pool_lock:
-            fresh = self.target.connect()
-            self.connections.append(fresh)
-            self.pool.put(fresh)
+        self.pool.replace(connection)
         group[group.index(vu)] = self._start_user(mode)
 
     def _counted(self, delta: int) -> None:
@@ -602,13 +575,7 @@ def worker_main(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_queu
         worker.run(control)
     except BaseException as error:  # MemoryError under a memory limit, a thread that cannot start: this worker died
         failure = (f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)[:200]
-    in_use = {id(entry[4]) for entry in worker.inflight.copy().values()}
-    for connection in worker.connections:
-        if id(connection) not in in_use:  # closing one under a stuck call could block for ever
-            try:
-                worker.target.close(connection)
-            except Exception:
-                pass
+    worker.pool.close_idle({id(entry[4]) for entry in worker.inflight.copy().values()})
     if failure is not None:
         # Said before the exit, so the engine reports the death with its cause rather than a bare status.
         stats_queue.put(("crashed", config.worker_id, failure))

@@ -6,9 +6,11 @@ import importlib
 import importlib.util
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.targets import RequestTimeout
+from mlstress_tui.load.targets import LiveTarget, RequestTimeout, Target
 
 
 class BadResult(Exception):
@@ -46,9 +48,30 @@ def check_module(spec: str) -> None:
                          "and PYTHONPATH")
 
 
-class PythonTarget:
-    def __init__(self, spec: str) -> None:
-        self.function = resolve_function(spec)
+@dataclass(frozen=True)
+class PythonTarget(Target):
+    """`python:pkg.module:function`: the user's own pipeline, called with a user id, returning a dict."""
+
+    kind: ClassVar[str] = "python"
+    function: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"python:{self.function}"
+
+    def describe(self) -> dict:
+        return {**super().describe(), "function": self.function}
+
+    def check(self) -> None:
+        check_module(self.function)
+
+    def open(self, timeout_s: float) -> LiveTarget:
+        return _LivePython(resolve_function(self.function))
+
+
+class _LivePython(LiveTarget):
+    def __init__(self, function: Callable[[str], dict]) -> None:
+        self.function = function
 
     def connect(self) -> None:
         return None
@@ -60,6 +83,3 @@ class PythonTarget:
             raise RequestTimeout()
         if not isinstance(result, dict):
             raise BadResult(f"returned {type(result).__name__}, expected dict")
-
-    def close(self, connection: None) -> None:
-        pass

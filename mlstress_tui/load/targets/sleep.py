@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import ClassVar
 
-from mlstress_tui.load.targets import RequestTimeout
+from mlstress_tui.load.targets import LiveTarget, RequestTimeout, Target
 
 
-class SleepTarget:
+@dataclass(frozen=True)
+class SleepTarget(Target):
+    kind: ClassVar[str] = "sleep"
+    sleep_ms: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"sleep:{self.sleep_ms:g}ms"
+
+    def describe(self) -> dict:
+        return {**super().describe(), "sleep_ms": self.sleep_ms}
+
+    def open(self, timeout_s: float) -> LiveTarget:
+        return _LiveSleep(self.sleep_ms)
+
+
+class _LiveSleep(LiveTarget):
     def __init__(self, sleep_ms: float) -> None:
         self.sleep_s = sleep_ms / 1000.0
 
@@ -22,6 +40,3 @@ class SleepTarget:
             time.sleep(max(remaining_s, 0.0))
             raise RequestTimeout()
         time.sleep(self.sleep_s)
-
-    def close(self, connection: None) -> None:
-        pass

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import quote
 
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.targets import RequestTimeout
+from mlstress_tui.load.targets import LiveTarget, RequestTimeout, Target, UserLocation
 from mlstress_tui.pipeline.feature_query import (FEATURE_QUERY, DatabaseLocked, check_database, fetch_features,
                                                  is_locked)
 
@@ -45,19 +47,44 @@ class _Slot:
         return time.perf_counter_ns() > self.deadline_ns
 
 
-class SQLiteFeatureTarget:
-    def __init__(self, db_path: Path | None, query_sql: str | None, *, timeout_s: float = 5.0) -> None:
-        if db_path is None:
-            raise UsageError("the SQLite target needs --db PATH")
-        self.db_path = db_path
-        self.sql = query_sql or FEATURE_QUERY
-        # SQLite's busy wait on another process's lock ends with the request's deadline, not Python's 5 s.
-        self.busy_timeout_s = timeout_s
-        probe = open_read_only(db_path)
+@dataclass(frozen=True)
+class SQLiteTarget(Target):
+    """`--db PATH`: the feature query on a SQLite file, opened read-only, one connection per pool slot."""
+
+    kind: ClassVar[str] = "sqlite"
+    db_path: Path = Path()
+    query_sql: str | None = None
+    query_file: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.db_path.name
+
+    def describe(self) -> dict:
+        return {**super().describe(), "db": str(self.db_path), "query": self.query_file or "builtin:feature_query"}
+
+    def check(self) -> None:
+        """The file, its tables and the query, before any process starts."""
+        probe = open_read_only(self.db_path)
         try:
-            check_database(probe, repr(str(db_path)), self.sql)
+            check_database(probe, repr(str(self.db_path)), self.query_sql or FEATURE_QUERY)
         finally:
             probe.close()
+
+    def users(self) -> UserLocation:
+        return UserLocation(db_path=self.db_path)
+
+    def open(self, timeout_s: float) -> LiveTarget:
+        self.check()
+        return _LiveSQLite(self.db_path, self.query_sql or FEATURE_QUERY, timeout_s)
+
+
+class _LiveSQLite(LiveTarget):
+    def __init__(self, db_path: Path, sql: str, timeout_s: float) -> None:
+        self.db_path = db_path
+        self.sql = sql
+        # SQLite's busy wait on another process's lock ends with the request's deadline, not Python's 5 s.
+        self.busy_timeout_s = timeout_s
 
     def connect(self) -> _Slot:
         connection = open_read_only(self.db_path, self.busy_timeout_s)
