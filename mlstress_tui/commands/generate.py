@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from mlstress_tui.errors import EXIT_OK
+from mlstress_tui.errors import EXIT_OK, UsageError
 from mlstress_tui.paths import default_database_path
 from mlstress_tui.synth import GenerateParams, GenerateResult, generate_sqlite, read_meta
 from mlstress_tui.synth.params import DEFAULT_CAP_FACTOR
@@ -45,7 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None,
         help="database file to write (default: the embedded database in the cache dir)",
     )
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--dsn", metavar="URL", help="write into PostgreSQL instead: postgresql://user@host:5432/db (libpq's PG* variables and .pgpass apply)")
+    parser.add_argument("--force", action="store_true", help="replace --out (or the tables at --dsn) if they exist")
     parser.add_argument(
         "--no-edge-cases", dest="edge_cases", action="store_false",
         help="no users without events, no NULL profile fields, no extreme users",
@@ -62,14 +63,21 @@ def run(args: argparse.Namespace) -> int:
         locale=args.locale,
         edge_cases=args.edge_cases,
     )
-    out = args.out if args.out is not None else default_database_path()
+    if args.dsn and args.out is not None:
+        raise UsageError("--out and --dsn are two places to write: give one")
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     try:
-        result = generate_sqlite(params, out, force=args.force, progress=bar.update if bar else None)
+        if args.dsn:
+            from mlstress_tui.synth.postgres_writer import generate_postgres
+
+            result = generate_postgres(params, args.dsn, force=args.force, progress=bar.update if bar else None)
+        else:
+            out = args.out if args.out is not None else default_database_path()
+            result = generate_sqlite(params, out, force=args.force, progress=bar.update if bar else None)
     finally:
         if bar:
             bar.close()
-    print(summary(result, params, event_shape(result.path)))
+    print(summary(result, params, {} if args.dsn else event_shape(result.path)))
     return EXIT_OK
 
 

@@ -47,6 +47,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("target")
     where = group.add_mutually_exclusive_group()
     where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database made by 'generate' (default: the embedded one)")
+    where.add_argument("--dsn", metavar="URL", help="PostgreSQL made by 'generate --dsn': postgresql://user@host:5432/db (libpq's PG* variables and .pgpass apply)")
     where.add_argument("--target", metavar="SPEC", help="sleep:2ms | python:pkg.module:function")
     group.add_argument("--query", metavar="FILE", help="your own feature query file (SQLite), with a :user_id parameter")
     group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep/python targets take user ids from")
@@ -122,6 +123,17 @@ def database_info(path: Path) -> dict:
 
 def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]:
     """The target, its database's generation parameters, and where user ids come from."""
+    if getattr(args, "dsn", None):
+        if args.query:
+            raise UsageError("--query applies to the SQLite target only: drop --dsn or --query")
+        from mlstress_tui.dsn import connect_checked
+        from mlstress_tui.load.targets.postgres import PostgresTarget
+        from mlstress_tui.pipeline.postgres_features import read_meta
+
+        spec = PostgresTarget(args.dsn)
+        spec.check()
+        with connect_checked(args.dsn, autocommit=True) as connection:
+            return spec, read_meta(connection), None
     if args.target:
         if args.query:
             raise UsageError("--query applies to the SQLite target only: drop --target or --query")

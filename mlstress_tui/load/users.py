@@ -89,6 +89,8 @@ class UserSampler:
 
     @classmethod
     def from_source(cls, source: UserSource) -> UserSampler:
+        if source.dsn is not None:
+            return cls._from_postgres(source)
         if source.db_path is None:
             if source.mix == "edge":
                 raise UsageError("the edge mix needs the database's edge cases: pass --users-db PATH (a database "
@@ -112,6 +114,29 @@ class UserSampler:
             raise UsageError(f"cannot read users from {str(source.db_path)!r} ({error}): generate it with 'mlstress-tui generate'") from None
         finally:
             connection.close()
+        ids = np.array([row[0] for row in rows], dtype=str)
+        counts = np.array([row[1] for row in rows], dtype=np.int64)
+        return cls(ids, counts, source.mix, source.seed, missing)
+
+    @classmethod
+    def _from_postgres(cls, source: UserSource) -> UserSampler:
+        """The same users from the PostgreSQL database the target serves (same seed, same rows as the SQLite file)."""
+        import psycopg
+
+        from mlstress_tui.dsn import connect_checked
+
+        with connect_checked(source.dsn, autocommit=True) as connection:
+            try:
+                rows = connection.execute("SELECT user_id, event_count FROM mlstress_user_stats ORDER BY user_id").fetchall()
+                missing = None
+                if source.mix == "edge":
+                    nulls = " OR ".join(f"{column} IS NULL" for column in PROFILE_COLUMNS)
+                    missing_ids = {row[0] for row in connection.execute(f"SELECT user_id FROM users WHERE {nulls}")}
+                    missing = np.array([index for index, row in enumerate(rows) if row[0] in missing_ids],
+                                       dtype=np.int64)
+            except psycopg.Error as error:
+                raise UsageError(f"cannot read users from PostgreSQL ({type(error).__name__}): create the tables "
+                                 "with 'mlstress-tui generate --dsn …'") from None
         ids = np.array([row[0] for row in rows], dtype=str)
         counts = np.array([row[1] for row in rows], dtype=np.int64)
         return cls(ids, counts, source.mix, source.seed, missing)

@@ -55,6 +55,9 @@ USER_COLUMNS = ("segment", "country", "device_type", "name", "email", "city")
 INTERRUPT_CHECK_STEPS = 200_000
 
 Progress = Callable[[int, int], None]
+# A writer's side of the one row stream: a table's rows as equal-length column lists.
+RowSink = Callable[[str, list[list]], None]
+ROW_TEMPLATES = {"users": USER_ROW, "events": EVENT_ROW, "mlstress_user_stats": "({0}, {1})"}
 log = logging.getLogger(__name__)
 
 
@@ -135,8 +138,11 @@ def _remove(path: Path) -> None:
             pass
 
 
-def _build(params: GenerateParams, path: Path, progress: Progress | None) -> dict:
-    """Write every table into the fresh file at `path` and return the metadata stored with it."""
+def generate_rows(params: GenerateParams, sink: RowSink, progress: Progress | None) -> dict:
+    """The one row stream every writer takes: users, events in time order, user stats; returns the metadata.
+
+    Same parameters and seed, same rows, whichever writer (SQLite, PostgreSQL) takes them.
+    """
     counts_rng, users_rng, time_rng, events_rng, items_rng = (
         np.random.default_rng(seed) for seed in np.random.SeedSequence(params.seed).spawn(5)
     )
@@ -144,6 +150,17 @@ def _build(params: GenerateParams, path: Path, progress: Progress | None) -> dic
     # User ids follow signup order, as an auto-increment key does in production.
     signup_days = np.sort(users_rng.integers(SIGNUP_FIRST_DAY, SIGNUP_LAST_DAY + 1, params.users))
     popularity = ItemPopularity(items_rng, ITEM_COUNT, ITEM_ZIPF_EXPONENT)
+    phase = (time.perf_counter(), time.process_time())
+    nulls = _write_users(sink, users_rng, params, signup_days)
+    phase = _log_phase("users", phase)
+    item_events = _write_events(sink, time_rng, events_rng, items_rng, popularity, signup_days, counts.counts, progress)
+    phase = _log_phase("events", phase)
+    _write_user_stats(sink, counts.counts)
+    return _meta(params, counts, nulls, item_events)
+
+
+def _build(params: GenerateParams, path: Path, progress: Progress | None) -> dict:
+    """Write every table into the fresh file at `path` and return the metadata stored with it."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         apply_bulk_load_pragmas(conn)
@@ -152,15 +169,12 @@ def _build(params: GenerateParams, path: Path, progress: Progress | None) -> dic
         create_tables(conn)
         for statement in INDEXES_BEFORE_LOAD:
             conn.execute(statement)
+
+        def sink(table: str, columns: list[list]) -> None:
+            insert_columns(conn, table, ROW_TEMPLATES[table], columns)
+
+        meta = generate_rows(params, sink, progress)
         phase = (time.perf_counter(), time.process_time())
-        nulls = _write_users(conn, users_rng, params, signup_days)
-        phase = _log_phase("users", phase)
-        item_events = _write_events(
-            conn, time_rng, events_rng, items_rng, popularity, signup_days, counts.counts, progress
-        )
-        phase = _log_phase("events", phase)
-        _write_user_stats(conn, counts.counts)
-        meta = _meta(params, counts, nulls, item_events)
         write_meta(conn, meta)
         conn.execute("COMMIT")
         phase = _log_phase("user stats and metadata", phase)
@@ -189,7 +203,7 @@ def _let_python_run() -> int:
 
 
 def _write_users(
-    conn: sqlite3.Connection, rng: np.random.Generator, params: GenerateParams, signup_days: np.ndarray
+    sink: RowSink, rng: np.random.Generator, params: GenerateParams, signup_days: np.ndarray
 ) -> dict[str, int]:
     pool = ProfilePool(params.locale, params.seed)
     nulls: dict[str, int] = {}
@@ -203,12 +217,12 @@ def _write_users(
             date_strings(signup_days[first : first + size]),
             *(profiles[column].tolist() for column in USER_COLUMNS),
         ]
-        insert_columns(conn, "users", USER_ROW, columns)
+        sink("users", columns)
     return nulls
 
 
 def _write_events(
-    conn: sqlite3.Connection,
+    sink: RowSink,
     time_rng: np.random.Generator,
     rng: np.random.Generator,
     items_rng: np.random.Generator,
@@ -227,7 +241,7 @@ def _write_events(
     # closing() stops the producer thread at once if an insert or the progress callback raises.
     with closing(prefetched(batches)) as ready_batches:
         for columns in ready_batches:
-            insert_columns(conn, "events", EVENT_ROW, columns)
+            sink("events", columns)
             written += len(columns[0])
             if progress:
                 progress(written, total)
@@ -272,11 +286,11 @@ def _event_batches(
             numbered += size
 
 
-def _write_user_stats(conn: sqlite3.Connection, counts: np.ndarray) -> None:
+def _write_user_stats(sink: RowSink, counts: np.ndarray) -> None:
     for first in range(0, counts.size, USER_BATCH):
         batch = counts[first : first + USER_BATCH]
         user_ids = prefixed_ids("USR", np.arange(first + 1, first + batch.size + 1), 8)
-        insert_columns(conn, "mlstress_user_stats", "({0}, {1})", [user_ids, batch.tolist()])
+        sink("mlstress_user_stats", [user_ids, batch.tolist()])
 
 
 def events_per_user(counts: np.ndarray) -> dict:

@@ -1,0 +1,112 @@
+"""`generate --dsn`: the same row stream COPYed into PostgreSQL, indexed after the load, swapped in atomically.
+
+The rows go into new tables (`<table>__mlstress_new`) with COPY; indexes, the
+user stats and `mlstress_meta` follow the load; then one transaction drops the
+old tables (only with --force) and renames the new ones into place. An
+interrupted or failed load drops its new tables and leaves the old ones (or
+none) untouched. Dates and timestamps are text in collation "C", exactly as in
+the SQLite file, so the feature query compares them the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from mlstress_tui.errors import UsageError
+from mlstress_tui.dsn import connect_checked, dsn_label, scrub
+from mlstress_tui.synth.generator import GenerateResult, Progress, generate_rows
+from mlstress_tui.synth.params import GenerateParams
+
+NEW = "__mlstress_new"
+TABLES = {
+    "users": """(user_id text COLLATE "C" PRIMARY KEY, signup_date text COLLATE "C", segment text, country text,
+                 device_type text, name text, email text, city text)""",
+    "events": """(event_id text COLLATE "C", user_id text COLLATE "C", event_type text,
+                  event_timestamp text COLLATE "C", item_id text, session_duration_seconds integer,
+                  amount double precision)""",
+    "mlstress_user_stats": """(user_id text COLLATE "C" PRIMARY KEY, event_count integer NOT NULL)""",
+    "mlstress_meta": """(key text PRIMARY KEY, value text)""",
+}
+INDEXES = {"events_user_id": ("events", "user_id"), "events_event_timestamp": ("events", "event_timestamp")}
+
+
+def _new(table: str) -> sql.Identifier:
+    return sql.Identifier(table + NEW)
+
+
+def generate_postgres(params: GenerateParams, dsn: str, *, force: bool = False,
+                      progress: Progress | None = None) -> GenerateResult:
+    """Generate into the database at `dsn`; its old tables are replaced only when everything is in (and --force)."""
+    params.validate()
+    label = dsn_label(dsn)
+    started = time.perf_counter()
+    with connect_checked(dsn, autocommit=True) as connection:
+        existing = _existing_tables(connection)
+        if existing and not force:
+            raise UsageError(f"{label} already holds table(s) {', '.join(sorted(existing))}; pass --force to "
+                             "replace them")
+        _drop_new_tables(connection)  # leftovers of an earlier interrupted load
+        try:
+            meta = _load(connection, params, progress)
+            _swap_in(connection)
+        except BaseException as error:
+            _drop_new_tables(connection)
+            if isinstance(error, psycopg.Error):
+                raise UsageError(f"could not write {label}: {scrub(' '.join(str(error).split()), dsn)[:300]}") from None
+            raise
+        size = connection.execute("SELECT pg_total_relation_size('events') + pg_total_relation_size('users')"
+                                  ).fetchone()[0]
+    return GenerateResult(path=Path(label), users=params.users, events=meta["events"],
+                          seconds=time.perf_counter() - started, file_size=int(size),
+                          events_per_user=meta["events_per_user"], edge_cases=meta["edge_cases"])
+
+
+def _existing_tables(connection: psycopg.Connection) -> set[str]:
+    rows = connection.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                              " AND table_name = ANY(%s)", (list(TABLES),)).fetchall()
+    return {row[0] for row in rows}
+
+
+def _drop_new_tables(connection: psycopg.Connection) -> None:
+    for table in TABLES:
+        connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_new(table)))
+
+
+def _load(connection: psycopg.Connection, params: GenerateParams, progress: Progress | None) -> dict:
+    for table, columns in TABLES.items():
+        connection.execute(sql.SQL("CREATE UNLOGGED TABLE {} " + columns).format(_new(table)))
+    cursor = connection.cursor()
+
+    def sink(table: str, columns: list[list]) -> None:
+        with cursor.copy(sql.SQL("COPY {} FROM STDIN").format(_new(table))) as copy:
+            for row in zip(*columns):
+                copy.write_row(row)
+
+    meta = generate_rows(params, sink, progress)
+    with cursor.copy(sql.SQL("COPY {} (key, value) FROM STDIN").format(_new("mlstress_meta"))) as copy:
+        for key, value in meta.items():
+            copy.write_row((key, json.dumps(value, sort_keys=True)))
+    for index, (table, column) in INDEXES.items():
+        connection.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
+            sql.Identifier(index + NEW), _new(table), sql.Identifier(column)))
+    # Logged from here on, as a database under test should be; ANALYZE so the planner knows the shape.
+    for table in TABLES:
+        connection.execute(sql.SQL("ALTER TABLE {} SET LOGGED").format(_new(table)))
+        connection.execute(sql.SQL("ANALYZE {}").format(_new(table)))
+    return meta
+
+
+def _swap_in(connection: psycopg.Connection) -> None:
+    """Old tables out, new ones in, in one transaction: a reader sees the old data or the new, never half."""
+    with connection.transaction():
+        for table in TABLES:
+            connection.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
+            connection.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(_new(table), sql.Identifier(table)))
+        for index in INDEXES:
+            connection.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(index + NEW), sql.Identifier(index)))
