@@ -130,3 +130,13 @@ def test_terminated_backends_are_connection_lost_and_the_run_goes_on(pg_small, t
     # Whole seconds after the termination at 1.5 s: the pool replaced its connections, the load is back.
     late = [line for line in lines if line["t"] >= 3.0 and float(line["t"]).is_integer()]
     assert late and all(line["requests"] > 100 and line["errors"] == 0 for line in late)
+
+
+def test_the_pool_saturation_preset_says_the_pool_is_the_bottleneck(pg_small, tmp_path, capsys):
+    code = main(["run", "--headless", "--dsn", pg_small, "--preset", "pool-saturation", "--duration", "2",
+                 "--out", str(tmp_path / "run")])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert code == 0
+    assert summary["pool_wait_ms"]["p99"] > 10 * summary["service_ms"]["p99"]
+    assert summary["bottleneck"] and "the pool, not the database" in summary["bottleneck"]
+    assert ">> the pool, not the database" in capsys.readouterr().out

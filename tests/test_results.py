@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from mlstress_tui.results.interval_stats import WindowMerger, merge_ticks
 from mlstress_tui.results.run_stats import RunStats
 from tui_fakes import make_tick
@@ -49,3 +51,29 @@ def test_repeat_visits_are_one_chart_point_but_two_levels() -> None:
     assert [point.level for point in points] == [4.0, 8.0]
     assert points[0].requests == run.levels[0].requests + run.levels[2].requests
     assert points[0].seconds == 0.5
+
+
+def _stats_with(wait_ms: float, query_ms: float, requests: int = 1000, seconds: float = 1.0):
+    from mlstress_tui.results.interval_stats import IntervalStats
+
+    stats = IntervalStats(index=0, t_start=0.0, t_end=seconds, requests=requests, ok=requests)
+    stats.pool_wait.record_many(np.full(requests, int(wait_ms * 1e6)))
+    stats.service.record_many(np.full(requests, int(query_ms * 1e6)))
+    return stats
+
+
+def test_the_pool_is_the_bottleneck_only_when_it_holds_the_load_back():
+    from mlstress_tui.results.bottleneck import pool_bottleneck
+
+    saturated = _stats_with(wait_ms=1800, query_ms=1.0, requests=2600)
+    line = pool_bottleneck(saturated, mode="open", pool_size=1, concurrency=1, offered_rps=5000)
+    assert line and "pool, not the database" in line and "1.80 s" in line
+    # The same waits while the open loop kept up with its rate: scheduling jitter, not a saturated pool.
+    kept_up = _stats_with(wait_ms=80, query_ms=5.0, requests=4990)
+    assert pool_bottleneck(kept_up, mode="open", pool_size=8, concurrency=8, offered_rps=5000) is None
+    # The query itself is the slow part: the database, not the pool.
+    slow_query = _stats_with(wait_ms=30, query_ms=40.0, requests=100)
+    assert pool_bottleneck(slow_query, mode="closed", pool_size=4, concurrency=16, offered_rps=None) is None
+    # Closed loop: more users than connections, each waiting far longer than its query.
+    assert pool_bottleneck(_stats_with(wait_ms=20, query_ms=2.0), mode="closed", pool_size=4, concurrency=16,
+                           offered_rps=None)

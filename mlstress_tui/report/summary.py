@@ -7,6 +7,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from mlstress_tui.results.bottleneck import pool_bottleneck
 from mlstress_tui.results.harness_verdict import harness_verdict
 from mlstress_tui.results.run_stats import RunStats
 
@@ -32,6 +33,9 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
     # Time the harness stood still is not load time: the rate is over the time the load ran.
     harness["stalled_s"] = round(stats.stalled_s, 3)
     load_s = max(duration_s - stats.stalled_s, 0.0)
+    final = load.get("final", {})
+    bottleneck = pool_bottleneck(total, mode=final.get("mode", load.get("mode")), pool_size=load.get("pool_size"),
+                                 concurrency=final.get("concurrency") or 0, offered_rps=final.get("rate"))
     latency_with_unsent = total.latency.copy()
     latency_with_unsent.merge(total.unsent_wait)
     return {
@@ -66,6 +70,8 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
             for level in stats.levels.values()
         ],
         "transition_s": round(stats.transition_s, 3),
+        # The pool, not the database, limited the system (pool wait p99 against query p99), when it did.
+        "bottleneck": bottleneck,
         # The most users that actually ran at once (threads may fail to start under a memory or pids limit).
         "users_running_max": stats.users_running_max,
         "harness": harness,

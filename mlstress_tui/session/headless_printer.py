@@ -101,6 +101,8 @@ def print_summary(summary: dict, run_dir: Path, out: TextIO, write_errors: list[
         values = summary[key]
         print(f"  {label:9}  " + "  ".join(f"{name} {format_ms(values[name])}" for name in
                                           ("p50", "p90", "p95", "p99", "p999", "max", "mean")), file=out)
+    if summary.get("bottleneck"):
+        print(f"  >> {summary['bottleneck']}", file=out)
     if summary.get("unfinished") or summary.get("unsent"):
         print(f"  unfinished {summary['unfinished']:,} (still in a call at the end)  unsent {summary['unsent']:,} "
               "(due in the open loop, never sent)", file=out)

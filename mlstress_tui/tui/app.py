@@ -27,6 +27,7 @@ from mlstress_tui.analysis.outliers import outliers_report, strata_results
 from mlstress_tui.analysis.ramp import find_knee, fit_usl
 from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK
 from mlstress_tui.load.limits import DEFAULT_OPEN_POOL, MAX_CONCURRENCY, MAX_RATE
+from mlstress_tui.results.bottleneck import pool_bottleneck
 from mlstress_tui.session import RampController, RunSession
 from mlstress_tui.session.headless_printer import fault_line
 from mlstress_tui.session.ramp_controller import ramp_step
@@ -314,6 +315,13 @@ class DashboardApp(App[int]):
         if interval is not None and interval.stuck_users:
             how = "replaced" if self.engine.load_description().get("replace_stuck", True) else "not replaced"
             lines.append(f"{interval.stuck_users} users stuck in the target past their deadline ({how})")
+        if interval is not None:
+            engine = self.engine
+            pool = engine.pool_size or (DEFAULT_OPEN_POOL if engine.mode == OPEN else None)
+            bottleneck = pool_bottleneck(interval, mode=engine.mode, pool_size=pool, concurrency=engine.concurrency,
+                                         offered_rps=engine.rate)
+            if bottleneck:
+                lines.append(bottleneck)
         if run.total.output_lines:
             lines.append(f"the target wrote {run.total.output_lines:,} lines: in target.log (l to view)")
         return lines

@@ -1,0 +1,35 @@
+"""Whether the connection pool, not the database behind it, limits the system: pool wait against query time."""
+
+from __future__ import annotations
+
+from mlstress_tui.results.interval_stats import OPEN, IntervalStats
+
+# Waiting for a connection this many times longer than the query itself (p99), and at least this long, is a pool
+# that holds requests back rather than noise.
+WAIT_OVER_QUERY = 2.0
+MIN_WAIT_MS = 1.0
+# The open loop kept up when it served this share of what was offered.
+KEPT_UP = 0.95
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms" if value >= 1 else f"{value:.2f} ms"
+
+
+def pool_bottleneck(stats: IntervalStats, *, mode: str, pool_size: int | None, concurrency: int,
+                    offered_rps: float | None) -> str | None:
+    """One line when the pool is the bottleneck (the system cannot keep up and requests wait for a connection
+    longer than the query takes), None otherwise."""
+    wait = stats.pool_wait.percentile_ms(99)
+    query = stats.service.percentile_ms(99)
+    if not stats.requests or wait is None or query is None or wait < max(MIN_WAIT_MS, WAIT_OVER_QUERY * query):
+        return None
+    if mode == OPEN:
+        held_back = bool(offered_rps) and stats.throughput_rps < KEPT_UP * offered_rps
+    else:
+        held_back = pool_size is not None and pool_size < concurrency
+    if not held_back:
+        return None
+    pool = f" (pool of {pool_size})" if pool_size else ""
+    return (f"the pool, not the database, is the bottleneck: requests waited p99 {_ms(wait)} for a connection{pool} "
+            f"while the query took p99 {_ms(query)}; raise --pool-size or lower the load")
