@@ -7,6 +7,7 @@ time, as it does for psql.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -14,6 +15,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from mlstress_tui.errors import UsageError
+
+_ENVIRONMENT = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE", "service": "PGSERVICE"}
 
 # Bad input (no server, refused login, missing database) is said within this long, never a hang.
 CONNECT_TIMEOUT_S = 5
@@ -42,7 +45,9 @@ def scrub(text: str, dsn: str) -> str:
 
 def dsn_label(dsn: str) -> str:
     """user@host:port/dbname as far as the DSN says, without its password."""
-    parts = dsn_parts(dsn) if dsn else {}
+    # What the DSN leaves out, libpq takes from its environment: the label says what will be used.
+    parts = {**{key: os.environ[variable] for key, variable in _ENVIRONMENT.items() if os.environ.get(variable)},
+             **(dsn_parts(dsn) if dsn else {})}
     where = parts.get("host") or "local socket"
     if parts.get("port"):
         where += f":{parts['port']}"

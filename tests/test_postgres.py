@@ -140,3 +140,17 @@ def test_the_pool_saturation_preset_says_the_pool_is_the_bottleneck(pg_small, tm
     assert summary["pool_wait_ms"]["p99"] > 10 * summary["service_ms"]["p99"]
     assert summary["bottleneck"] and "the pool, not the database" in summary["bottleneck"]
     assert ">> the pool, not the database" in capsys.readouterr().out
+
+
+def test_an_empty_dsn_takes_libpq_s_environment_as_psql_does(pg_small, tmp_path, monkeypatch):
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(pg_small)
+    for key, variable in (("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER"), ("dbname", "PGDATABASE")):
+        if parts.get(key):
+            monkeypatch.setenv(variable, str(parts[key]))
+    monkeypatch.setenv("PGPASSWORD", "env-secret-123")
+    assert main(["run", "--headless", "--dsn", "", "--concurrency", "1", "--duration", "1",
+                 "--out", str(tmp_path / "run")]) == 0
+    summary = (tmp_path / "run" / "summary.json").read_text()
+    assert json.loads(summary)["requests"] > 0 and parts["dbname"] in summary and "env-secret-123" not in summary

@@ -63,11 +63,11 @@ def run(args: argparse.Namespace) -> int:
         locale=args.locale,
         edge_cases=args.edge_cases,
     )
-    if args.dsn and args.out is not None:
+    if args.dsn is not None and args.out is not None:
         raise UsageError("--out and --dsn are two places to write: give one")
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     try:
-        if args.dsn:
+        if args.dsn is not None:
             from mlstress_tui.synth.postgres_writer import generate_postgres
 
             result = generate_postgres(params, args.dsn, force=args.force, progress=bar.update if bar else None)
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar:
             bar.close()
-    print(summary(result, params, {} if args.dsn else event_shape(result.path)))
+    print(summary(result, params, {} if args.dsn is not None else event_shape(result.path)))
     return EXIT_OK
 
 

@@ -123,7 +123,7 @@ def database_info(path: Path) -> dict:
 
 def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]:
     """The target, its database's generation parameters, and where user ids come from."""
-    if getattr(args, "dsn", None):
+    if getattr(args, "dsn", None) is not None:  # `--dsn ''`: all of it from libpq's environment, as psql does
         if args.query:
             raise UsageError("--query applies to the SQLite target only: drop --dsn or --query")
         from mlstress_tui.dsn import connect_checked
