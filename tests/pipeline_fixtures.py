@@ -62,7 +62,7 @@ def dies(user_id: str) -> dict:
     """Ends its whole worker process, as a crashing extension would."""
     import os
 
-    if int(user_id[3:]) % 50 == 0:
+    if int(user_id[3:]) % 500 == 0:
         os._exit(1)
     time.sleep(0.001)
     return {}

@@ -35,7 +35,8 @@ DEFAULT_STARTUP_TIMEOUT_S = 60.0
 WORKER_DEATH_POLICIES = ("replace", "stop")
 # A worker that exits with status 0 but never said goodbye is given this long for its message to arrive.
 _SILENT_EXIT_GRACE_S = 0.5
-# A worker slot whose process dies this often is not refilled again: the run cannot hold its load.
+# A worker slot whose process dies this often in a row, never delivering a tick in between, is not refilled
+# again: a replacement would die the same way (a memory limit, a target that crashes at once).
 MAX_DEATHS_PER_SLOT = 3
 
 
@@ -370,6 +371,7 @@ class LoadEngine:
                 reported.add(worker_id)
                 self._last_inflight[worker_id] = payload.inflight
                 self._last_users[worker_id] = payload.users_running
+                self._deaths_by_slot.pop(worker_id, None)  # it delivered: its next death starts a new count
                 self._missing.discard(worker_id)
             elif kind == "exit":
                 self._live.discard(worker_id)

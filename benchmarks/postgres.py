@@ -1,0 +1,250 @@
+"""PostgreSQL: generation speed beside SQLite and COPY's own floor; query throughput beside a bare loop and
+pgbench; the pool-saturation failure; recovery from terminated backends. All in one run.
+
+Run: python benchmarks/postgres.py [--generate] [--query] [--saturation] [--faults]
+                                   [--admin-dsn postgresql://postgres@127.0.0.1:5432/postgres] [--users 100000]
+                                   [--seconds 10]
+
+With none of the part flags, all four run. Uses a database of its own
+(created, dropped at the end) on the server at --admin-dsn.
+
+1. Generation, 100,000 users (~4.5 M events): `generate --dsn` events/s; the
+   SQLite path (`generate --out`) events/s; PostgreSQL's own floor — the same
+   rows COPYed back FROM a file (as psql's \\copy does), then the same indexes.
+   Targets: at least the SQLite path's events/s; at least 0.5x the floor.
+2. Query throughput at concurrency = cores: the tool (`run --dsn`, closed
+   loop); a bare psycopg loop (one connection per process, the same prepared
+   query, as many processes, no harness); `pgbench -M prepared -f` with the same
+   query and as many clients. Target: the tool at least 0.85x the bare loop.
+   Also the tool's client CPU per request (its workers' CPU time / requests).
+3. Pool saturation: `run --preset pool-saturation` (2,500 req/s offered, a pool
+   of 1) and the same with `--pool-size 8`: throughput, pool wait p99 vs query p99.
+4. Faults: `pg_terminate_backend` on the tool's connections 3 s into a 8 s run:
+   requests lost (connection_lost), seconds until throughput is back to 80%.
+
+Prints figures and MET/MISSED per target; always exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from mlstress_tui.pipeline.postgres_features import FEATURE_QUERY, query_parameters
+from mlstress_tui.synth import GenerateParams, generate_sqlite
+from mlstress_tui.synth.postgres_writer import INDEXES, TABLES, generate_postgres
+
+CORES = os.cpu_count() or 1
+
+
+def cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mlstress_tui", *argv], capture_output=True, text=True)
+
+
+def part_generate(dsn: str, users: int, scratch: Path) -> None:
+    print(f"\n== 1. generation, {users:,} users", flush=True)
+    params = GenerateParams(users=users)
+    started = time.perf_counter()
+    pg = generate_postgres(params, dsn, force=True)
+    pg_rate = pg.events / (time.perf_counter() - started)
+    started = time.perf_counter()
+    lite = generate_sqlite(params, scratch / "bench.sqlite", force=True)
+    lite_rate = lite.events / (time.perf_counter() - started)
+    floor_s = copy_floor(dsn, scratch)
+    floor_rate = pg.events / floor_s
+    print(f"  generate --dsn      {pg_rate:>12,.0f} events/s  ({pg.events:,} events)")
+    print(f"  generate --out      {lite_rate:>12,.0f} events/s  (SQLite)")
+    print(f"  COPY FROM file + indexes (floor) {floor_rate:>12,.0f} events/s  ({floor_s:.1f} s)")
+    print(f"  vs SQLite {pg_rate / lite_rate:.2f}x (target >= 1.0: {'MET' if pg_rate >= lite_rate else 'MISSED'});"
+          f" vs floor {pg_rate / floor_rate:.2f}x (target >= 0.5: {'MET' if pg_rate >= 0.5 * floor_rate else 'MISSED'})")
+
+
+def copy_floor(dsn: str, scratch: Path) -> float:
+    """Seconds for PostgreSQL's own path: the same rows COPYed FROM files, then the same indexes."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        files = {}
+        for table in TABLES:
+            files[table] = scratch / f"{table}.copy"
+            with open(files[table], "wb") as out, connection.cursor().copy(f"COPY {table} TO STDOUT") as copy:
+                for chunk in copy:
+                    out.write(chunk)
+        started = time.perf_counter()
+        for table, columns in TABLES.items():
+            connection.execute(f"DROP TABLE IF EXISTS floor_{table}")
+            connection.execute(f"CREATE UNLOGGED TABLE floor_{table} {columns}")
+            with open(files[table], "rb") as source, connection.cursor().copy(f"COPY floor_{table} FROM STDIN") as copy:
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
+        for index, (table, column) in INDEXES.items():
+            connection.execute(f"CREATE INDEX floor_{index} ON floor_{table} ({column})")
+        for table in TABLES:
+            connection.execute(f"ALTER TABLE floor_{table} SET LOGGED")
+        elapsed = time.perf_counter() - started
+        for table in TABLES:
+            connection.execute(f"DROP TABLE floor_{table}")
+    return elapsed
+
+
+def _bare_loop(dsn: str, seconds: float, seed: int, out) -> None:
+    import random
+
+    rng = random.Random(seed)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        ids = [row[0] for row in connection.execute("SELECT user_id FROM mlstress_user_stats")]
+        done = 0
+        deadline = time.perf_counter() + seconds
+        cpu = time.process_time()
+        while time.perf_counter() < deadline:
+            connection.execute(FEATURE_QUERY, query_parameters(rng.choice(ids)), prepare=True).fetchone()
+            done += 1
+        out.put((done, time.process_time() - cpu))
+
+
+def bare_loop(dsn: str, seconds: float) -> tuple[float, float]:
+    """Requests/s of CORES processes, one connection each, the same prepared query; and client CPU µs per query."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=_bare_loop, args=(dsn, seconds, seed, results)) for seed in range(CORES)]
+    for process in processes:
+        process.start()
+    measured = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    total = sum(done for done, _ in measured)
+    return total / seconds, sum(cpu for _, cpu in measured) / max(total, 1) * 1e6
+
+
+PGBENCH_SCRIPT = """\\set uid random(1, {users})
+SELECT u.user_id, u.segment, u.device_type, u.country,
+  ('2026-03-01'::date - u.signup_date::date) AS account_age_days, COUNT(e.event_id) AS total_events,
+  COALESCE(SUM((e.event_type = 'purchase')::int), 0) AS purchases, COALESCE(SUM(e.amount), 0.0) AS total_spend,
+  AVG(e.session_duration_seconds)::float8 AS mean_session_duration_s,
+  COALESCE(SUM((e.event_timestamp >= '2026-01-30 00:00:00')::int), 0) AS events_last_30d,
+  EXTRACT(EPOCH FROM ('2026-03-01 00:00:00'::timestamp - MAX(e.event_timestamp)::timestamp))::float8 / 86400.0
+FROM users AS u LEFT JOIN events AS e ON e.user_id = u.user_id AND e.event_timestamp < '2026-03-01 00:00:00'
+WHERE u.user_id = 'USR' || lpad(:uid::text, 8, '0') GROUP BY u.user_id;
+"""
+
+
+def pgbench(dsn: str, users: int, seconds: float, scratch: Path) -> float | None:
+    binary = shutil.which("pgbench")
+    if binary is None:
+        print("  pgbench: not found (apt-get install postgresql-client)")
+        return None
+    script = scratch / "features.sql"
+    script.write_text(PGBENCH_SCRIPT.format(users=users))
+    done = subprocess.run([binary, "-n", "-M", "prepared", "-f", str(script), "-c", str(CORES), "-j", str(CORES),
+                           "-T", str(int(seconds)), dsn], capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("tps"):
+            return float(line.split("=")[1].split()[0])
+    print(f"  pgbench failed: {done.stderr.strip()[:300]}")
+    return None
+
+
+def part_query(dsn: str, users: int, seconds: float, scratch: Path) -> None:
+    print(f"\n== 2. query throughput at concurrency {CORES} (= cores), {seconds:g} s each", flush=True)
+    run_dir = scratch / "query-run"
+    done = cli("run", "--headless", "--dsn", dsn, "--concurrency", str(CORES), "--pool-size", str(CORES),
+               "--duration", str(seconds), "--out", str(run_dir))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    tool = summary["throughput_rps"]
+    intervals = [json.loads(line) for line in (run_dir / "intervals.jsonl").read_text().splitlines()]
+    # The workers' CPU: the busiest worker's share of a core, per interval, times the workers, over the requests.
+    cpu_s = sum(line["worker_cpu"] for line in intervals) * summary["harness"]["workers"]
+    tool_cpu_us = cpu_s / max(summary["requests"], 1) * 1e6
+    bare, bare_cpu_us = bare_loop(dsn, seconds)
+    bench = pgbench(dsn, users, seconds, scratch)
+    print(f"  mlstress-tui run --dsn   {tool:>10,.0f} req/s   p50 {summary['latency_ms']['p50']:.2f} ms  "
+          f"p99 {summary['latency_ms']['p99']:.2f} ms  client CPU <= ~{tool_cpu_us:,.0f} µs/request (busiest worker)")
+    print(f"  bare psycopg loop x{CORES}     {bare:>10,.0f} req/s   client CPU {bare_cpu_us:,.0f} µs/query")
+    if bench:
+        print(f"  pgbench -M prepared -c{CORES}  {bench:>10,.0f} req/s")
+    print(f"  tool / bare loop {tool / bare:.2f}x (target >= 0.85: {'MET' if tool >= 0.85 * bare else 'MISSED'})"
+          + (f"; bare loop / pgbench {bare / bench:.2f}x; tool / pgbench {tool / bench:.2f}x" if bench else ""))
+    if done.returncode != 0:
+        print(f"  (run exited {done.returncode}: {done.stderr.strip()[:200]})")
+
+
+def part_saturation(dsn: str, scratch: Path) -> None:
+    print("\n== 3. pool saturation: 2,500 req/s offered (preset pool-saturation), 6 s", flush=True)
+    for extra in ([], ["--pool-size", "8"]):
+        run_dir = scratch / f"saturation-{len(extra)}"
+        cli("run", "--headless", "--dsn", dsn, "--preset", "pool-saturation", "--duration", "6", *extra,
+            "--out", str(run_dir))
+        summary = json.loads((run_dir / "summary.json").read_text())
+        pool = summary["load"]["pool_size"]
+        print(f"  pool {pool}: {summary['throughput_rps']:>7,.0f} req/s  latency p99 {summary['latency_ms']['p99']:>9.1f} ms"
+              f"  pool wait p99 {summary['pool_wait_ms']['p99']:>9.1f} ms  query p99 {summary['service_ms']['p99']:.2f} ms"
+              f"  bottleneck: {'pool' if summary.get('bottleneck') else 'none said'}")
+
+
+def part_faults(dsn: str, scratch: Path) -> None:
+    print("\n== 4. backends terminated 3 s into an 8 s run (concurrency 2)", flush=True)
+    run_dir = scratch / "faults"
+
+    def terminate() -> None:
+        time.sleep(4.0)  # ~1 s of start-up, then 3 s of load
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mlstress-tui'")
+
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    cli("run", "--headless", "--dsn", dsn, "--concurrency", "2", "--duration", "8", "--out", str(run_dir))
+    killer.join()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    lines = [json.loads(line) for line in (run_dir / "intervals.jsonl").read_text().splitlines()]
+    steady = max(line["throughput_rps"] for line in lines[:3])
+    hit = next((line for line in lines if line["errors_by_kind"].get("connection_lost")), None)
+    back = next((line for line in lines if hit and line["t"] > hit["t"] and line["throughput_rps"] >= 0.8 * steady), None)
+    lost = summary["errors_by_kind"].get("connection_lost", 0)
+    recovery = f"{back['t'] - hit['t'] + 1:.0f} s (1 s intervals)" if hit and back else "not within the run"
+    print(f"  connection_lost {lost} of {summary['requests']:,} requests; throughput back to 80% within {recovery}; "
+          f"target within 5 s: {'MET' if hit and back and back['t'] - hit['t'] + 1 <= 5 else 'MISSED'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for part in ("generate", "query", "saturation", "faults"):
+        parser.add_argument(f"--{part}", action="store_true")
+    parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    every = not (args.generate or args.query or args.saturation or args.faults)
+    name = f"mlstress_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = args.admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    print(f"postgres benchmark: {dsn}, {CORES} cores, load average {os.getloadavg()[0]:.2f}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlstress-pg-") as scratch:
+            if args.generate or every:
+                part_generate(dsn, args.users, Path(scratch))
+            else:
+                generate_postgres(GenerateParams(users=args.users), dsn, force=True)
+            if args.query or every:
+                part_query(dsn, args.users, args.seconds, Path(scratch))
+            if args.saturation or every:
+                part_saturation(dsn, Path(scratch))
+            if args.faults or every:
+                part_faults(dsn, Path(scratch))
+    finally:
+        with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
