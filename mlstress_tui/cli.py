@@ -19,7 +19,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> OneLineParser:
-    from mlstress_tui.commands import accept, generate, outliers, ramp, run, selfcheck, show
+    from mlstress_tui.commands import accept, generate, outliers, ramp, run, selfcheck, serve, show
 
     parser = OneLineParser(
         prog="mlstress-tui",
@@ -27,7 +27,7 @@ def build_parser() -> OneLineParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (generate, run, ramp, outliers, accept, show, selfcheck):
+    for command in (generate, run, ramp, outliers, accept, show, serve, selfcheck):
         command.add_parser(subparsers)
     return parser
 

@@ -48,9 +48,14 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     where = group.add_mutually_exclusive_group()
     where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database made by 'generate' (default: the embedded one)")
     where.add_argument("--dsn", metavar="URL", help="PostgreSQL made by 'generate --dsn': postgresql://user@host:5432/db (libpq's PG* variables and .pgpass apply)")
+    where.add_argument("--url", metavar="URL", help="a service over HTTP: http://host:port/features/{user_id} ({user_id} in the path, the query or --body)")
     where.add_argument("--target", metavar="SPEC", help="sleep:2ms | python:pkg.module:function")
+    group.add_argument("--method", choices=("GET", "POST"), default="GET", help="HTTP method for --url (default GET)")
+    group.add_argument("--body", metavar="TEMPLATE", help="request body for --url, with {user_id} substituted")
+    group.add_argument("-H", "--header", dest="headers", action="append", metavar="'NAME: VALUE'", help="an HTTP header for --url (repeatable; never shown in any output)")
+    group.add_argument("--expect-status", metavar="CODES", help="status codes that count as ok for --url, e.g. 200,204 (default any 2xx)")
     group.add_argument("--query", metavar="FILE", help="your own feature query file (SQLite), with a :user_id parameter")
-    group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep/python targets take user ids from")
+    group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep, python and HTTP targets take user ids and event counts from (default: the embedded database)")
     group.add_argument("--pool-size", type=positive_int, metavar="P", help="connection slots (default: one per virtual user; 64 in the open loop)")
     group.add_argument("--timeout", type=positive_float, metavar="S", help="per-request deadline in seconds, kept by the harness whatever the target does (default 5)")
     group.add_argument("--startup-timeout", type=positive_float, metavar="S", help="how long the workers may take to open the target (import a model, connect) before the run is abandoned (default 60)")
@@ -134,6 +139,16 @@ def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]
         spec.check()
         with connect_checked(args.dsn, autocommit=True) as connection:
             return spec, read_meta(connection), None
+    if getattr(args, "url", None):
+        if args.query:
+            raise UsageError("--query applies to the SQLite target only: drop --url or --query")
+        from mlstress_tui.load.targets.http import HttpTarget, parse_expect_status
+
+        spec = HttpTarget(url=args.url, method=args.method, body=args.body, headers=tuple(args.headers or ()),
+                          expect_status=parse_expect_status(args.expect_status))
+        spec.check()
+        users_db = args.users_db or ensure_default_database()
+        return spec, database_info(users_db), users_db
     if args.target:
         if args.query:
             raise UsageError("--query applies to the SQLite target only: drop --target or --query")
