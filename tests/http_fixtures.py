@@ -1,0 +1,53 @@
+"""The reference service as a real server process on a free loopback port (no mocked HTTP)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def reference_service(db, *extra: str):
+    """`mlstress-tui serve` on a free port until the block ends; yields its base URL and the process."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "mlstress_tui", "serve", "--db", str(db), "--port", str(port),
+                                *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the reference service did not start: {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+    try:
+        yield base, process
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)

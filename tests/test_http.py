@@ -1,0 +1,99 @@
+"""The HTTP target end to end against the reference service as a real server process."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from http_fixtures import reference_service, stop
+from mlstress_tui.cli import main
+from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.targets.http import HttpTarget
+from mlstress_tui.session import RunSession
+
+
+@pytest.fixture(scope="module")
+def service(small_db):
+    with reference_service(small_db, "--pool-size", "4") as (base, _process):
+        yield base
+
+
+def summary_of(path):
+    return json.loads((path / "summary.json").read_text())
+
+
+def test_closed_and_open_loop_against_the_service_never_write_its_secrets(service, small_db, tmp_path, capsys):
+    host = service.removeprefix("http://")
+    url = f"http://robot:pw-Secret-77@{host}/predict/{{user_id}}?token=tok-Secret-88"
+    for load, run_dir in ((["--concurrency", "4"], tmp_path / "closed"), (["--rate", "200"], tmp_path / "open")):
+        code = main(["run", "--headless", "--url", url, "-H", "Authorization: Bearer hdr-Secret-99",
+                     "--users-db", str(small_db), *load, "--duration", "1.5", "--out", str(run_dir)])
+        summary = summary_of(run_dir)
+        assert code == 0 and summary["requests"] > 50 and summary["errors"] == 0, summary["errors_by_kind"]
+        assert summary["target"]["kind"] == "http" and summary["target"]["headers"] == ["Authorization"]
+        written = "".join(path.read_text(errors="replace") for path in run_dir.iterdir())
+        printed = capsys.readouterr()
+        for secret in ("pw-Secret-77", "tok-Secret-88", "hdr-Secret-99"):
+            assert secret not in written + printed.out + printed.err
+
+
+def test_unknown_users_are_missing_user_and_edge_users_are_named(service, small_db, tmp_path):
+    engine = LoadEngine(HttpTarget(url=f"{service}/features/{{user_id}}"),
+                        LoadSpec(concurrency=2, user_mix="edge", requests=80), run_dir=tmp_path, users_db=small_db)
+    summary = RunSession(engine, run_dir=tmp_path).run_bounded()
+    assert set(summary["errors_by_kind"]) == {"missing_user"}
+    assert 15 <= summary["errors_by_kind"]["missing_user"] <= 25  # the unknown-user quarter of the edge mix
+
+
+def test_5xx_slow_responses_and_a_server_that_goes_away_are_errors_by_kind(small_db, tmp_path):
+    with reference_service(small_db, "--fail-rate", "1") as (base, _):
+        summary = RunSession(LoadEngine(HttpTarget(url=f"{base}/features/{{user_id}}"),
+                                        LoadSpec(concurrency=2, requests=40), run_dir=tmp_path / "5xx",
+                                        users_db=small_db), run_dir=tmp_path / "5xx").run_bounded()
+        assert summary["errors_by_kind"] == {"http_5xx": 40}
+    with reference_service(small_db, "--extra-latency-ms", "400") as (base, _):
+        summary = RunSession(LoadEngine(HttpTarget(url=f"{base}/features/{{user_id}}"),
+                                        LoadSpec(concurrency=2, timeout_s=0.1, duration_s=1.0), run_dir=tmp_path / "slow",
+                                        users_db=small_db), run_dir=tmp_path / "slow").run_bounded()
+        assert summary["errors_by_kind"].get("timeout", 0) >= 4 and summary["latency_ms"]["max"] < 400
+    with reference_service(small_db) as (base, process):
+        engine = LoadEngine(HttpTarget(url=f"{base}/features/{{user_id}}"), LoadSpec(concurrency=2, duration_s=3.0),
+                            run_dir=tmp_path / "gone", users_db=small_db)
+        session = RunSession(engine, run_dir=tmp_path / "gone")
+        session.start()
+        killer = threading.Timer(1.0, stop, args=(process,))
+        killer.start()
+        summary = session.run_until_finished(threading.Event())
+        killer.join()
+    assert summary["ok"] > 0
+    kinds = summary["errors_by_kind"]
+    assert kinds.get("connect_refused", 0) + kinds.get("reset", 0) > 0, kinds
+    assert summary["requests"] == summary["ok"] + summary["errors"] + summary["unfinished"]
+
+
+def test_concurrency_changes_at_run_time_against_the_service(service, small_db, tmp_path):
+    engine = LoadEngine(HttpTarget(url=f"{service}/features/{{user_id}}"), LoadSpec(concurrency=1, duration_s=2.0),
+                        run_dir=tmp_path, users_db=small_db)
+    session = RunSession(engine, run_dir=tmp_path)
+    session.start()
+    time.sleep(0.8)
+    session.set_concurrency(4)
+    summary = session.run_until_finished(threading.Event())
+    assert [level["level"] for level in summary["levels"]] == [1.0, 4.0]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--url", "http://127.0.0.1:1/features/{user_id}"], "nothing listening at http://127.0.0.1:1"),
+    (["--url", "ftp://example.com/{user_id}"], "must be http:// or https://"),
+    (["--url", "http://[::1/x/{user_id}"], "not a valid URL"),
+    (["--url", "http://127.0.0.1:1/features"], "has no {user_id}"),
+    (["--url", "http://127.0.0.1:1/f", "--method", "POST", "--body", '{"user": {user_id}}'], "not valid JSON"),
+])
+def test_bad_http_input_is_one_line_and_exit_2(small_db, tmp_path, capsys, argv, fragment):
+    code = main(["run", "--headless", *argv, "--users-db", str(small_db), "--duration", "1",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
