@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=positive_int, default=1, help="uvicorn worker processes (default 1)")
     parser.add_argument("--pool-size", type=positive_int, default=4, help="database connections per worker (default 4)")
     parser.add_argument("--fail-rate", type=float, default=0.0, metavar="P", help="fault injection: answer 503 to this share of requests (default 0)")
-    parser.add_argument("--extra-latency-ms", type=float, default=0.0, metavar="MS", help="fault injection: add this much latency to every request (default 0)")
+    parser.add_argument("--extra-latency-ms", type=float, default=0.0, metavar="MS", help="fault injection: add this much latency to every request, spent holding its database connection as a slow query would (default 0)")
     parser.set_defaults(func=run)
 
 

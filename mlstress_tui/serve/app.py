@@ -14,7 +14,6 @@ import contextlib
 import math
 import os
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,12 +48,11 @@ def create_app() -> Starlette:
     extra_s = float(os.environ.get("MLSTRESS_SERVE_EXTRA_LATENCY_MS", "0")) / 1000
 
     def features_of(user_id: str) -> dict | JSONResponse:
-        if extra_s:
-            time.sleep(extra_s)
         if fail_rate and random.random() < fail_rate:
             return JSONResponse({"error": "injected failure"}, status_code=503)
         try:
-            return store.features(user_id)
+            # Injected latency is spent holding the database connection, as a slow query would.
+            return store.features(user_id, hold_s=extra_s)
         except MissingUser:
             return JSONResponse({"error": f"no user {user_id}"}, status_code=404)
         except PoolExhausted:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,8 +39,11 @@ class SQLiteStore:
         finally:
             self._free.put(connection)
 
-    def features(self, user_id: str) -> dict:
+    def features(self, user_id: str, hold_s: float = 0.0) -> dict:
+        """`hold_s`: extra time the request keeps its connection (a slower query), so a small pool saturates."""
         with self.connection() as connection:
+            if hold_s:
+                time.sleep(hold_s)
             return fetch_features(connection, FEATURE_QUERY, user_id)
 
     def close(self) -> None:
@@ -60,13 +64,15 @@ class PostgresStore:
         self._pool.wait(timeout=10)
         self._wait_s = wait_s
 
-    def features(self, user_id: str) -> dict:
+    def features(self, user_id: str, hold_s: float = 0.0) -> dict:
         from psycopg_pool import PoolTimeout
 
         from mlstress_tui.pipeline.postgres_features import fetch_features as fetch
 
         try:
             with self._pool.connection(timeout=self._wait_s) as connection:
+                if hold_s:
+                    time.sleep(hold_s)
                 return fetch(connection, user_id)
         except PoolTimeout:
             raise PoolExhausted from None

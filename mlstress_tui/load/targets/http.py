@@ -13,7 +13,6 @@ response read. Headers and credentials never reach any output.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import quote, urlsplit
@@ -35,6 +34,10 @@ _KINDS = {
     # CURLE_WEIRD_SERVER_REPLY (8): pycurl still names it after FTP.
     pycurl.E_FTP_WEIRD_SERVER_REPLY: "bad_response", pycurl.E_UNSUPPORTED_PROTOCOL: "bad_response",
 }
+
+
+def _discard(chunk: bytes) -> None:
+    """libcurl's write callback: the bytes are read (and counted in service time), not kept."""
 
 
 class HttpError(Exception):
@@ -107,7 +110,7 @@ class HttpTarget(Target):
         live = _LiveHttp(self, PREFLIGHT_TIMEOUT_S)
         handle = live.connect()
         try:
-            live.exchange(handle, "USR00000001", PREFLIGHT_TIMEOUT_S)
+            live.exchange(handle, "USR00000001")
         except pycurl.error as error:
             number = error.args[0]
             if _KINDS.get(number) in ("connect_refused", "timeout"):
@@ -133,29 +136,28 @@ class _LiveHttp(LiveTarget):
         handle.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for name lookups
         handle.setopt(pycurl.TCP_NODELAY, 1)
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(self.timeout_s, PREFLIGHT_TIMEOUT_S) * 1000))
+        # Every request's deadline is --timeout from its send, in both load models: set once, not per request.
+        handle.setopt(pycurl.TIMEOUT_MS, max(int(self.timeout_s * 1000), 1))
+        # The body is read to its end (service time is send -> full response) and dropped: nothing to keep.
+        handle.setopt(pycurl.WRITEFUNCTION, _discard)
         if self.target.headers:
             handle.setopt(pycurl.HTTPHEADER, list(self.target.headers))
         if self.target.method == "POST":
             handle.setopt(pycurl.POST, 1)
         return handle
 
-    def exchange(self, handle: pycurl.Curl, user_id: str, timeout_s: float) -> tuple[int, bytes]:
-        """Send the request for `user_id` and read the whole response; pycurl.error on a transport failure."""
-        safe = quote(user_id, safe="")
-        url = self.prefix + safe + self.suffix if self.has_placeholder else self.target.url
+    def exchange(self, handle: pycurl.Curl, user_id: str) -> int:
+        """Send the request for `user_id` and read the whole response; its status, or pycurl.error."""
+        url = self.prefix + quote(user_id, safe="") + self.suffix if self.has_placeholder else self.target.url
         handle.setopt(pycurl.URL, url)
         if self.target.body is not None:
             handle.setopt(pycurl.POSTFIELDS, self.target.body.replace(PLACEHOLDER, user_id))
-        handle.setopt(pycurl.TIMEOUT_MS, max(int(timeout_s * 1000), 1))
-        chunks: list[bytes] = []
-        handle.setopt(pycurl.WRITEFUNCTION, chunks.append)
         handle.perform()
-        return handle.getinfo(pycurl.RESPONSE_CODE), b"".join(chunks)
+        return handle.getinfo(pycurl.RESPONSE_CODE)
 
     def request(self, handle: pycurl.Curl, user_id: str, deadline_ns: int) -> None:
-        remaining = (deadline_ns - time.perf_counter_ns()) / 1e9
         try:
-            status, _ = self.exchange(handle, user_id, remaining)
+            status = self.exchange(handle, user_id)
         except pycurl.error as error:
             kind = _KINDS.get(error.args[0], "bad_response")
             if kind == "timeout":
