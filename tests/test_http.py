@@ -97,3 +97,37 @@ def test_bad_http_input_is_one_line_and_exit_2(small_db, tmp_path, capsys, argv,
                  "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_sigint_against_a_service_writes_the_summary_and_leaves_no_worker(service, small_db, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_run_cli import _alive, _children
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlstress_tui", "run", "--headless", "--url", f"{service}/features/{{user_id}}",
+         "--users-db", str(small_db), "--concurrency", "4", "--duration", "120", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 30
+    while not ((tmp_path / "intervals.jsonl").exists() and (tmp_path / "intervals.jsonl").read_text().count("\n")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = _children(process.pid)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "Traceback" not in err
+    assert summary_of(tmp_path)["interrupted"] is True and summary_of(tmp_path)["requests"] > 0
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers and not any(_alive(pid) for pid in workers)
+    assert urllib_ok(f"{service}/healthz")  # the service is the user's: it keeps running
+
+
+def urllib_ok(url: str) -> bool:
+    import urllib.request
+
+    return urllib.request.urlopen(url, timeout=2).status == 200
