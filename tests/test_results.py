@@ -77,3 +77,11 @@ def test_the_pool_is_the_bottleneck_only_when_it_holds_the_load_back():
     # Closed loop: more users than connections, each waiting far longer than its query.
     assert pool_bottleneck(_stats_with(wait_ms=20, query_ms=2.0), mode="closed", pool_size=4, concurrency=16,
                            offered_rps=None)
+
+
+def test_against_an_http_service_the_tool_s_queue_is_the_service_s_limit():
+    from mlstress_tui.results.bottleneck import pool_bottleneck
+
+    line = pool_bottleneck(_stats_with(wait_ms=3800, query_ms=400, requests=170), mode="open", pool_size=64,
+                           concurrency=64, offered_rps=400, target_kind="http")
+    assert line and "the service cannot keep up" in line and "not the database" not in line

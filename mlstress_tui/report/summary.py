@@ -35,7 +35,8 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
     load_s = max(duration_s - stats.stalled_s, 0.0)
     final = load.get("final", {})
     bottleneck = pool_bottleneck(total, mode=final.get("mode", load.get("mode")), pool_size=load.get("pool_size"),
-                                 concurrency=final.get("concurrency") or 0, offered_rps=final.get("rate"))
+                                 concurrency=final.get("concurrency") or 0, offered_rps=final.get("rate"),
+                                 target_kind=target.get("kind"))
     latency_with_unsent = total.latency.copy()
     latency_with_unsent.merge(total.unsent_wait)
     return {

@@ -17,7 +17,7 @@ def _ms(value: float) -> str:
 
 
 def pool_bottleneck(stats: IntervalStats, *, mode: str, pool_size: int | None, concurrency: int,
-                    offered_rps: float | None) -> str | None:
+                    offered_rps: float | None, target_kind: str | None = None) -> str | None:
     """One line when the pool is the bottleneck (the system cannot keep up and requests wait for a connection
     longer than the query takes), None otherwise."""
     wait = stats.pool_wait.percentile_ms(99)
@@ -31,5 +31,9 @@ def pool_bottleneck(stats: IntervalStats, *, mode: str, pool_size: int | None, c
     if not held_back:
         return None
     pool = f" (pool of {pool_size})" if pool_size else ""
+    if target_kind == "http":
+        # The tool's connections are the client's, not the system's: the service behind them is what is slow.
+        return (f"the service cannot keep up: requests queued p99 {_ms(wait)} for one of the tool's connections{pool} "
+                f"while each answer took p99 {_ms(query)}; the service's own pool or capacity is the limit")
     return (f"the pool, not the database, is the bottleneck: requests waited p99 {_ms(wait)} for a connection{pool} "
             f"while the query took p99 {_ms(query)}; raise --pool-size or lower the load")

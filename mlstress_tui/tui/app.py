@@ -319,7 +319,7 @@ class DashboardApp(App[int]):
             engine = self.engine
             pool = engine.pool_size or (DEFAULT_OPEN_POOL if engine.mode == OPEN else None)
             bottleneck = pool_bottleneck(interval, mode=engine.mode, pool_size=pool, concurrency=engine.concurrency,
-                                         offered_rps=engine.rate)
+                                         offered_rps=engine.rate, target_kind=engine.target_info.get("kind"))
             if bottleneck:
                 lines.append(bottleneck)
         if run.total.output_lines:
