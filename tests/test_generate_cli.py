@@ -129,3 +129,30 @@ def test_progress_bar_shows_rows_per_second():
     bar.close()
     text = stream.getvalue()
     assert text.startswith("\r") and "rows/s" in text and "1,000/1,000 events" in text and "100%" in text
+
+
+def test_sigterm_leaves_no_temporary_file_behind(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "mlstress_tui", "generate", "--users", "200000",
+                                "--out", str(tmp_path / "big.sqlite")], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not list(tmp_path.glob(".big.sqlite.*.tmp")):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_path_in_a_missing_directory_is_refused_not_created(tmp_path, capsys):
+    from mlstress_tui.cli import main
+
+    assert main(["generate", "--users", "10", "--out", str(tmp_path / "no" / "such" / "x.sqlite")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

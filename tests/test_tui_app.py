@@ -309,3 +309,12 @@ async def test_a_shows_the_whole_run_against_its_sla(engine: FakeEngine) -> None
         assert "p95_ms" in text and "error_rate" in text and ("PASS" in text or "FAIL" in text)
         await pilot.press("escape")
         assert not isinstance(app.screen, AcceptanceScreen)
+
+
+async def test_m_starts_the_open_loop_below_the_throughput_just_measured(engine: FakeEngine) -> None:
+    app = DashboardApp(fake_session(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)
+        measured = app.session.stats.current_level().throughput_rps
+        await pilot.press("m")
+        assert engine.rate == pytest.approx(round(measured * 0.8, 1), rel=0.02)

@@ -164,7 +164,7 @@ class FakeEngine:
     def set_mode(self, mode: str, rate: float | None = None) -> None:
         self.calls.append(("set_mode", mode))
         if mode == "open" and self.mode != "open":
-            self.rate = float(self.concurrency * 1000 / BASE_SERVICE_MS / 2)
+            self.rate = round(float(rate), 1) if rate else float(self.concurrency * 1000 / BASE_SERVICE_MS / 2)
         self.mode = mode
         self.level_id += 1
 

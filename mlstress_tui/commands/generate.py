@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sqlite3
 import sys
 import time
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dsn is not None and args.out is not None:
         raise UsageError("--out and --dsn are two places to write: give one")
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    # SIGTERM (timeout, a service manager) stops the load like Ctrl-C does, so its clean-up runs too.
+    previous = signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:
         if args.dsn is not None:
             from mlstress_tui.synth.postgres_writer import generate_postgres
@@ -73,12 +76,19 @@ def run(args: argparse.Namespace) -> int:
             result = generate_postgres(params, args.dsn, force=args.force, progress=bar.update if bar else None)
         else:
             out = args.out if args.out is not None else default_database_path()
+            if args.out is None:
+                out.parent.mkdir(parents=True, exist_ok=True)  # the cache directory is ours to create
             result = generate_sqlite(params, out, force=args.force, progress=bar.update if bar else None)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if bar:
             bar.close()
     print(summary(result, params, {} if args.dsn is not None else event_shape(result.path)))
     return EXIT_OK
+
+
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def event_shape(path: Path) -> dict:

@@ -191,7 +191,12 @@ def resolve_load(args: argparse.Namespace, preset: Preset, *, headless: bool, **
 
 
 def make_run_dir(args: argparse.Namespace) -> Path:
+    """The run directory; an --out that already holds a finished run gets a fresh subdirectory, never an overwrite."""
     run_dir = args.out if args.out is not None else default_run_dir()
+    if (run_dir / "summary.json").exists():
+        fresh = run_dir / default_run_dir().name
+        print(f"{run_dir} already holds a run: writing into {fresh}", file=sys.stderr)
+        run_dir = fresh
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

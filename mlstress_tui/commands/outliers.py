@@ -71,8 +71,7 @@ def print_outliers(report: dict, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
-    if not headless:
-        check_theme(args.theme)
+    check_theme(args.theme)  # the same answer headless: a typo is bad input either way
     session, _ = build_session(args, headless=False, mode="closed", concurrency=args.concurrency,
                                user_mix="stratified", requests_per_group=args.requests_per_stratum,
                                duration_s=None, requests=None)

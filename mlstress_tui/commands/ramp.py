@@ -81,8 +81,7 @@ def print_ramp(report: dict, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
-    if not headless:
-        check_theme(args.theme)
+    check_theme(args.theme)  # the same answer headless: a typo is bad input either way
     from mlstress_tui.presets import load_preset
 
     preset = load_preset(args.preset)

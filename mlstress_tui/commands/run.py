@@ -74,8 +74,7 @@ def run_dashboard(session: RunSession, theme: str | None, **options: object) -> 
 
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
-    if not headless:
-        check_theme(args.theme)
+    check_theme(args.theme)  # the same answer headless: a typo is bad input either way
     session, _preset = build_session(args, headless=headless)
     code = run_headless(session) if headless else run_dashboard(session, args.theme)
     edge = session.reports.get("edge.json")

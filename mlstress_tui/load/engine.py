@@ -507,8 +507,16 @@ class LoadEngine:
             "requests": self.requests_limit,
             "replace_stuck": self.load.replace_stuck,
             "on_worker_death": self.load.on_worker_death,
-            "final": {"mode": self.mode, "concurrency": self.concurrency, "rate": self.rate},
+            # The open loop's in-flight limit is its pool (executors); the closed loop's, its users.
+            "in_flight_limit": (self.load.concurrency if self.load.mode == CLOSED
+                                else self.load.pool_size or DEFAULT_OPEN_POOL),
+            "final": {"mode": self.mode, "concurrency": self.concurrency if self.mode == CLOSED else None,
+                      "rate": self.rate, "pool_size": self._final_pool(),
+                      "in_flight_limit": self.concurrency if self.mode == CLOSED else self._final_pool()},
         }
+
+    def _final_pool(self) -> int:
+        return self.pool_size or (self.concurrency if self.mode == CLOSED else DEFAULT_OPEN_POOL)
 
     def faults(self) -> dict:
         """The tool's own faults, for summary.json: workers that died and the requests lost with them."""

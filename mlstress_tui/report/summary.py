@@ -32,7 +32,7 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
         harness["note"] = "; ".join(notes)
     # Time the harness stood still is not load time: the rate is over the time the load ran.
     harness["stalled_s"] = round(stats.stalled_s, 3)
-    load_s = max(duration_s - stats.stalled_s, 0.0)
+    load_s = max(duration_s - stats.stalled_s - stats.paused_s, 0.0)
     final = load.get("final", {})
     bottleneck = pool_bottleneck(total, mode=final.get("mode", load.get("mode")), pool_size=load.get("pool_size"),
                                  concurrency=final.get("concurrency") or 0, offered_rps=final.get("rate"),
@@ -71,6 +71,8 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
             for level in stats.levels.values()
         ],
         "transition_s": round(stats.transition_s, 3),
+        # Seconds paused by the operator: not load time, so throughput leaves them out.
+        "paused_s": round(stats.paused_s, 3),
         # The pool, not the database, limited the system (pool wait p99 against query p99), when it did.
         "bottleneck": bottleneck,
         # The most users that actually ran at once (threads may fail to start under a memory or pids limit).

@@ -78,6 +78,7 @@ class RunStats:
         # Harness stalls (the tool or the machine stopped): their time is not load time.
         self.stalls: deque[dict] = deque(maxlen=error_capacity)
         self.stalled_s = 0.0
+        self.paused_s = 0.0  # paused by the operator: not load time either
         self.ticks = 0
 
     def on_tick(self, interval: IntervalStats) -> None:
@@ -104,6 +105,7 @@ class RunStats:
         for kind, message in interval.last_error.items():
             self.recent_errors.append((interval.t_end, kind, message))
         if interval.paused:
+            self.paused_s += interval.duration_s
             return  # a paused interval would dilute its level's throughput
         if interval.level_id is None:
             self.transition_s += interval.duration_s

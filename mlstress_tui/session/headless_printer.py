@@ -101,6 +101,20 @@ def print_summary(summary: dict, run_dir: Path, out: TextIO, write_errors: list[
         values = summary[key]
         print(f"  {label:9}  " + "  ".join(f"{name} {format_ms(values[name])}" for name in
                                           ("p50", "p90", "p95", "p99", "p999", "max", "mean")), file=out)
+    levels = summary.get("levels", [])
+    if len(levels) > 1:
+        # The headline is where the knobs ended; a run that visited several levels says each of them.
+        print(f"  levels visited ({len(levels)}):  mode    level       seconds      req/s       p95       p99   errors",
+              file=out)
+        for level in levels:
+            shown = f"{level['level']:g} users" if level["mode"] == CLOSED else f"{level['level']:g}/s"
+            latency = level["latency_ms"]
+            print(f"  {'':20}{level['mode']:7} {shown:>11} {level['seconds']:>9.1f} {level['throughput_rps']:>10,.1f} "
+                  f"{format_ms(latency['p95']):>9} {format_ms(latency['p99']):>9} {level['errors']:>8,}", file=out)
+    late = summary.get("harness", {}).get("late_starts")
+    if late:
+        print(f"  late starts {late:,} (open loop: sent more than 1 ms after their due time, because no connection or "
+              "executor was free; their latency counts from the due time)", file=out)
     if summary.get("bottleneck"):
         print(f"  >> {summary['bottleneck']}", file=out)
     if summary.get("unfinished") or summary.get("unsent"):

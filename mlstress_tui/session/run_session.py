@@ -19,6 +19,8 @@ from mlstress_tui.session.ramp_controller import RampController, RampPlan
 log = logging.getLogger(__name__)
 
 RAMPING = "ramping"
+# The open loop, switched to from the closed one, starts at this share of the throughput just measured.
+OPEN_START_SHARE = 0.8
 
 
 class Engine(Protocol):
@@ -212,9 +214,16 @@ class RunSession:
         self.engine.set_rate(rate)
 
     def set_mode(self, mode: str) -> None:
-        """Switch loops; the open loop starts at the throughput just measured, so the load is continuous."""
-        last = self.stats.last
-        self.engine.set_mode(mode, rate=last.throughput_rps if mode == OPEN and last and last.requests else None)
+        """Switch loops; the open loop starts at OPEN_START_SHARE of the throughput just measured.
+
+        At 100% the queue can only grow (any hiccup is never caught up), and the SLA
+        light would read BREACH within seconds of a switch that changed nothing.
+        """
+        current = self.stats.current_level()
+        measured = current.throughput_rps if current is not None and current.requests else None
+        if measured is None and self.stats.last is not None and self.stats.last.requests:
+            measured = self.stats.last.throughput_rps
+        self.engine.set_mode(mode, rate=measured * OPEN_START_SHARE if mode == OPEN and measured else None)
 
     def pause(self) -> None:
         self.engine.pause()

@@ -106,12 +106,9 @@ def _check_target(out: Path, force: bool) -> None:
         raise UsageError(f"--out {out} is a directory; give a file path such as {out / 'events.sqlite'}")
     if out.exists() and not force:
         raise UsageError(f"{out} already exists; pass --force to replace it")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(
-            f"cannot create directory {out.parent} for --out ({error.strerror}); choose another path"
-        ) from None
+    if not out.parent.is_dir():
+        # A typo in --out must not create a tree of directories: the caller makes the one it means.
+        raise UsageError(f"directory {out.parent} for --out does not exist; create it first or choose another path")
     if not os.access(out.parent, os.W_OK):
         raise UsageError(f"cannot write to directory {out.parent}; choose another --out")
 

@@ -32,6 +32,7 @@ from mlstress_tui.session import RampController, RunSession
 from mlstress_tui.session.headless_printer import fault_line
 from mlstress_tui.session.ramp_controller import ramp_step
 from mlstress_tui.session.run_acceptance import run_acceptance
+from mlstress_tui.session.run_session import OPEN_START_SHARE
 from mlstress_tui.tui.format import fmt_elapsed, fmt_level, fmt_rate
 from mlstress_tui.tui.live_stats import LiveWindow
 from mlstress_tui.tui.screens.acceptance_screen import AcceptanceScreen
@@ -478,7 +479,11 @@ class DashboardApp(App[int]):
         self.session.set_mode(new_mode)
         self._requested = None
         self.load_mode = new_mode
-        message = f"load mode → {'open loop (fixed arrival rate)' if new_mode == OPEN else 'closed loop (users)'}"
+        if new_mode == OPEN:
+            message = (f"load mode → open loop at {fmt_rate(self.engine.rate or 0)} req/s "
+                       f"({OPEN_START_SHARE:.0%} of the throughput just measured, so the queue can drain)")
+        else:
+            message = f"load mode → closed loop, {self.engine.concurrency} users"
         log.info(message)
         self.notify(message, title="Load", timeout=3)
         self._sync_engine_state()

@@ -22,6 +22,9 @@ PROBE_BUSY_S = 1.0
 
 def open_read_only(path: Path, busy_timeout_s: float = PROBE_BUSY_S) -> sqlite3.Connection:
     """A read-only connection (the database under test is never written) that waits on a lock at most `busy_timeout_s`."""
+    if path.is_dir():
+        raise UsageError(f"database {str(path)!r} is a directory: point --db at a database file inside it, e.g. "
+                         f"{str(path / 'events.sqlite')!r}")
     if not path.is_file():
         raise UsageError(f"database {str(path)!r} does not exist: create it with 'mlstress-tui generate --out {path}'")
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
