@@ -111,6 +111,13 @@ def print_summary(summary: dict, run_dir: Path, out: TextIO, write_errors: list[
             latency = level["latency_ms"]
             print(f"  {'':20}{level['mode']:7} {shown:>11} {level['seconds']:>9.1f} {level['throughput_rps']:>10,.1f} "
                   f"{format_ms(latency['p95']):>9} {format_ms(latency['p99']):>9} {level['errors']:>8,}", file=out)
+    ramp = summary.get("ramp")
+    if ramp:
+        unit = "req/s" if load["mode"] != CLOSED and ramp.get("knee_rate") is not None else "users"
+        knee = ramp.get("knee_concurrency") if unit == "users" else ramp.get("knee_rate")
+        safe = ramp.get("safe_concurrency") if unit == "users" else ramp.get("safe_rate")
+        print(f"  ramp: knee {'none' if knee is None else f'{knee:g} {unit}'}, safe "
+              f"{'none' if safe is None else f'{safe:g} {unit}'}: {ramp.get('reason')}", file=out)
     late = summary.get("harness", {}).get("late_starts")
     if late:
         print(f"  late starts {late:,} (open loop: sent more than 1 ms after their due time, because no connection or "

@@ -34,7 +34,8 @@ class LatencyHistogramChart(DashboardChart):
             return
         log_edges = [math.log10(edge) for edge in edges]
         centres = [(a + b) / 2 for a, b in zip(log_edges, log_edges[1:])]
-        self.begin(f"{title} · p95 {fmt_ms(summary['p95'])} ms")
+        # The p95 is in the legend's marker and the stats panel; the title names what is shown, short enough to fit.
+        self.begin(title)
         self.border_subtitle = (f"n={fmt_count(histogram.count)} [$success]│[/]p50 [$warning]│[/]p95 "
                                 f"[$error]│[/]p99")
         share = (counts * 100.0 / histogram.count).tolist()

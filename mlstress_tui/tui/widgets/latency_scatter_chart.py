@@ -23,9 +23,9 @@ class LatencyScatterChart(DashboardChart):
         points = list(points)
         positive = [(events, latency) for events, latency in points if events > 0 and latency > 0]
         hidden = len(points) - len(positive)
-        title = "latency vs events per user"
+        title = "latency vs events"
         # Zero events has no place on a log axis: say how many were left out rather than fake a position.
-        self.border_subtitle = f"{hidden} of {len(points)} with 0 events not shown" if hidden else ""
+        self.border_subtitle = f"{hidden} at 0 events not shown" if hidden else ""
         if not positive:
             if points:
                 self.border_subtitle = "this target reports no event counts"

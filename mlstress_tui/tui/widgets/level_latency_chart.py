@@ -51,6 +51,11 @@ class LevelLatencyChart(DashboardChart):
             positions, labels = log_ticks(10 ** min(ys + [sla_y]), 10 ** max(ys + [sla_y]), " ms")
             self.plt.yticks(positions, labels)
         else:
+            # From zero: 0.41 against 0.60 ms must not draw as a cliff; only a real change looks like one.
+            top = max(ys) * 1.15 if max(ys) > 0 else 1.0
+            if sla_y <= top * 1.5:
+                top = max(top, sla_y * 1.05)
+            self.plt.ylim(0, top)
             self.plt.ylabel("ms")
         self.plt.xlabel(axis)
         if len(xs) <= MAX_LEVEL_TICKS:

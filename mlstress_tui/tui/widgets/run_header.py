@@ -35,16 +35,17 @@ class RunHeader(Static):
             data.append(f"{fmt_count(target_info['events'])} events")
         if target_info.get("seed") is not None:
             data.append(f"seed {target_info['seed']}")
-        line1 = Content.assemble(("target ", "dim"), (target, "bold"))
+        # Spaces trail each segment, never lead one: SVG renderers (rsvg, cairosvg) drop a span's leading spaces.
+        line1 = Content.assemble(("target ", "dim"), (target + "  ", "bold"))
         if data:
-            line1 = Content.assemble(line1, ("  db ", "dim"), " · ".join(data))
+            line1 = Content.assemble(line1, ("db ", "dim"), " · ".join(data))
 
         if mode == "open":
-            load = Content.assemble(("open loop ", "dim"), (f"{fmt_rate(rate)} req/s", "bold"))
+            load = Content.assemble(("open loop ", "dim"), (f"{fmt_rate(rate)} req/s  ", "bold"))
         else:
-            load = Content.assemble(("closed loop ", "dim"), (f"{concurrency} users", "bold"))
+            load = Content.assemble(("closed loop ", "dim"), (f"{concurrency} users  ", "bold"))
             if running is not None and running < concurrency:
-                load = Content.assemble(load, (f" ({running} running)", "bold $error"))
+                load = Content.assemble(load, (f"({running} running)  ", "bold $error"))
         pool = "per user" if pool_size is None else str(pool_size)
         elapsed = fmt_elapsed(elapsed_s)
         if duration_s:
@@ -53,11 +54,11 @@ class RunHeader(Static):
             elapsed += f" (limit {fmt_count(requests_limit)} req)"
         style = _STATE_STYLE.get(state, "")
         line2 = Content.assemble(
-            load, ("  pool ", "dim"), pool, ("  elapsed ", "dim"), elapsed, "  ",
-            (f"● {state.upper()}", f"bold {style}".strip()),
+            load, ("pool ", "dim"), pool + "  ", ("elapsed ", "dim"), elapsed + "  ",
+            (f"● {state.upper()}  ", f"bold {style}".strip()),
         )
         if note:
-            line2 = Content.assemble(line2, ("  ", ""), (note, "$accent"))
+            line2 = Content.assemble(line2, (note, "$accent"))
         content = Content("\n").join([line1, line2])
         if content != getattr(self, "_shown", None):
             self._shown = content
