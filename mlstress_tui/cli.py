@@ -23,7 +23,9 @@ def build_parser() -> OneLineParser:
 
     parser = OneLineParser(
         prog="mlstress-tui",
-        description="Prove an ML serving system holds production load before real users arrive.",
+        description="Prove an ML serving system holds production load before real users arrive. A bare "
+                    "'mlstress-tui' starts the dashboard on the default database (generated into the cache "
+                    "directory on first use).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

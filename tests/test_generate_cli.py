@@ -156,3 +156,15 @@ def test_an_out_path_in_a_missing_directory_is_refused_not_created(tmp_path, cap
     assert main(["generate", "--users", "10", "--out", str(tmp_path / "no" / "such" / "x.sqlite")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+def test_a_generation_the_disk_cannot_hold_is_refused_before_it_starts(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from mlstress_tui.cli import main
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**11, 10**11 - 10**9, 10**9))
+    assert main(["generate", "--users", "20000000", "--out", str(tmp_path / "huge.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert "about 116.5 GB" in err and "1.0 GB free" in err and "--force" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from mlstress_tui.load.targets.sqlite import SQLiteTarget
 from mlstress_tui.load.users import USER_MIXES
 from mlstress_tui.paths import default_database_path, default_run_dir
 from mlstress_tui.pipeline.feature_query import load_query_file
-from mlstress_tui.presets import Preset, load_preset
+from mlstress_tui.presets import Preset, available_presets, load_preset
 from mlstress_tui.results.interval_stats import CLOSED, OPEN
 from mlstress_tui.session import RunSession
 
@@ -46,7 +46,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """TARGET options shared by every measuring command."""
     group = parser.add_argument_group("target")
     where = group.add_mutually_exclusive_group()
-    where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database made by 'generate' (default: the embedded one)")
+    where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database made by 'generate' (default: the one generated into the cache directory)")
     where.add_argument("--dsn", metavar="URL", help="PostgreSQL made by 'generate --dsn': postgresql://user@host:5432/db (libpq's PG* variables and .pgpass apply)")
     where.add_argument("--url", metavar="URL", help="a service over HTTP: http://host:port/features/{user_id} ({user_id} in the path, the query or --body)")
     where.add_argument("--target", metavar="SPEC", help="sleep:2ms | python:pkg.module:function")
@@ -68,18 +68,18 @@ def add_load_arguments(parser: argparse.ArgumentParser, *, levels: bool = True, 
     group = parser.add_argument_group("load")
     if levels:
         model = group.add_mutually_exclusive_group()
-        model.add_argument("--concurrency", type=positive_int, metavar="N", help="closed loop: N virtual users")
+        model.add_argument("--concurrency", type=positive_int, metavar="N", help="closed loop: N virtual users (default: the preset's, 4)")
         model.add_argument("--rate", type=positive_float, metavar="R", help="open loop: R requests per second")
     if bounds:
         bound = group.add_mutually_exclusive_group()
-        bound.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds")
+        bound.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: until q in the dashboard; 30 headless)")
         bound.add_argument("--requests", type=positive_int, metavar="N", help="stop after N requests")
     group.add_argument("--arrivals", choices=ARRIVALS, help="open loop: evenly spaced (uniform, default) or bursty as real traffic (poisson, seeded)")
     group.add_argument("--user-mix", choices=USER_MIXES, help="which users are requested (default uniform)")
     group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequence (default 42)")
     group.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
     group.add_argument("--on-worker-death", choices=("replace", "stop"), help="a worker process that dies is replaced (default) or ends the run; either way it is said and the exit code is 3")
-    group.add_argument("--preset", metavar="NAME|FILE", help="load profile: a name from presets/ or a .toml file (default: default)")
+    group.add_argument("--preset", metavar="NAME|FILE", help=f"load profile: {', '.join(available_presets())}, or a .toml file (default: default)")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:

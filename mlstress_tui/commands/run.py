@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def add_front_end_arguments(parser: argparse.ArgumentParser) -> None:
     """Dashboard or headless: shared by the commands that can show a run live."""
     parser.add_argument("--headless", action="store_true", help="no dashboard: a progress line a second (automatic when stdout is not a terminal)")
-    parser.add_argument("--theme", metavar="NAME", help="dashboard theme by name (the themes/ files' names)")
+    parser.add_argument("--theme", metavar="NAME", help=f"dashboard theme: {', '.join(theme_names())} (or a Textual built-in)")
 
 
 def run_headless(session: RunSession, describe: str = "") -> int:
@@ -44,6 +44,13 @@ def run_headless(session: RunSession, describe: str = "") -> int:
             print("\nstopping: the summary is written", file=sys.stderr, flush=True)
     print_summary(summary, session.run_dir, sys.stdout, session.write_errors)
     return session.exit_code
+
+
+def theme_names() -> list[str]:
+    """The shipped themes' names (themes/*.toml), for help texts and errors."""
+    from mlstress_tui.paths import data_dir
+
+    return sorted(path.stem for path in data_dir("themes").iterdir() if path.is_file())
 
 
 def check_theme(name: str | None) -> None:

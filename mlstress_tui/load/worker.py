@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from setproctitle import setproctitle
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.schedule import ArrivalSchedule
@@ -549,6 +550,7 @@ def _die_with_parent() -> None:
 def worker_main(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_queue: Any, tickets: Any) -> None:
     """Entry point of a worker process."""
     _die_with_parent()
+    setproctitle(f"mlstress-tui worker {config.worker_id}: {config.target.label}")
     # Ctrl-C reaches the whole process group; the engine decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
