@@ -47,3 +47,13 @@ def test_latency_formats_keep_three_significant_digits() -> None:
     assert fmt_ms(23.45) == "23.4"
     assert fmt_ms(234.5) == "234"
     assert fmt_ms(12_345.0) == "12.3 s"
+
+
+def test_linear_ticks_are_round_even_and_read_like_the_stats_panel():
+    from mlstress_tui.tui.widgets.dashboard_chart import linear_ticks
+
+    positions, labels = linear_ticks(13576.2, max_ticks=6)
+    assert labels == ["0", "5,000", "10,000", "15,000"]
+    steps = {round(b - a, 9) for a, b in zip(positions, positions[1:])}
+    assert len(steps) == 1 and positions[-1] >= 13576.2
+    assert linear_ticks(0.63)[1] == ["0.0", "0.2", "0.4", "0.6", "0.8"]

@@ -154,12 +154,13 @@ class DashboardApp(App[int]):
         yield FinalBanner(id="final-banner")
         with VerticalScroll(id="body"):
             with Container(id="top"):
+                # The errors panel takes only the lines it has; the histogram takes the rest of the column.
                 with Container(id="left"):
                     yield StatsPanel(id="stats")
                     yield ErrorsPanel(id="errors")
                     yield StrataPanel(id="strata")
-                with Container(id="charts"):
                     yield LatencyHistogramChart(id="histogram", classes="chart")
+                with Container(id="charts"):
                     yield LatencyScatterChart(id="scatter", classes="chart")
                     yield LevelLatencyChart(id="level-latency", classes="chart")
                     yield LevelThroughputChart(id="level-throughput", classes="chart")

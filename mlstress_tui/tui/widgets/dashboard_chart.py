@@ -26,6 +26,20 @@ def _tick_label(value: float, unit: str) -> str:
     return f"{value:g}{unit}"
 
 
+def linear_ticks(top: float, max_ticks: int = 5) -> tuple[list[float], list[str]]:
+    """Evenly spaced round ticks from 0 to at least `top` (steps of 1, 2, 2.5 or 5 × 10^k), labelled like the
+    stats panel: thousands separators, no stray decimals."""
+    if top <= 0:
+        return [0.0], ["0"]
+    raw = top / max(max_ticks - 1, 1)
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = next(factor * magnitude for factor in (1.0, 2.0, 2.5, 5.0, 10.0) if factor * magnitude >= raw)
+    count = math.ceil(top / step - 1e-9)
+    positions = [index * step for index in range(count + 1)]
+    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else (1 if step % 1 else 0)
+    return positions, [f"{value:,.{decimals}f}" for value in positions]
+
+
 def log_ticks(low: float, high: float, unit: str = "", *, max_ticks: int = 6) -> tuple[list[float], list[str]]:
     """At most `max_ticks` ticks (as log10 positions) in [low, high]: decades, with 2s and 5s if they fit.
 

@@ -6,7 +6,7 @@ import math
 
 from mlstress_tui.results.run_stats import LevelStats
 from mlstress_tui.tui.format import fmt_level
-from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks, round_sig
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, linear_ticks, log_ticks, round_sig
 
 # Past this spread a linear axis flattens everything before the cliff into one line.
 LOG_Y_SPREAD = 20.0
@@ -52,10 +52,12 @@ class LevelLatencyChart(DashboardChart):
             self.plt.yticks(positions, labels)
         else:
             # From zero: 0.41 against 0.60 ms must not draw as a cliff; only a real change looks like one.
-            top = max(ys) * 1.15 if max(ys) > 0 else 1.0
+            top = max(ys) * 1.1 if max(ys) > 0 else 1.0
             if sla_y <= top * 1.5:
                 top = max(top, sla_y * 1.05)
-            self.plt.ylim(0, top)
+            positions, labels = linear_ticks(top, max_ticks=max(3, self.size.height // 3) if self.size.height else 5)
+            self.plt.yticks(positions, labels)
+            self.plt.ylim(0, positions[-1])
             self.plt.ylabel("ms")
         self.plt.xlabel(axis)
         if len(xs) <= MAX_LEVEL_TICKS:

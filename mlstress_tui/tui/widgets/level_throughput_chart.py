@@ -7,7 +7,7 @@ import numpy as np
 from mlstress_tui.analysis.ramp import UslFit
 from mlstress_tui.results.run_stats import LevelStats
 from mlstress_tui.tui.format import fmt_level
-from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, round_sig
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, linear_ticks, round_sig
 
 # Label every level visited while they fit; past that plotext's own ticks read better.
 MAX_LEVEL_TICKS = 6
@@ -49,7 +49,10 @@ class LevelThroughputChart(DashboardChart):
             self.plt.vline(current, color=self.colour("secondary"))
         if knee is not None:
             self.plt.vline(knee, color=self.colour("success"))
-        self.plt.ylim(0, max(ys + curve + (xs if mode == "open" else [])) * 1.1 or 1)
+        positions, labels = linear_ticks(max(ys + curve + (xs if mode == "open" else [])) * 1.05 or 1,
+                                         max_ticks=max(3, self.size.height // 3) if self.size.height else 5)
+        self.plt.yticks(positions, labels)
+        self.plt.ylim(0, positions[-1])
         self.plt.ylabel("req/s")
         self.plt.xlabel(axis)
         if len(xs) <= MAX_LEVEL_TICKS:

@@ -57,7 +57,7 @@ class StatsPanel(Static):
             _row("pool wait max ms", fmt_ms(wait_now["max"]), fmt_ms(wait_run["max"])),
             _row("errors", _errors_cell(interval), _errors_cell(total)),
             # The workers' own timer lateness: delay the tool or the machine adds to every request.
-            _row("harness lag p99", fmt_ms(stall_now["p99"]), fmt_ms(stall_run["p99"])),
+            _row("harness lag p99 ms", fmt_ms(stall_now["p99"]), fmt_ms(stall_run["p99"])),
         ]
         if open_loop:
             rows.append(_row("late starts", fmt_count(interval.late_starts if interval else None),
