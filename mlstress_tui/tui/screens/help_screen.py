@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
-TEXT_WIDTH = 72
+TEXT_WIDTH = 68
 KEY_WIDTH = 8
 DETAIL_COLUMN = 24
 NOTES = (
@@ -36,7 +36,7 @@ class HelpScreen(ModalScreen[None]):
         self._sla = sla_p95_ms
 
     def compose(self) -> ComposeResult:
-        # The body is 72 columns inside its border: details wrap under their own column, never under the keys.
+        # The body is about 70 columns inside its border and scrollbar: details wrap under their own column, never under the keys.
         lines = [Content.styled("Keys", "bold"), Content("")]
         for key, description, detail, enabled in self._rows:
             wrapped = textwrap.wrap(detail, TEXT_WIDTH - DETAIL_COLUMN) or [""]

@@ -35,9 +35,10 @@ class ErrorsPanel(Static):
         now = interval.errors_by_kind if interval else {}
         kinds = sorted(totals, key=lambda kind: (-totals[kind], kind))
         for kind in kinds[:MAX_KINDS]:
+            # Spaces trail segments (an SVG renderer drops a segment's leading spaces).
             lines.append(Content.assemble(
-                (kind, "bold $error"), f" {fmt_count(totals[kind])}",
-                (f" ({fmt_count(now.get(kind, 0))} in last 1 s)", "dim"),
+                (kind + " ", "bold $error"), f"{fmt_count(totals[kind])} ",
+                (f"({fmt_count(now.get(kind, 0))} in last 1 s)", "dim"),
             ))
             if kind in last_message:
                 lines.append(Content.assemble(("  └ ", "dim"), (last_message[kind].splitlines()[0] if last_message[kind] else "", "italic")))

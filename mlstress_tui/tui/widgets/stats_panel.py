@@ -8,15 +8,17 @@ from textual.widgets import Static
 from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.tui.format import DASH, fmt_count, fmt_ms, fmt_rate
 
-_LABEL_WIDTH = 17
+_LABEL_WIDTH = 19
 _COLUMN_WIDTH = 11
 
 
 def _row(label: str, interval: str, total: str, *, style: str = "") -> Content:
+    # Right-aligned columns, with each pad trailing the segment before it: SVG renderers (rsvg) drop a
+    # segment's leading spaces, which would left-align the numbers in a screenshot.
     return Content.assemble(
-        (label.ljust(_LABEL_WIDTH), "dim"),
-        (interval.rjust(_COLUMN_WIDTH), style),
-        (total.rjust(_COLUMN_WIDTH), style),
+        (label.ljust(_LABEL_WIDTH) + " " * (_COLUMN_WIDTH - len(interval)), "dim"),
+        (interval + " " * (_COLUMN_WIDTH - len(total)), style),
+        (total, style),
     )
 
 
@@ -42,8 +44,8 @@ class StatsPanel(Static):
         stall_now = interval.hiccup.summary_ms() if interval else empty
         stall_run = total.hiccup.summary_ms() if total else empty
         rows = [
-            Content.assemble(("".ljust(_LABEL_WIDTH)), ("last 1 s".rjust(_COLUMN_WIDTH), "bold"),
-                             ("whole run".rjust(_COLUMN_WIDTH), "bold")),
+            Content.assemble(("".ljust(_LABEL_WIDTH) + " " * (_COLUMN_WIDTH - len("last 1 s"))),
+                             ("last 1 s" + " " * (_COLUMN_WIDTH - len("whole run")), "bold"), ("whole run", "bold")),
             _row("throughput req/s", fmt_rate(interval.throughput_rps if interval else None),
                  fmt_rate(total.throughput_rps if total and total.requests else None), style="bold"),
             _row("requests", fmt_count(interval.requests if interval else None),
