@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
-    # No command: the dashboard on the embedded default database.
+    # No command: the dashboard on the default database (generated into the cache on first use).
     try:
         args = parser.parse_args(argv or ["run"])
     except SystemExit as exit_:  # --help, --version and one-line usage errors

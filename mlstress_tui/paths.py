@@ -20,7 +20,7 @@ def cache_dir() -> Path:
 
 
 def default_database_path() -> Path:
-    """The embedded default database, generated on first use."""
+    """The default database's path in the cache directory, generated on first use."""
     return cache_dir() / DEFAULT_DATABASE_NAME
 
 

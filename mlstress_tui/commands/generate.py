@@ -46,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--out", type=Path, default=None,
-        help="database file to write (default: the embedded database in the cache dir)",
+        help="database file to write (default: the default database in the cache directory)",
     )
     parser.add_argument("--dsn", metavar="URL", help="write into PostgreSQL instead: postgresql://user@host:5432/db (libpq's PG* variables and .pgpass apply)")
     parser.add_argument("--force", action="store_true", help="replace --out (or the tables at --dsn) if they exist")

@@ -55,7 +55,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-H", "--header", dest="headers", action="append", metavar="'NAME: VALUE'", help="an HTTP header for --url (repeatable; never shown in any output)")
     group.add_argument("--expect-status", metavar="CODES", help="status codes that count as ok for --url, e.g. 200,204 (default any 2xx)")
     group.add_argument("--query", metavar="FILE", help="your own feature query file (SQLite), with a :user_id parameter")
-    group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep, python and HTTP targets take user ids and event counts from (default: the embedded database)")
+    group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep, python and HTTP targets take user ids and event counts from (default: the default database, generated into the cache directory)")
     group.add_argument("--pool-size", type=positive_int, metavar="P", help="connection slots (default: one per virtual user; 64 in the open loop)")
     group.add_argument("--timeout", type=positive_float, metavar="S", help="per-request deadline in seconds, kept by the harness whatever the target does (default 5)")
     group.add_argument("--startup-timeout", type=positive_float, metavar="S", help="how long the workers may take to open the target (import a model, connect) before the run is abandoned (default 60)")
@@ -89,7 +89,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def ensure_default_database() -> Path:
-    """The embedded default database, generated on first use with visible progress."""
+    """The default database in the cache directory, generated on first use with visible progress."""
     path = default_database_path()
     if path.exists():
         return path

@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "a small model -> a score) and /healthz over --db or --dsn, through a database pool of "
                     "--pool-size. Needs the serve extra: pip install 'mlstress-tui[serve]'.")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database (default: the embedded one)")
+    where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database (default: the one generated into the cache directory)")
     where.add_argument("--dsn", metavar="URL", help="PostgreSQL made by 'generate --dsn'")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
