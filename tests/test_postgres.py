@@ -155,3 +155,21 @@ def test_an_empty_dsn_takes_libpq_s_environment_as_psql_does(pg_small, tmp_path,
                  "--out", str(tmp_path / "run")]) == 0
     summary = (tmp_path / "run" / "summary.json").read_text()
     assert json.loads(summary)["requests"] > 0 and parts["dbname"] in summary and "env-secret-123" not in summary
+
+
+def test_the_batch_job_computes_the_same_features_from_postgres(small_db, pg_small, tmp_path):
+    import pandas as pd
+
+    from mlstress_tui.pipeline.batch_features import RUNNERS
+
+    def frame(connection, strategy):
+        parts = list(RUNNERS[strategy](connection, 500, 128))
+        return pd.concat(parts, ignore_index=True).sort_values("user_id").reset_index(drop=True)
+
+    with sqlite3.connect(f"file:{small_db}?mode=ro", uri=True) as lite:
+        expected = frame(lite, "per-user")
+    with psycopg.connect(pg_small, autocommit=True) as pg:
+        for strategy in ("per-user", "set-based", "chunked"):
+            pd.testing.assert_frame_equal(frame(pg, strategy), expected, check_dtype=False, rtol=1e-9)
+    assert main(["batch", "--dsn", pg_small, "--users", "200", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "batch.json").read_text())["users"] == 200

@@ -29,7 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "write them to features.parquet, and report users/s, wall time, peak RSS and output size "
                     "(batch.json). --sweep measures growing user counts, each in a fresh process, and "
                     "extrapolates the footprint to --target-users.")
-    parser.add_argument("--db", type=Path, metavar="PATH", help="SQLite database (default: the one generated into the cache directory)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database (default: the one generated into the cache directory)")
+    where.add_argument("--dsn", metavar="URL", help="PostgreSQL made by 'generate --dsn'")
     parser.add_argument("--users", type=positive_int, metavar="N", help="the first N users by id (default: all)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="chunked", help="per-user queries, one set-based pass, or the set-based pass streamed in chunks (default chunked)")
     parser.add_argument("--chunk-size", type=positive_int, default=10_000, metavar="N", help="rows per chunk written (default 10,000)")
@@ -44,15 +46,26 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_job(db: Path, strategy: str, users: int, chunk_size: int, out: Path, progress: bool) -> dict:
+def _connect(db: Path | None, dsn: str | None):
+    """A read-only connection to the database the job reads: SQLite file or PostgreSQL."""
+    if dsn is not None:
+        from mlstress_tui.dsn import connect_checked
+
+        return connect_checked(dsn, autocommit=True, options="-c default_transaction_read_only=on")
+    from mlstress_tui.load.targets.sqlite import open_read_only
+
+    return open_read_only(db)
+
+
+def run_job(db: Path | None, strategy: str, users: int, chunk_size: int, out: Path, progress: bool,
+            dsn: str | None = None) -> dict:
     """Compute and write the features; the figures of the run."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlstress_tui.load.targets.sqlite import open_read_only
     from mlstress_tui.pipeline.batch_features import RUNNERS
 
-    connection = open_read_only(db)
+    connection = _connect(db, dsn)
     started = time.perf_counter()
     baseline = peak_rss_mb()
     written = 0
@@ -82,20 +95,18 @@ def run_job(db: Path, strategy: str, users: int, chunk_size: int, out: Path, pro
             "output_bytes": path.stat().st_size if path.exists() else 0, "chunk_size": chunk_size}
 
 
-def _database_users(db: Path) -> int:
-    from mlstress_tui.load.targets.sqlite import open_read_only
-
-    connection = open_read_only(db)
+def _database_users(db: Path | None, dsn: str | None = None) -> int:
+    connection = _connect(db, dsn)
     try:
         return connection.execute("SELECT count(*) FROM users").fetchone()[0]
     finally:
         connection.close()
 
 
-def _point(db: Path, strategy: str, users: int, chunk_size: int, out: Path) -> dict:
+def _point(source: list[str], strategy: str, users: int, chunk_size: int, out: Path) -> dict:
     """One sweep point in a fresh process: its peak RSS is the job's own, not an earlier point's."""
     point_dir = out / f"{strategy}-{users}"
-    done = subprocess.run([sys.executable, "-m", "mlstress_tui", "batch", "--db", str(db), "--users", str(users),
+    done = subprocess.run([sys.executable, "-m", "mlstress_tui", "batch", *source, "--users", str(users),
                            "--strategy", strategy, "--chunk-size", str(chunk_size), "--out", str(point_dir)],
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -103,15 +114,16 @@ def _point(db: Path, strategy: str, users: int, chunk_size: int, out: Path) -> d
     return json.loads((point_dir / "batch.json").read_text())
 
 
-def sweep(db: Path, chunk_size: int, out: Path, target_users: int | None) -> dict:
+def sweep(db: Path | None, chunk_size: int, out: Path, target_users: int | None, dsn: str | None = None) -> dict:
     from mlstress_tui.pipeline.batch_features import STRATEGIES
 
-    available = _database_users(db)
+    available = _database_users(db, dsn)
+    source = ["--dsn", dsn] if dsn is not None else ["--db", str(db)]
     counts = sorted({min(count, available) for count in DEFAULT_SWEEP})
     target = target_users or available * 10
     strategies = {}
     for strategy in STRATEGIES:
-        points = [_point(db, strategy, count, chunk_size, out) for count in counts]
+        points = [_point(source, strategy, count, chunk_size, out) for count in counts]
         for point in points:
             print(f"  {strategy:10} {point['users']:>9,} users  {point['users_per_s']:>10,.0f} users/s  "
                   f"peak RSS {point['peak_rss_mb']:>7,.0f} MB", flush=True)
@@ -130,25 +142,32 @@ def run(args: argparse.Namespace) -> int:
         import pyarrow  # noqa: F401
     except ImportError:
         raise UsageError("batch writes Parquet with pyarrow: pip install pyarrow") from None
-    db = args.db if args.db is not None else ensure_default_database()
-    from mlstress_tui.load.targets.sqlite import SQLiteTarget
+    db = None
+    if args.dsn is not None:
+        from mlstress_tui.load.targets.postgres import PostgresTarget
 
-    SQLiteTarget(db).check()
+        PostgresTarget(args.dsn).check()
+    else:
+        from mlstress_tui.load.targets.sqlite import SQLiteTarget
+
+        db = args.db if args.db is not None else ensure_default_database()
+        SQLiteTarget(db).check()
     out = args.out if args.out is not None else default_run_dir()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"cannot create {str(out)!r}: {error.strerror}") from None
     if args.sweep:
-        document = {"schema": SCHEMA, **sweep(db, args.chunk_size, out, args.target_users)}
+        document = {"schema": SCHEMA, **sweep(db, args.chunk_size, out, args.target_users, args.dsn)}
         print(f"\n  extrapolated to {document['target_users']:,} users:")
         for strategy, figures in document["strategies"].items():
             shape = "stays flat" if figures["flat"] else "grows with the users"
             print(f"  {strategy:10} {figures['mb_per_100k_users']:>8,.1f} MB per 100,000 users -> "
                   f"{figures['peak_rss_mb_at_target']:>9,.0f} MB peak RSS ({shape})")
     else:
-        users = args.users or _database_users(db)
-        document = {"schema": SCHEMA, **run_job(db, args.strategy, users, args.chunk_size, out, sys.stderr.isatty())}
+        users = args.users or _database_users(db, args.dsn)
+        document = {"schema": SCHEMA, **run_job(db, args.strategy, users, args.chunk_size, out, sys.stderr.isatty(),
+                                                 dsn=args.dsn)}
         print(f"{document['strategy']}: {document['users']:,} users in {document['seconds']:.1f} s "
               f"({document['users_per_s']:,.0f} users/s), peak RSS {document['peak_rss_mb']:,.0f} MB "
               f"({document['rss_before_mb']:,.0f} MB before the job), output {document['output_bytes'] / 1e6:,.1f} MB "

@@ -5,7 +5,7 @@
 - `chunked`: the set-based query streamed through pandas `read_sql` in chunks of `chunk_size` rows.
 
 All three give the same columns and values for the same users (a test compares them), so their time and
-memory can be set side by side.
+memory can be set side by side, on SQLite (a `sqlite3` connection) or PostgreSQL (a psycopg one).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
+from mlstress_tui.pipeline import postgres_features
 from mlstress_tui.pipeline.feature_query import FEATURE_QUERY, fetch_features, query_parameters
 
 STRATEGIES = ("per-user", "set-based", "chunked")
@@ -24,16 +25,32 @@ SET_BASED_QUERY = FEATURE_QUERY.replace(
     "WHERE u.user_id = :user_id",
     "WHERE u.user_id IN (SELECT user_id FROM users ORDER BY user_id LIMIT :limit)",
 ) + "ORDER BY u.user_id\n"
+SET_BASED_QUERY_PG = postgres_features.FEATURE_QUERY.replace(
+    "WHERE u.user_id = %(user_id)s",
+    "WHERE u.user_id IN (SELECT user_id FROM users ORDER BY user_id LIMIT %(limit)s)",
+) + "ORDER BY u.user_id\n"
 
 
-def user_ids(connection: sqlite3.Connection, limit: int) -> list[str]:
-    return [row[0] for row in connection.execute("SELECT user_id FROM users ORDER BY user_id LIMIT ?", (limit,))]
+def _is_sqlite(connection: object) -> bool:
+    return isinstance(connection, sqlite3.Connection)
 
 
-def per_user(connection: sqlite3.Connection, limit: int, chunk_size: int) -> Iterator[pd.DataFrame]:
+def user_ids(connection, limit: int) -> list[str]:
+    placeholder = "?" if _is_sqlite(connection) else "%s"
+    query = f"SELECT user_id FROM users ORDER BY user_id LIMIT {placeholder}"
+    return [row[0] for row in connection.execute(query, (limit,))]
+
+
+def _fetch_one(connection, user_id: str) -> dict:
+    if _is_sqlite(connection):
+        return fetch_features(connection, FEATURE_QUERY, user_id)
+    return postgres_features.fetch_features(connection, user_id)
+
+
+def per_user(connection, limit: int, chunk_size: int) -> Iterator[pd.DataFrame]:
     rows: list[dict] = []
     for user_id in user_ids(connection, limit):
-        rows.append(fetch_features(connection, FEATURE_QUERY, user_id))
+        rows.append(_fetch_one(connection, user_id))
         if len(rows) >= chunk_size:
             yield pd.DataFrame(rows)
             rows = []
@@ -41,22 +58,33 @@ def per_user(connection: sqlite3.Connection, limit: int, chunk_size: int) -> Ite
         yield pd.DataFrame(rows)
 
 
-def _set_parameters(limit: int) -> dict:
-    parameters = query_parameters("")
+def _set_parameters(connection, limit: int) -> dict:
+    parameters = query_parameters("") if _is_sqlite(connection) else postgres_features.query_parameters("")
     del parameters["user_id"]
     return {**parameters, "limit": limit}
 
 
-def set_based(connection: sqlite3.Connection, limit: int, chunk_size: int) -> Iterator[pd.DataFrame]:
+def set_based(connection, limit: int, chunk_size: int) -> Iterator[pd.DataFrame]:
     """Every row fetched at once, then framed: the simple job whose memory grows with the users."""
-    cursor = connection.execute(SET_BASED_QUERY, _set_parameters(limit))
+    query = SET_BASED_QUERY if _is_sqlite(connection) else SET_BASED_QUERY_PG
+    cursor = connection.execute(query, _set_parameters(connection, limit))
     columns = [column[0] for column in cursor.description]
     yield pd.DataFrame(cursor.fetchall(), columns=columns)
 
 
-def chunked(connection: sqlite3.Connection, limit: int, chunk_size: int) -> Iterator[pd.DataFrame]:
+def chunked(connection, limit: int, chunk_size: int) -> Iterator[pd.DataFrame]:
     """The set-based query streamed: at most `chunk_size` rows in memory at a time."""
-    yield from pd.read_sql(SET_BASED_QUERY, connection, params=_set_parameters(limit), chunksize=chunk_size)
+    if _is_sqlite(connection):
+        yield from pd.read_sql(SET_BASED_QUERY, connection, params=_set_parameters(connection, limit),
+                               chunksize=chunk_size)
+        return
+    # PostgreSQL: a server-side cursor, so the server, not this process, holds what is not yet read.
+    with connection.transaction(), connection.cursor(name="mlstress_batch") as cursor:
+        cursor.execute(SET_BASED_QUERY_PG, _set_parameters(connection, limit))
+        columns = None
+        while rows := cursor.fetchmany(chunk_size):
+            columns = columns or [column.name for column in cursor.description]
+            yield pd.DataFrame(rows, columns=columns)
 
 
 RUNNERS = {"per-user": per_user, "set-based": set_based, "chunked": chunked}
