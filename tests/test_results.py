@@ -67,7 +67,7 @@ def test_the_pool_is_the_bottleneck_only_when_it_holds_the_load_back():
 
     saturated = _stats_with(wait_ms=1800, query_ms=1.0, requests=2600)
     line = pool_bottleneck(saturated, mode="open", pool_size=1, concurrency=1, offered_rps=5000)
-    assert line and "pool, not the database" in line and "1.80 s" in line
+    assert line and "pool, not the database" in line and "1.80s" in line
     # The same waits while the open loop kept up with its rate: scheduling jitter, not a saturated pool.
     kept_up = _stats_with(wait_ms=80, query_ms=5.0, requests=4990)
     assert pool_bottleneck(kept_up, mode="open", pool_size=8, concurrency=8, offered_rps=5000) is None

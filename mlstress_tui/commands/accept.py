@@ -50,7 +50,6 @@ def _stage_args(args: argparse.Namespace, stage: Stage, report_dir: Path) -> arg
     """The shared options, with the stage's own run directory; the stage's load comes as overrides."""
     stage_args = copy.copy(args)
     stage_args.out = report_dir / stage.name
-    stage_args.preset = args.preset
     return stage_args
 
 

@@ -11,7 +11,7 @@ from mlstress_tui.commands.options import (add_load_arguments, add_output_argume
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
 from mlstress_tui.results.interval_stats import CLOSED, OPEN
 from mlstress_tui.session import RampPlan
-from mlstress_tui.session.headless_printer import format_ms
+from mlstress_tui.results.units import format_ms
 
 # Closed loop: 1, 2, 4 … 64 users; open loop: 100 req/s ×1.5 up to 20,000.
 DEFAULTS = {CLOSED: {"start": 1.0, "factor": 2.0, "maximum": 64.0},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlstress_tui.results.interval_stats import OPEN, IntervalStats
+from mlstress_tui.results.units import format_ms
 
 # Waiting for a connection this many times longer than the query itself (p99), and at least this long, is a pool
 # that holds requests back rather than noise.
@@ -10,10 +11,6 @@ WAIT_OVER_QUERY = 2.0
 MIN_WAIT_MS = 1.0
 # The open loop kept up when it served this share of what was offered.
 KEPT_UP = 0.95
-
-
-def _ms(value: float) -> str:
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms" if value >= 1 else f"{value:.2f} ms"
 
 
 def pool_bottleneck(stats: IntervalStats, *, mode: str, pool_size: int | None, concurrency: int,
@@ -33,7 +30,7 @@ def pool_bottleneck(stats: IntervalStats, *, mode: str, pool_size: int | None, c
     pool = f" (pool of {pool_size})" if pool_size else ""
     if target_kind == "http":
         # The tool's connections are the client's, not the system's: the service behind them is what is slow.
-        return (f"the service cannot keep up: requests queued p99 {_ms(wait)} for one of the tool's connections{pool} "
-                f"while each answer took p99 {_ms(query)}; the service's own pool or capacity is the limit")
-    return (f"the pool, not the database, is the bottleneck: requests waited p99 {_ms(wait)} for a connection{pool} "
-            f"while the query took p99 {_ms(query)}; raise --pool-size or lower the load")
+        return (f"the service cannot keep up: requests queued p99 {format_ms(wait)} for one of the tool's connections{pool} "
+                f"while each answer took p99 {format_ms(query)}; the service's own pool or capacity is the limit")
+    return (f"the pool, not the database, is the bottleneck: requests waited p99 {format_ms(wait)} for a connection{pool} "
+            f"while the query took p99 {format_ms(query)}; raise --pool-size or lower the load")

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from mlstress_tui.results.interval_stats import CLOSED, IntervalStats, WindowMerger
 from mlstress_tui.results.run_stats import FAULT_ACTIONS
+from mlstress_tui.results.units import format_ms
 
 
 def fault_line(event: dict) -> str:
@@ -33,19 +34,6 @@ def say_waiting(seconds: float, ready: int, workers: int) -> None:
     """While the workers open the target (a model's import): a line a second on stderr, so start-up is never silence."""
     print(f"starting: {ready} of {workers} worker processes ready after {seconds:.0f} s "
           "(opening the target: imports, connections)", file=sys.stderr, flush=True)
-
-
-def format_ms(value: float | None) -> str:
-    """A latency with its unit, µs to s, for lines a person reads."""
-    if value is None:
-        return "-"
-    if value >= 1000:
-        return f"{value / 1000:.2f}s"
-    if value >= 10:
-        return f"{value:.1f}ms"
-    if value >= 0.1:
-        return f"{value:.2f}ms"
-    return f"{value * 1000:.1f}µs"
 
 
 def progress_line(window: IntervalStats) -> str:

@@ -1,0 +1,16 @@
+"""Numbers as a person reads them in lines of text: one formatter for every layer that writes such lines."""
+
+from __future__ import annotations
+
+
+def format_ms(value: float | None) -> str:
+    """A latency with its unit, µs to s, for lines a person reads."""
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:.2f}s"
+    if value >= 10:
+        return f"{value:.1f}ms"
+    if value >= 0.1:
+        return f"{value:.2f}ms"
+    return f"{value * 1000:.1f}µs"
