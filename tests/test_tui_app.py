@@ -318,3 +318,14 @@ async def test_m_starts_the_open_loop_below_the_throughput_just_measured(engine:
         measured = app.session.stats.current_level().throughput_rps
         await pilot.press("m")
         assert engine.rate == pytest.approx(round(measured * 0.8, 1), rel=0.02)
+
+
+async def test_the_heavy_users_table_fits_an_80_column_screen(engine: FakeEngine) -> None:
+    app = DashboardApp(fake_session(engine), refresh_hz=20)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("o")
+        await pilot.pause(0.5)
+        panel = app.query_one("#strata")
+        lines = str(panel.render()).splitlines()
+        assert lines[0].split() == ["events", "req", "p95"]
+        assert max(len(line) for line in lines[:-1]) <= panel.size.width

@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     defaults = GenerateParams()
     parser = subparsers.add_parser(
         "generate",
-        help="build a production-shaped synthetic SQLite database",
+        help="build a production-shaped synthetic database (SQLite file or PostgreSQL)",
         description=(
             "Build a synthetic users/events database with a heavy tail of power users, "
             "realistic rows and deliberate edge cases. Same seed, same database."
