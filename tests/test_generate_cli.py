@@ -68,6 +68,7 @@ def test_existing_file_needs_force(tmp_path, capsys):
         (["--mean-events", "45", "--max-events", "20"], ["--max-events", "below"]),
         (["--seed", "-1"], ["--seed"]),
         (["--locale", "zz_ZZ"], ["--locale"]),
+        (["--tail-index", "0.5"], ["--tail-index", "between"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path, capsys):

@@ -69,3 +69,13 @@ def test_without_edge_cases_every_user_has_events():
 def test_same_seed_same_counts_different_seed_different_counts():
     assert np.array_equal(counts_for(5_000, seed=3).counts, counts_for(5_000, seed=3).counts)
     assert not np.array_equal(counts_for(5_000, seed=3).counts, counts_for(5_000, seed=4).counts)
+
+
+@pytest.mark.parametrize("tail_index, low, high", [(1.4, 1.2, 1.7), (3.5, 2.7, 4.2)])
+def test_tail_index_sets_how_heavy_the_tail_is(tail_index, low, high):
+    """The Hill estimate over the top 0.2% follows --tail-index, and the mean stays the one asked for."""
+    counts = draw_event_counts(np.random.default_rng(1), 200_000, 20.0, 20_000, False, tail_index).counts
+    top = np.sort(counts)[::-1][:400].astype(float)
+    hill = 1.0 / np.mean(np.log(top[:-1] / top[-1]))
+    assert low < hill < high
+    assert counts.sum() == 200_000 * 20

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from mlstress_tui.commands.options import positive_int
+from mlstress_tui.commands.options import positive_float, positive_int
 from mlstress_tui.errors import EXIT_OK, UsageError
 from mlstress_tui.paths import default_database_path
 from mlstress_tui.synth import GenerateParams, GenerateResult, generate_sqlite, read_meta
-from mlstress_tui.synth.params import DEFAULT_CAP_FACTOR
+from mlstress_tui.synth.params import DEFAULT_CAP_FACTOR, TAIL_INDEX_RANGE
 
 _BAR_WIDTH = 24
 _REDRAW_SECONDS = 0.1
@@ -31,10 +31,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "realistic rows and deliberate edge cases. Same seed, same database."
         ),
     )
-    parser.add_argument("--users", type=positive_int, default=defaults.users, metavar="N", help=f"users (default {defaults.users:,})")
+    parser.add_argument("--users", type=positive_int, default=None, metavar="N", help=f"users (default {defaults.users:,})")
     parser.add_argument(
-        "--mean-events", type=float, default=defaults.mean_events,
+        "--mean-events", type=float, default=None,
         help=f"mean events per user (default {defaults.mean_events:g})",
+    )
+    parser.add_argument(
+        "--tail-index", type=float, default=None, metavar="A",
+        help=f"how heavy the tail of events per user is: P(events > x) ~ x^-A, {TAIL_INDEX_RANGE[0]:g} (heaviest) "
+             f"to {TAIL_INDEX_RANGE[1]:g} (default {defaults.tail_index:g})",
     )
     parser.add_argument(
         "--max-events", type=int, default=None,
@@ -54,20 +59,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--no-edge-cases", dest="edge_cases", action="store_false",
         help="no users without events, no NULL profile fields, no extreme users",
     )
+    parser.add_argument(
+        "--profile", type=Path, metavar="FILE",
+        help="generate a twin of the database 'mlstress-tui profile' described: its shape, not its rows",
+    )
+    parser.add_argument(
+        "--scale", type=positive_float, default=None, metavar="X",
+        help="with --profile: the twin's size as a share of the profiled users (default 1; 0.1 is a tenth)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    params = GenerateParams(
-        users=args.users,
-        mean_events=args.mean_events,
-        max_events=args.max_events,
-        seed=args.seed,
-        locale=args.locale,
-        edge_cases=args.edge_cases,
-    )
     if args.dsn is not None and args.out is not None:
         raise UsageError("--out and --dsn are two places to write: give one")
+    params, profile, after_load = _params(args)
     params.validate()
     if args.dsn is None:
         check_room(params, args.out if args.out is not None else default_database_path(), force=args.force)
@@ -78,18 +84,65 @@ def run(args: argparse.Namespace) -> int:
         if args.dsn is not None:
             from mlstress_tui.synth.postgres_writer import generate_postgres
 
-            result = generate_postgres(params, args.dsn, force=args.force, progress=bar.update if bar else None)
+            result = generate_postgres(params, args.dsn, force=args.force, progress=bar.update if bar else None,
+                                       after_load=after_load)
         else:
             out = args.out if args.out is not None else default_database_path()
             if args.out is None:
                 out.parent.mkdir(parents=True, exist_ok=True)  # the cache directory is ours to create
-            result = generate_sqlite(params, out, force=args.force, progress=bar.update if bar else None)
+            result = generate_sqlite(params, out, force=args.force, progress=bar.update if bar else None,
+                                     after_load=after_load)
     finally:
         signal.signal(signal.SIGTERM, previous)
         if bar:
             bar.close()
     print(summary(result, params, {} if args.dsn is not None else event_shape(result.path)))
+    if profile is not None:
+        print(twin_report(result.after_load["twin"]))
     return EXIT_OK
+
+
+def _params(args: argparse.Namespace):
+    """The parameters asked for, the profile a twin is made from (or None) and the twin's fit check."""
+    defaults = GenerateParams()
+    if args.profile is None:
+        if args.scale is not None:
+            raise UsageError("--scale sizes a twin: give --profile FILE too (or --users N for a plain database)")
+        params = GenerateParams(
+            users=args.users or defaults.users,
+            mean_events=defaults.mean_events if args.mean_events is None else args.mean_events,
+            max_events=args.max_events,
+            seed=args.seed,
+            locale=args.locale,
+            edge_cases=args.edge_cases,
+            tail_index=defaults.tail_index if args.tail_index is None else args.tail_index,
+        )
+        return params, None, None
+    shape_options = {"--users": args.users, "--mean-events": args.mean_events, "--max-events": args.max_events,
+                     "--tail-index": args.tail_index, "--no-edge-cases": None if args.edge_cases else True}
+    given = [option for option, value in shape_options.items() if value is not None]
+    if given:
+        raise UsageError(f"--profile sets the shape, so {', '.join(given)} cannot be given with it; "
+                         "size the twin with --scale")
+    from mlstress_tui.synth.production_profile import load_profile
+    from mlstress_tui.synth.twin import twin_fit_check, twin_params
+
+    profile = load_profile(args.profile)
+    scale = 1.0 if args.scale is None else args.scale
+    params = twin_params(profile, scale=scale, seed=args.seed, locale=args.locale)
+    return params, profile, twin_fit_check(profile, scale, args.profile)
+
+
+def twin_report(twin: dict) -> str:
+    """The side-by-side fit table under the generation summary."""
+    from mlstress_tui.synth.twin import FitRow, format_fit_table
+
+    rows = [FitRow(**row) for row in twin["fit"]]
+    width = shutil.get_terminal_size((100, 24)).columns
+    head = (f"twin of {twin['profile_source']} (profile {twin['profile']}, taken {twin['profile_taken_at']}) "
+            f"at scale {twin['scale']:g}: profile vs twin")
+    verdict = ("" if twin["within_tolerance"] else "!! ") + twin["summary"]
+    return "\n".join([head, format_fit_table(rows, width), f"  {verdict}"])
 
 
 # Measured on the default database (100,000 users, 4.5 M events: 580 MB with its indexes, ~250,000 events/s).

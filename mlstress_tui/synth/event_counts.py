@@ -27,11 +27,11 @@ class EventCounts:
     counts: np.ndarray  # int64, one per user
     zero_event_users: int
     extreme_users: np.ndarray  # user indices
-    scale: float  # the power law's fitted scale
+    law: str  # how the counts were drawn, in words, for mlstress_meta
 
 
 def draw_event_counts(
-    rng: np.random.Generator, users: int, mean: float, cap: int, edge_cases: bool
+    rng: np.random.Generator, users: int, mean: float, cap: int, edge_cases: bool, tail_index: float = TAIL_INDEX
 ) -> EventCounts:
     """Counts summing to exactly round(users * mean), each at most `cap`."""
     total = round(users * mean)
@@ -52,37 +52,38 @@ def draw_event_counts(
     # stable, so fitting the scale gives the asked-for mean at any population size.
     quantiles = (rng.permutation(regular.size) + rng.random(regular.size)) / regular.size
     excess_mean = remaining_total / regular.size - 1.0
-    scale = _fit_scale(quantiles, excess_mean, cap - 1)
-    excess = _truncated_lomax(quantiles, scale, cap - 1)
+    scale = _fit_scale(quantiles, excess_mean, cap - 1, tail_index)
+    excess = _truncated_lomax(quantiles, scale, cap - 1, tail_index)
     # Stochastic rounding keeps the mean; the last few units are settled exactly.
     regular_counts = 1 + np.floor(excess + rng.random(regular.size)).astype(np.int64)
-    _settle(rng, regular_counts, remaining_total, cap)
+    settle(rng, regular_counts, remaining_total, cap)
     counts[regular] = regular_counts
-    return EventCounts(counts=counts, zero_event_users=zero_n, extreme_users=extreme, scale=scale)
+    law = f"1 + truncated Lomax, tail index {tail_index:g}, scale {scale:.4g}"
+    return EventCounts(counts=counts, zero_event_users=zero_n, extreme_users=extreme, law=law)
 
 
-def _truncated_lomax(quantiles: np.ndarray, scale: float, upper: float) -> np.ndarray:
-    kept = 1.0 - (1.0 + upper / scale) ** -TAIL_INDEX
-    return scale * ((1.0 - quantiles * kept) ** (-1.0 / TAIL_INDEX) - 1.0)
+def _truncated_lomax(quantiles: np.ndarray, scale: float, upper: float, index: float) -> np.ndarray:
+    kept = 1.0 - (1.0 + upper / scale) ** -index
+    return scale * ((1.0 - quantiles * kept) ** (-1.0 / index) - 1.0)
 
 
-def _fit_scale(quantiles: np.ndarray, target_mean: float, upper: float) -> float:
+def _fit_scale(quantiles: np.ndarray, target_mean: float, upper: float, index: float) -> float:
     """The scale whose truncated power law has `target_mean` over these quantiles (bisection in log space)."""
     if target_mean <= 0:
         return 1e-12
     low, high = np.log(1e-9), np.log(1e12)
-    if _truncated_lomax(quantiles, float(np.exp(high)), upper).mean() < target_mean:
+    if _truncated_lomax(quantiles, float(np.exp(high)), upper, index).mean() < target_mean:
         raise ValueError("the cap is too close to the mean for a heavy tail")
     for _ in range(60):
         middle = (low + high) / 2
-        if _truncated_lomax(quantiles, float(np.exp(middle)), upper).mean() < target_mean:
+        if _truncated_lomax(quantiles, float(np.exp(middle)), upper, index).mean() < target_mean:
             low = middle
         else:
             high = middle
     return float(np.exp((low + high) / 2))
 
 
-def _settle(rng: np.random.Generator, counts: np.ndarray, target: int, cap: int) -> None:
+def settle(rng: np.random.Generator, counts: np.ndarray, target: int, cap: int) -> None:
     """Add or remove single events at random users until `counts` sums to `target`."""
     gap = target - int(counts.sum())
     while gap:

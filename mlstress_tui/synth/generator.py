@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,24 +19,21 @@ import numpy as np
 from mlstress_tui.errors import UsageError
 from mlstress_tui.synth.bulk_insert import apply_bulk_load_pragmas, insert_columns
 from mlstress_tui.synth.categories import draw_category
-from mlstress_tui.synth.event_counts import TAIL_INDEX, EventCounts, draw_event_counts
+from mlstress_tui.synth.event_counts import EventCounts, draw_event_counts
 from mlstress_tui.synth.item_popularity import ItemPopularity
+from mlstress_tui.synth.fitted_counts import draw_fitted_counts
 from mlstress_tui.synth.mixes import (
     AMOUNT_LOG_MEAN,
     AMOUNT_LOG_SIGMA,
-    EVENT_TYPE_SHARES,
-    EVENT_TYPES,
-    EVENTS_END,
     ITEM_COUNT,
     ITEM_ZIPF_EXPONENT,
-    PURCHASE,
     SESSION_MEAN_SECONDS,
-    SIGNUP_FIRST_DAY,
-    SIGNUP_LAST_DAY,
+    Population,
 )
 from mlstress_tui.synth.params import GenerateParams
 from mlstress_tui.synth.prefetch import prefetched
-from mlstress_tui.synth.profiles import ProfilePool, draw_profiles
+from mlstress_tui.synth.production_profile import SchemaMap, Source, SQLiteSource
+from mlstress_tui.synth.user_columns import ProfilePool, draw_profiles
 from mlstress_tui.synth.schema import INDEXES_AFTER_LOAD, INDEXES_BEFORE_LOAD, create_tables, write_meta
 from mlstress_tui.synth.text_columns import date_strings, prefixed_ids, timestamp_strings
 from mlstress_tui.synth.timeline import time_ordered_events
@@ -46,7 +43,6 @@ GENERATOR_VERSION = "1"
 USER_BATCH = 50_000
 EVENT_BATCH = 100_000
 MAX_SESSION_SECONDS = 86_400
-EVENT_TYPE_NAMES = np.array(EVENT_TYPES, dtype=object)
 EVENT_ROW = "({0}, {1}, {2}, {3}, {4}, {5}, {6})"
 USER_ROW = "({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7})"
 USER_COLUMNS = ("segment", "country", "device_type", "name", "email", "city")
@@ -55,6 +51,8 @@ USER_COLUMNS = ("segment", "country", "device_type", "name", "email", "city")
 INTERRUPT_CHECK_STEPS = 200_000
 
 Progress = Callable[[int, int], None]
+# Called on the finished database before it is put in place; its entries join mlstress_meta.
+AfterLoad = Callable[[Source, SchemaMap], dict]
 # A writer's side of the one row stream: a table's rows as equal-length column lists.
 RowSink = Callable[[str, list[list]], None]
 ROW_TEMPLATES = {"users": USER_ROW, "events": EVENT_ROW, "mlstress_user_stats": "({0}, {1})"}
@@ -72,10 +70,16 @@ class GenerateResult:
     file_size: int
     events_per_user: dict
     edge_cases: dict
+    after_load: dict = field(default_factory=dict)
 
 
 def generate_sqlite(
-    params: GenerateParams, out: Path, *, force: bool = False, progress: Progress | None = None
+    params: GenerateParams,
+    out: Path,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    after_load: AfterLoad | None = None,
 ) -> GenerateResult:
     """Generate the database at `out`; nothing appears there unless generation completes."""
     params.validate()
@@ -85,6 +89,7 @@ def generate_sqlite(
     temporary = _temporary_beside(out)
     try:
         meta = _build(params, temporary, progress)
+        extra = _after_load(temporary, after_load) if after_load else {}
         os.replace(temporary, out)
     except (sqlite3.Error, OSError) as error:
         raise UsageError(f"could not write {out}: {error}; check free disk space and permissions") from None
@@ -98,7 +103,18 @@ def generate_sqlite(
         file_size=out.stat().st_size,
         events_per_user=meta["events_per_user"],
         edge_cases=meta["edge_cases"],
+        after_load=extra,
     )
+
+
+def _after_load(path: Path, after_load: AfterLoad) -> dict:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        extra = after_load(SQLiteSource(conn, path.name), SchemaMap())
+        write_meta(conn, extra)
+    finally:
+        conn.close()
+    return extra
 
 
 def _check_target(out: Path, force: bool) -> None:
@@ -143,17 +159,28 @@ def generate_rows(params: GenerateParams, sink: RowSink, progress: Progress | No
     counts_rng, users_rng, time_rng, events_rng, items_rng = (
         np.random.default_rng(seed) for seed in np.random.SeedSequence(params.seed).spawn(5)
     )
-    counts = draw_event_counts(counts_rng, params.users, params.mean_events, params.event_cap, params.edge_cases)
+    counts = _draw_counts(counts_rng, params)
+    population = params.population
     # User ids follow signup order, as an auto-increment key does in production.
-    signup_days = np.sort(users_rng.integers(SIGNUP_FIRST_DAY, SIGNUP_LAST_DAY + 1, params.users))
+    signup_days = np.sort(users_rng.integers(
+        population.day(population.signup_first), population.day(population.signup_last) + 1, params.users))
     popularity = ItemPopularity(items_rng, ITEM_COUNT, ITEM_ZIPF_EXPONENT)
     phase = (time.perf_counter(), time.process_time())
     nulls = _write_users(sink, users_rng, params, signup_days)
     phase = _log_phase("users", phase)
-    item_events = _write_events(sink, time_rng, events_rng, items_rng, popularity, signup_days, counts.counts, progress)
+    item_events = _write_events(
+        sink, time_rng, events_rng, items_rng, popularity, population, signup_days, counts.counts, progress)
     phase = _log_phase("events", phase)
     _write_user_stats(sink, counts.counts)
     return _meta(params, counts, nulls, item_events)
+
+
+def _draw_counts(rng: np.random.Generator, params: GenerateParams) -> EventCounts:
+    if params.count_quantiles is None:
+        return draw_event_counts(
+            rng, params.users, params.mean_events, params.event_cap, params.edge_cases, params.tail_index)
+    shape = params.count_quantiles
+    return draw_fitted_counts(rng, params.users, shape.knots, shape.zero_share, params.total_events, params.event_cap)
 
 
 def _build(params: GenerateParams, path: Path, progress: Progress | None) -> dict:
@@ -206,12 +233,12 @@ def _write_users(
     nulls: dict[str, int] = {}
     for first in range(0, params.users, USER_BATCH):
         size = min(USER_BATCH, params.users - first)
-        profiles, batch_nulls = draw_profiles(rng, pool, size, params.edge_cases)
+        profiles, batch_nulls = draw_profiles(rng, pool, size, params.edge_cases, params.population)
         for column, count in batch_nulls.items():
             nulls[column] = nulls.get(column, 0) + count
         columns = [
             prefixed_ids("USR", np.arange(first + 1, first + size + 1), 8),
-            date_strings(signup_days[first : first + size]),
+            date_strings(signup_days[first : first + size], params.population.epoch),
             *(profiles[column].tolist() for column in USER_COLUMNS),
         ]
         sink("users", columns)
@@ -224,6 +251,7 @@ def _write_events(
     rng: np.random.Generator,
     items_rng: np.random.Generator,
     popularity: ItemPopularity,
+    population: Population,
     signup_days: np.ndarray,
     counts: np.ndarray,
     progress: Progress | None,
@@ -231,7 +259,7 @@ def _write_events(
     """Write every event in timestamp order; return how many events each item got."""
     total = int(counts.sum())
     item_events = np.zeros(ITEM_COUNT + 1, dtype=np.int64)
-    batches = _event_batches(time_rng, rng, items_rng, popularity, signup_days, counts, item_events)
+    batches = _event_batches(time_rng, rng, items_rng, popularity, population, signup_days, counts, item_events)
     written = 0
     if progress:
         progress(0, total)
@@ -250,6 +278,7 @@ def _event_batches(
     rng: np.random.Generator,
     items_rng: np.random.Generator,
     popularity: ItemPopularity,
+    population: Population,
     signup_days: np.ndarray,
     counts: np.ndarray,
     item_events: np.ndarray,
@@ -257,30 +286,76 @@ def _event_batches(
     """Event rows as column lists ready to bind, in timestamp order; tallies events per item into `item_events`."""
     total = int(counts.sum())
     window_events = int(np.clip(total // 50, 100_000, 1_000_000))
+    type_names = np.array(population.event_type.labels, dtype=object)
+    labels = population.event_type.labels
+    purchase = labels.index(population.purchase) if population.purchase in labels else -1
+    timeline = time_ordered_events(time_rng, signup_days, counts, window_events, population.end_day,
+                                   population.day(population.events_first))
     numbered = 0
-    for window_users, window_seconds in time_ordered_events(time_rng, signup_days, counts, window_events):
+    for window_users, window_seconds in timeline:
         for start in range(0, window_users.size, EVENT_BATCH):
             users = window_users[start : start + EVENT_BATCH]
             size = users.size
-            types = draw_category(rng, EVENT_TYPE_SHARES, size)
+            types = draw_category(rng, population.event_type.shares, size)
             items = popularity.draw(items_rng, size)
             item_events += np.bincount(items, minlength=item_events.size)
             session = np.minimum(np.rint(rng.exponential(SESSION_MEAN_SECONDS, size)), MAX_SESSION_SECONDS)
             amount = np.zeros(size)
-            purchases = types == PURCHASE
+            purchases = types == purchase
             # Rounded to cents, and at least one cent: spend comes only from purchases.
-            spend = np.round(rng.lognormal(AMOUNT_LOG_MEAN, AMOUNT_LOG_SIGMA, int(purchases.sum())), 2)
+            spend = np.round(_draw_spend(rng, population, int(purchases.sum())), 2)
             amount[purchases] = np.maximum(spend, 0.01)
-            yield [
+            columns = [
                 prefixed_ids("EVT", np.arange(numbered + 1, numbered + size + 1), 9),
                 prefixed_ids("USR", users + 1, 8),
-                EVENT_TYPE_NAMES[types].tolist(),
-                timestamp_strings(window_seconds[start : start + EVENT_BATCH]),
+                type_names[types].tolist(),
+                timestamp_strings(window_seconds[start : start + EVENT_BATCH], population.epoch),
                 prefixed_ids("ITEM", items, 6),
                 session.astype(np.int64).tolist(),
                 amount.tolist(),
             ]
+            if population.event_nulls:
+                _null_out(rng, columns, population.event_nulls, purchases)
+            yield columns
             numbered += size
+
+
+def _draw_spend(rng: np.random.Generator, population: Population, size: int) -> np.ndarray:
+    """Purchase amounts: the reference log-normal, or a twin's spend quantiles interpolated.
+
+    The interpolation is linear in (logit(u), log(amount)), which stretches both
+    tails logarithmically: between p1 and the smallest amount (at u = 1/2N) the
+    amounts thin out as a power law would, instead of spreading evenly.
+    """
+    if population.spend_knots is None:
+        return rng.lognormal(AMOUNT_LOG_MEAN, AMOUNT_LOG_SIGMA, size)
+    levels, amounts = (np.array(values) for values in zip(*population.spend_knots))
+    levels = np.clip(levels, 1e-12, 1 - 1e-12)
+    level = np.clip(rng.random(size), levels[0], levels[-1])
+    return np.exp(np.interp(_logit(level), _logit(levels), np.log(amounts)))
+
+
+def _logit(level: np.ndarray) -> np.ndarray:
+    return np.log(level) - np.log1p(-level)
+
+
+# Where each nullable event column sits in an event row.
+EVENT_COLUMN_AT = {"item_id": 4, "session_duration_seconds": 5, "amount": 6}
+
+
+def _null_out(rng: np.random.Generator, columns: list[list], shares: tuple, purchases: np.ndarray) -> None:
+    """NULLs at each column's share of rows; amount's go to events without spend first, as production's do."""
+    size = purchases.size
+    for name, share in shares:
+        chance = np.full(size, share)
+        if name == "amount":
+            # A NULL amount on a view or a click means "no spend"; on a purchase it is lost spend.
+            others = max(1, size - int(purchases.sum()))
+            chance = np.where(purchases, max(0.0, share * size - others) / max(1, int(purchases.sum())),
+                              min(1.0, share * size / others))
+        column = columns[EVENT_COLUMN_AT[name]]
+        for row in np.flatnonzero(rng.random(size) < chance).tolist():
+            column[row] = None
 
 
 def _write_user_stats(sink: RowSink, counts: np.ndarray) -> None:
@@ -321,11 +396,11 @@ def _meta(params: GenerateParams, counts: EventCounts, nulls: dict[str, int], it
             "null_fields": nulls,
         },
         "event_shape": {
-            "events_per_user_law": f"1 + truncated Lomax, tail index {TAIL_INDEX:g}, scale {counts.scale:.4g}",
+            "events_per_user_law": counts.law,
             "item_popularity": f"Zipf, exponent {ITEM_ZIPF_EXPONENT:g}, over {ITEM_COUNT:,} items",
             "top_1pct_items_event_share": round(float(top_items.sum() / max(1, item_events.sum())), 4),
             "timestamps": "UTC, second resolution, uniform between signup and the end date",
-            "events_end": EVENTS_END.isoformat(),
+            "events_end": params.population.events_end.isoformat(),
         },
         "events_per_user": events_per_user(counts.counts),
         "generator_version": GENERATOR_VERSION,

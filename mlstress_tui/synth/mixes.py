@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 SEGMENTS = ("free", "standard", "premium")
@@ -37,3 +38,57 @@ SIGNUP_FIRST_DAY = (SIGNUP_FIRST - EPOCH).days
 SIGNUP_LAST_DAY = (SIGNUP_LAST - EPOCH).days
 END_DAY = (EVENTS_END - EPOCH).days
 END_SECOND = END_DAY * SECONDS_PER_DAY
+
+# Optional profile fields left NULL on purpose (edge cases), and how often.
+USER_NULL_SHARES = {"email": 0.01, "city": 0.03, "device_type": 0.015}
+# Columns a twin may leave NULL as production does; the others carry a row's identity, type and time.
+NULLABLE_USER_COLUMNS = ("segment", "country", "device_type", "name", "email", "city")
+NULLABLE_EVENT_COLUMNS = ("item_id", "session_duration_seconds", "amount")
+
+
+@dataclass(frozen=True)
+class Mix:
+    """A categorical column's labels and the share of rows each gets."""
+
+    labels: tuple[str, ...]
+    shares: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Population:
+    """Everything about the rows' shape except events per user: mixes, dates, spend, missing fields.
+
+    The reference population is design.md's; a profile of production gives a twin's (synth/twin.py).
+    """
+
+    segment: Mix = Mix(SEGMENTS, SEGMENT_SHARES)
+    country: Mix = Mix(COUNTRIES, COUNTRY_SHARES)
+    device_type: Mix = Mix(DEVICE_TYPES, DEVICE_SHARES)
+    event_type: Mix = Mix(EVENT_TYPES, EVENT_TYPE_SHARES)
+    # The event type whose events carry spend; None when no event type does.
+    purchase: str | None = "purchase"
+    # Spend quantile function as (u, amount) knots, interpolated in log(amount); None: the reference log-normal.
+    spend_knots: tuple[tuple[float, float], ...] | None = None
+    # Share of NULLs per column, applied when edge cases are on.
+    user_nulls: tuple[tuple[str, float], ...] = tuple(USER_NULL_SHARES.items())
+    event_nulls: tuple[tuple[str, float], ...] = ()
+    signup_first: date = SIGNUP_FIRST
+    signup_last: date = SIGNUP_LAST
+    # Events fall between max(signup, events_first) and events_end (exclusive, midnight UTC).
+    events_first: date = SIGNUP_FIRST
+    events_end: date = EVENTS_END
+
+    @property
+    def epoch(self) -> date:
+        """Day 0 of the day and second counts: the earliest date any row carries."""
+        return min(self.signup_first, self.events_first)
+
+    def day(self, when: date) -> int:
+        return (when - self.epoch).days
+
+    @property
+    def end_day(self) -> int:
+        return self.day(self.events_end)
+
+
+REFERENCE = Population()

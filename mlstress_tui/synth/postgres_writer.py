@@ -19,8 +19,9 @@ from psycopg import sql
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.dsn import connect_checked, dsn_label, scrub
-from mlstress_tui.synth.generator import GenerateResult, Progress, generate_rows
+from mlstress_tui.synth.generator import AfterLoad, GenerateResult, Progress, generate_rows
 from mlstress_tui.synth.params import GenerateParams
+from mlstress_tui.synth.production_profile import PostgresSource, SchemaMap
 
 NEW = "__mlstress_new"
 TABLES = {
@@ -40,7 +41,7 @@ def _new(table: str) -> sql.Identifier:
 
 
 def generate_postgres(params: GenerateParams, dsn: str, *, force: bool = False,
-                      progress: Progress | None = None) -> GenerateResult:
+                      progress: Progress | None = None, after_load: AfterLoad | None = None) -> GenerateResult:
     """Generate into the database at `dsn`; its old tables are replaced only when everything is in (and --force)."""
     params.validate()
     label = dsn_label(dsn)
@@ -53,6 +54,11 @@ def generate_postgres(params: GenerateParams, dsn: str, *, force: bool = False,
         _drop_new_tables(connection)  # leftovers of an earlier interrupted load
         try:
             meta = _load(connection, params, progress)
+            extra = {}
+            if after_load:
+                new_tables = SchemaMap().with_tables(users=f"users{NEW}", events=f"events{NEW}")
+                extra = after_load(PostgresSource(connection, label), new_tables)
+                _write_meta(connection, extra)
             _swap_in(connection)
         except BaseException as error:
             _drop_new_tables(connection)
@@ -63,7 +69,7 @@ def generate_postgres(params: GenerateParams, dsn: str, *, force: bool = False,
                                   ).fetchone()[0]
     return GenerateResult(path=Path(label), users=params.users, events=meta["events"],
                           seconds=time.perf_counter() - started, file_size=int(size),
-                          events_per_user=meta["events_per_user"], edge_cases=meta["edge_cases"])
+                          events_per_user=meta["events_per_user"], edge_cases=meta["edge_cases"], after_load=extra)
 
 
 def _existing_tables(connection: psycopg.Connection) -> set[str]:
@@ -88,9 +94,7 @@ def _load(connection: psycopg.Connection, params: GenerateParams, progress: Prog
                 copy.write_row(row)
 
     meta = generate_rows(params, sink, progress)
-    with cursor.copy(sql.SQL("COPY {} (key, value) FROM STDIN").format(_new("mlstress_meta"))) as copy:
-        for key, value in meta.items():
-            copy.write_row((key, json.dumps(value, sort_keys=True)))
+    _write_meta(connection, meta)
     for index, (table, column) in INDEXES.items():
         connection.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
             sql.Identifier(index + NEW), _new(table), sql.Identifier(column)))
@@ -99,6 +103,12 @@ def _load(connection: psycopg.Connection, params: GenerateParams, progress: Prog
         connection.execute(sql.SQL("ALTER TABLE {} SET LOGGED").format(_new(table)))
         connection.execute(sql.SQL("ANALYZE {}").format(_new(table)))
     return meta
+
+
+def _write_meta(connection: psycopg.Connection, meta: dict) -> None:
+    with connection.cursor().copy(sql.SQL("COPY {} (key, value) FROM STDIN").format(_new("mlstress_meta"))) as copy:
+        for key, value in meta.items():
+            copy.write_row((key, json.dumps(value, sort_keys=True)))
 
 
 def _swap_in(connection: psycopg.Connection) -> None:

@@ -9,22 +9,23 @@ single C pass.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 
-from mlstress_tui.synth.mixes import END_DAY, EPOCH, SECONDS_PER_DAY
+from mlstress_tui.synth.mixes import EPOCH, SECONDS_PER_DAY
 
 _SEPARATOR = ord("\n")
-# Character rows of 'YYYY-MM-DD' for every day from the epoch to the end date.
-_DATES = (
-    np.frombuffer(
-        "".join((EPOCH + timedelta(days=day)).isoformat() for day in range(END_DAY + 1)).encode("ascii"),
-        dtype=np.uint8,
-    )
-    .reshape(END_DAY + 1, 10)
-    .T.copy()
-)
+# Date tables are built this many days at a time, so one table serves a whole generation.
+_DAYS_PER_TABLE = 4096
+
+
+@lru_cache(maxsize=4)
+def _date_rows(epoch: date, days: int) -> np.ndarray:
+    """Character rows of 'YYYY-MM-DD' for `days` days from `epoch`: one row per character position."""
+    text = "".join((epoch + timedelta(days=day)).isoformat() for day in range(days))
+    return np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(days, 10).T.copy()
 
 
 class TextColumn:
@@ -48,9 +49,12 @@ class TextColumn:
             remaining, digit = np.divmod(remaining, 10)
             np.add(digit, 48, out=self._chars[position], casting="unsafe")
 
-    def put_date(self, days: np.ndarray, at: int = 0) -> None:
-        """'YYYY-MM-DD' for days counted from the epoch."""
-        self._chars[at : at + 10] = _DATES[:, days]
+    def put_date(self, days: np.ndarray, at: int = 0, epoch: date = EPOCH) -> None:
+        """'YYYY-MM-DD' for days counted from `epoch`."""
+        days = np.asarray(days)
+        needed = int(days.max()) + 1 if days.size else 1
+        table = _date_rows(epoch, -(-needed // _DAYS_PER_TABLE) * _DAYS_PER_TABLE)
+        self._chars[at : at + 10] = table[:, days]
 
     def strings(self) -> list[str]:
         values = np.ascontiguousarray(self._chars.T).tobytes().decode("ascii").split("\n")
@@ -66,18 +70,18 @@ def prefixed_ids(prefix: str, numbers: np.ndarray, digits: int) -> list[str]:
     return column.strings()
 
 
-def date_strings(days: np.ndarray) -> list[str]:
-    """'YYYY-MM-DD' for days counted from the epoch."""
+def date_strings(days: np.ndarray, epoch: date = EPOCH) -> list[str]:
+    """'YYYY-MM-DD' for days counted from `epoch`."""
     column = TextColumn(len(days), 10)
-    column.put_date(days)
+    column.put_date(days, epoch=epoch)
     return column.strings()
 
 
-def timestamp_strings(seconds: np.ndarray) -> list[str]:
-    """'YYYY-MM-DD HH:MM:SS' (UTC) for seconds counted from the epoch."""
+def timestamp_strings(seconds: np.ndarray, epoch: date = EPOCH) -> list[str]:
+    """'YYYY-MM-DD HH:MM:SS' (UTC) for seconds counted from midnight UTC of `epoch`."""
     days, second_of_day = np.divmod(np.asarray(seconds, dtype=np.int64), SECONDS_PER_DAY)
     column = TextColumn(len(days), 19)
-    column.put_date(days)
+    column.put_date(days, epoch=epoch)
     column.put_text(" ", at=10)
     column.put_digits(second_of_day // 3600, 2, at=11)
     column.put_text(":", at=13)

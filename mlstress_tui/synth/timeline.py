@@ -14,39 +14,48 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from mlstress_tui.synth.mixes import END_DAY, END_SECOND, SECONDS_PER_DAY
+from mlstress_tui.synth.mixes import END_DAY, SECONDS_PER_DAY
 from mlstress_tui.synth.params import MAX_USERS
 
 _USER_BITS = int(MAX_USERS).bit_length()
 _USER_MASK = (1 << _USER_BITS) - 1
-# Keys must fit in int64: seconds need 27 bits, user indices 27.
-assert END_SECOND.bit_length() + _USER_BITS < 63
+# Keys must fit in int64 with the seconds above the user index: about 2,000 years of seconds.
+MAX_END_DAY = ((1 << (63 - _USER_BITS)) - 1) // SECONDS_PER_DAY
 
 
-def window_bounds(signup_days: np.ndarray, counts: np.ndarray, window_events: int) -> list[int]:
-    """Day boundaries [0, ..., END_DAY] cutting the timeline into windows of about `window_events` expected events."""
-    daily_rate = counts / (END_DAY - signup_days)
-    # Expected events on each day: the summed rates of everyone signed up by then.
-    per_day = np.cumsum(np.bincount(signup_days, weights=daily_rate, minlength=END_DAY)[:END_DAY])
+def window_bounds(start_days: np.ndarray, counts: np.ndarray, window_events: int, end_day: int = END_DAY) -> list[int]:
+    """Day boundaries [0, ..., end_day] cutting the timeline into windows of about `window_events` expected events."""
+    daily_rate = counts / (end_day - start_days)
+    # Expected events on each day: the summed rates of everyone active by then.
+    per_day = np.cumsum(np.bincount(start_days, weights=daily_rate, minlength=end_day)[:end_day])
     cumulative = np.cumsum(per_day)
     total = cumulative[-1] if cumulative.size else 0.0
     windows = max(1, int(np.ceil(total / window_events)))
     cuts = np.searchsorted(cumulative, np.arange(1, windows) * total / windows) + 1
-    inner = np.unique(cuts[(cuts > 0) & (cuts < END_DAY)]).tolist()
-    return [0, *inner, END_DAY]
+    inner = np.unique(cuts[(cuts > 0) & (cuts < end_day)]).tolist()
+    return [0, *inner, end_day]
 
 
 def time_ordered_events(
-    rng: np.random.Generator, signup_days: np.ndarray, counts: np.ndarray, window_events: int
+    rng: np.random.Generator,
+    signup_days: np.ndarray,
+    counts: np.ndarray,
+    window_events: int,
+    end_day: int = END_DAY,
+    first_day: int = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(user index, seconds since the epoch) of every event, in time order, one window at a time.
 
+    A user's events fall between max(signup, `first_day`) and `end_day`.
     `signup_days` must be ascending (user ids follow signup order), so the users
-    active in a window are a prefix of the population.
+    active in a window are a prefix of the population; every signup must be before `end_day`.
     """
-    starts = signup_days.astype(np.int64) * SECONDS_PER_DAY
+    assert end_day <= MAX_END_DAY
+    start_days = np.maximum(signup_days.astype(np.int64), first_day)
+    starts = start_days * SECONDS_PER_DAY
+    end_second = end_day * SECONDS_PER_DAY
     remaining = counts.astype(np.int64)
-    bounds = window_bounds(signup_days, counts, window_events)
+    bounds = window_bounds(start_days, counts, window_events, end_day)
     for window, (first_day, end_day) in enumerate(zip(bounds, bounds[1:])):
         window_start, window_end = first_day * SECONDS_PER_DAY, end_day * SECONDS_PER_DAY
         signed_up = int(np.searchsorted(starts, window_end, side="left"))
@@ -57,7 +66,7 @@ def time_ordered_events(
         if window == len(bounds) - 2:
             here = remaining[users]
         else:
-            share = (window_end - from_second) / (END_SECOND - from_second)
+            share = (window_end - from_second) / (end_second - from_second)
             here = rng.binomial(remaining[users], share)
         remaining[users] -= here
         user_of_event = np.repeat(users, here)

@@ -6,14 +6,7 @@ import numpy as np
 from faker import Faker
 
 from mlstress_tui.synth.categories import draw_category
-from mlstress_tui.synth.mixes import (
-    COUNTRIES,
-    COUNTRY_SHARES,
-    DEVICE_SHARES,
-    DEVICE_TYPES,
-    SEGMENT_SHARES,
-    SEGMENTS,
-)
+from mlstress_tui.synth.mixes import REFERENCE, Mix, Population
 
 # A Faker call costs tens of microseconds, far too slow per row; a few thousand
 # calls fill pools that rows sample by index (a million distinct full names).
@@ -22,11 +15,6 @@ LAST_NAME_POOL = 1_000
 USER_NAME_POOL = 2_000
 CITY_POOL = 400
 DOMAIN_DRAWS = 40
-# Optional profile fields left NULL on purpose, and how often.
-NULL_SHARES = {"email": 0.01, "city": 0.03, "device_type": 0.015}
-_SEGMENTS = np.array(SEGMENTS, dtype=object)
-_COUNTRIES = np.array(COUNTRIES, dtype=object)
-_DEVICES = np.array(DEVICE_TYPES, dtype=object)
 
 
 class ProfilePool:
@@ -43,7 +31,7 @@ class ProfilePool:
 
 
 def draw_profiles(
-    rng: np.random.Generator, pool: ProfilePool, size: int, edge_cases: bool
+    rng: np.random.Generator, pool: ProfilePool, size: int, edge_cases: bool, population: Population = REFERENCE
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Columns segment, country, device_type, name, email, city (object arrays) and the NULLs injected per column."""
     first = pool.first_names[rng.integers(0, len(pool.first_names), size)]
@@ -52,9 +40,9 @@ def draw_profiles(
     suffix = rng.integers(0, 1000, size)
     domain = pool.domains[rng.integers(0, len(pool.domains), size)]
     columns = {
-        "segment": _SEGMENTS[draw_category(rng, SEGMENT_SHARES, size)],
-        "country": _COUNTRIES[draw_category(rng, COUNTRY_SHARES, size)],
-        "device_type": _DEVICES[draw_category(rng, DEVICE_SHARES, size)],
+        "segment": _draw(rng, population.segment, size),
+        "country": _draw(rng, population.country, size),
+        "device_type": _draw(rng, population.device_type, size),
         "name": np.array([f"{f} {s}" for f, s in zip(first.tolist(), last.tolist())], dtype=object),
         "email": np.array(
             [
@@ -66,9 +54,13 @@ def draw_profiles(
         "city": pool.cities[rng.integers(0, len(pool.cities), size)],
     }
     nulls = {}
-    for column, share in NULL_SHARES.items():
+    for column, share in population.user_nulls:
         missing = rng.random(size) < share
         if edge_cases:
             columns[column][missing] = None
         nulls[column] = int(missing.sum()) if edge_cases else 0
     return columns, nulls
+
+
+def _draw(rng: np.random.Generator, mix: Mix, size: int) -> np.ndarray:
+    return np.array(mix.labels, dtype=object)[draw_category(rng, mix.shares, size)]

@@ -1,0 +1,336 @@
+"""A profile of a users/events database: aggregates of its shape, never a row.
+
+`mlstress-tui profile` runs this against production (or a copy) and writes the
+result as TOML; `generate --profile` builds a twin from it (synth/twin.py).
+What leaves the database: row counts, quantiles of events per user and of
+spend, the shares of categorical values, the date range (to the day) and the
+share of NULLs per column. A categorical value is named only when at least
+MIN_LABEL_ROWS rows carry it and it is among the MAX_LABELS commonest; the rest
+are counted together as "other". Ids, names, emails, cities and items are
+never read.
+
+Table and column names can be mapped onto the reference schema (design.md) by
+a small TOML file; identifiers are checked against the database's catalogue
+before they are quoted into a query, and values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlstress_tui.errors import UsageError
+
+PROFILE_SCHEMA = "mlstress.profile/1"
+# Percent levels of events per user and of spend kept in a profile.
+COUNT_LEVELS = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9)
+SPEND_LEVELS = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
+MIN_LABEL_ROWS = 10
+MAX_LABELS = 40
+OTHER = "other"
+USER_MIXES = ("segment", "country", "device_type")
+# Columns whose share of NULLs is profiled (keys and the user link are not).
+MISSING_COLUMNS = {
+    "users": ("signup_date", "segment", "country", "device_type", "name", "email", "city"),
+    "events": ("event_type", "event_timestamp", "item_id", "session_duration_seconds", "amount"),
+}
+REFERENCE_COLUMNS = {
+    "users": ("user_id", *MISSING_COLUMNS["users"]),
+    "events": ("event_id", "user_id", *MISSING_COLUMNS["events"]),
+}
+
+
+def level_key(percent: float) -> str:
+    """'p50', 'p99.9': a quantile's key in a profile."""
+    return f"p{percent:g}"
+
+
+@dataclass(frozen=True)
+class SchemaMap:
+    """Where the reference schema's tables and columns are in the profiled database."""
+
+    tables: Mapping[str, str] = field(default_factory=lambda: {"users": "users", "events": "events"})
+    columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    purchase: str = "purchase"  # the event type whose events carry spend
+
+    def table(self, reference: str) -> str:
+        return self.tables.get(reference, reference)
+
+    def column(self, table: str, reference: str) -> str:
+        return self.columns.get(table, {}).get(reference, reference)
+
+    def with_tables(self, **tables: str) -> SchemaMap:
+        return SchemaMap({**self.tables, **tables}, self.columns, self.purchase)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> SchemaMap:
+        """A mapping file: [users]/[events] with `table = "…"` and reference column = "their column"; `purchase`."""
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise UsageError(f"cannot read --mapping {path}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise UsageError(f"--mapping {path} is not valid TOML ({error}); see 'mlstress-tui profile --help'") from None
+        tables, columns = {}, {}
+        for key, value in data.items():
+            if key == "purchase" and isinstance(value, str):
+                continue
+            if key not in REFERENCE_COLUMNS or not isinstance(value, dict):
+                raise UsageError(f"--mapping {path}: unknown entry {key!r}; expected [users], [events] and purchase")
+            for reference, name in value.items():
+                if not isinstance(name, str) or not name:
+                    raise UsageError(f"--mapping {path}: {key}.{reference} must be a table or column name in quotes")
+                if reference == "table":
+                    tables[key] = name
+                elif reference in REFERENCE_COLUMNS[key]:
+                    columns.setdefault(key, {})[reference] = name
+                else:
+                    raise UsageError(f"--mapping {path}: {key}.{reference} is not a column of the reference schema "
+                                     f"({', '.join(REFERENCE_COLUMNS[key])})")
+        return cls({"users": "users", "events": "events", **tables}, columns, data.get("purchase", "purchase"))
+
+
+class Source:
+    """A database to profile: one read-only connection, its catalogue, its parameter style."""
+
+    label: str
+    param: str
+
+    def columns(self, table: str) -> set[str] | None:
+        """The table's column names, or None when there is no such table."""
+        raise NotImplementedError
+
+    def quote(self, identifier: str) -> str:
+        raise NotImplementedError
+
+    def rows(self, query: str, params: Iterable[Any] = ()) -> Iterable[tuple]:
+        raise NotImplementedError
+
+
+class SQLiteSource(Source):
+    param = "?"
+
+    def __init__(self, connection: sqlite3.Connection, label: str) -> None:
+        self._connection = connection
+        self.label = label
+
+    def columns(self, table: str) -> set[str] | None:
+        names = {row[0] for row in self._connection.execute("SELECT name FROM pragma_table_info(?)", (table,))}
+        return names or None
+
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def rows(self, query: str, params: Iterable[Any] = ()) -> Iterable[tuple]:
+        return self._connection.execute(query, tuple(params))
+
+
+class PostgresSource(Source):
+    param = "%s"
+
+    def __init__(self, connection: Any, label: str) -> None:
+        self._connection = connection
+        self.label = label
+
+    def columns(self, table: str) -> set[str] | None:
+        names = {row[0] for row in self._connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s", (table,))}
+        return names or None
+
+    def quote(self, identifier: str) -> str:
+        from psycopg import sql
+
+        return sql.Identifier(identifier).as_string(self._connection)
+
+    def rows(self, query: str, params: Iterable[Any] = ()) -> Iterable[tuple]:
+        return self._connection.execute(query, tuple(params))
+
+
+def read_profile(source: Source, schema: SchemaMap | None = None) -> dict:
+    """The profile of `source` as a TOML-ready dict (schema mlstress.profile/1)."""
+    schema = schema or SchemaMap()
+    reader = _Reader(source, schema)
+    users = reader.count("users")
+    events = reader.count("events")
+    profile: dict[str, Any] = {
+        "schema": PROFILE_SCHEMA,
+        "source": source.label,
+        "taken_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "rows": {"users": users, "events": events},
+        "events_per_user": reader.events_per_user(users),
+        "mixes": {name: reader.mix(table, name) for table, name in
+                  [*(("users", column) for column in USER_MIXES), ("events", "event_type")]
+                  if reader.has(table, name)},
+        "dates": reader.dates(),
+        "missing": reader.missing(),
+    }
+    purchases = reader.purchases(events)
+    if purchases:
+        profile["purchases"] = purchases
+    if reader.absent:
+        profile["not_profiled"] = sorted(reader.absent)
+    return profile
+
+
+class _Reader:
+    def __init__(self, source: Source, schema: SchemaMap) -> None:
+        self.source = source
+        self.schema = schema
+        self.absent: set[str] = set()
+        self._columns = {}
+        for table in ("users", "events"):
+            columns = source.columns(schema.table(table))
+            if columns is None:
+                raise UsageError(f"{source.label} has no table {schema.table(table)!r} (the reference {table} table): "
+                                 "name it with a --mapping file ([" + table + '] table = "…")')
+            self._columns[table] = columns
+        for table in ("users", "events"):
+            if not self.has(table, "user_id"):
+                raise UsageError(f"{source.label}: table {schema.table(table)!r} has no column "
+                                 f"{schema.column(table, 'user_id')!r} (the user id): map it in a --mapping file")
+        for table, names in MISSING_COLUMNS.items():
+            self.absent.update(f"{table}.{name}" for name in names if not self.has(table, name))
+
+    def has(self, table: str, reference: str) -> bool:
+        return self.schema.column(table, reference) in self._columns[table]
+
+    def table(self, table: str) -> str:
+        return self.source.quote(self.schema.table(table))
+
+    def column(self, table: str, reference: str) -> str:
+        return self.source.quote(self.schema.column(table, reference))
+
+    def one(self, query: str, params: Iterable[Any] = ()) -> tuple:
+        return next(iter(self.source.rows(query, params)))
+
+    def count(self, table: str) -> int:
+        return int(self.one(f"SELECT COUNT(*) FROM {self.table(table)}")[0])
+
+    def events_per_user(self, users: int) -> dict:
+        user_id = self.column("events", "user_id")
+        rows = self.source.rows(f"SELECT COUNT(*) FROM {self.table('events')} WHERE {user_id} IS NOT NULL "
+                                f"GROUP BY {user_id}")
+        with_events = np.fromiter((row[0] for row in rows), dtype=np.int64)
+        # Events of ids missing from the users table still count as someone's: users without events can't be negative.
+        without = max(0, users - with_events.size)
+        counts = np.concatenate([np.zeros(without, dtype=np.int64), with_events])
+        if counts.size == 0:
+            return {"mean": 0.0, "share_without_events": 1.0, "min_with_events": 0, "max": 0, "quantiles": {}}
+        quantiles = np.percentile(counts, COUNT_LEVELS)
+        return {
+            "mean": round(float(counts.mean()), 4),
+            "share_without_events": round(without / counts.size, 6),
+            "min_with_events": int(with_events.min()) if with_events.size else 0,
+            "max": int(counts.max()),
+            "quantiles": {level_key(level): round(float(value), 3) for level, value in zip(COUNT_LEVELS, quantiles)},
+        }
+
+    def mix(self, table: str, reference: str) -> dict[str, float]:
+        """Shares of each value among non-NULL rows; rare values (and any beyond the commonest) as 'other'."""
+        column = self.column(table, reference)
+        tallies = sorted(((int(count), value) for value, count in self.source.rows(
+            f"SELECT {column}, COUNT(*) FROM {self.table(table)} WHERE {column} IS NOT NULL GROUP BY {column}")),
+            key=lambda pair: (-pair[0], str(pair[1])))
+        total = sum(count for count, _ in tallies)
+        shares: dict[str, float] = {}
+        other = 0
+        for rank, (count, value) in enumerate(tallies):
+            if rank < MAX_LABELS and count >= MIN_LABEL_ROWS and str(value) != OTHER:
+                shares[str(value)] = count
+            else:
+                other += count
+        if other:
+            shares[OTHER] = other
+        return {label: round(count / total, 6) for label, count in shares.items()} if total else {}
+
+    def dates(self) -> dict[str, str]:
+        found = {}
+        for table, reference, name in (("users", "signup_date", "signup"), ("events", "event_timestamp", "events")):
+            if not self.has(table, reference):
+                continue
+            column = self.column(table, reference)
+            first, last = self.one(f"SELECT MIN({column}), MAX({column}) FROM {self.table(table)}")
+            first_day, last_day = _day(first), _day(last)
+            if first_day and last_day:
+                found[f"{name}_first"], found[f"{name}_last"] = first_day.isoformat(), last_day.isoformat()
+            else:
+                self.absent.add(f"{table}.{reference} (not dates)")
+        return found
+
+    def missing(self) -> dict[str, float]:
+        shares = {}
+        for table, names in MISSING_COLUMNS.items():
+            present = [name for name in names if self.has(table, name)]
+            if not present:
+                continue
+            counted = ", ".join(f"COUNT({self.column(table, name)})" for name in present)
+            total, *non_null = self.one(f"SELECT COUNT(*), {counted} FROM {self.table(table)}")
+            for name, kept in zip(present, non_null):
+                shares[f"{table}.{name}"] = round(1 - kept / total, 6) if total else 0.0
+        return shares
+
+    def purchases(self, events: int) -> dict:
+        if not (self.has("events", "event_type") and self.has("events", "amount")) or not events:
+            return {}
+        event_type, amount = self.column("events", "event_type"), self.column("events", "amount")
+        rows = self.source.rows(f"SELECT {amount} FROM {self.table('events')} WHERE {event_type} = {self.source.param} "
+                                f"AND {amount} IS NOT NULL", (self.schema.purchase,))
+        spend = np.fromiter((float(row[0]) for row in rows), dtype=np.float64)
+        purchases = int(self.one(f"SELECT COUNT(*) FROM {self.table('events')} WHERE {event_type} = "
+                                 f"{self.source.param}", (self.schema.purchase,))[0])
+        found: dict[str, Any] = {"event_type": self.schema.purchase, "share_of_events": round(purchases / events, 6)}
+        spend = spend[np.isfinite(spend) & (spend > 0)]
+        if spend.size:
+            quantiles = np.percentile(spend, SPEND_LEVELS)
+            found["spend"] = {
+                "min": round(float(spend.min()), 2), "mean": round(float(spend.mean()), 4),
+                **{level_key(level): round(float(value), 4) for level, value in zip(SPEND_LEVELS, quantiles)},
+                "max": round(float(spend.max()), 2),
+            }
+        return found
+
+
+def _day(value: Any) -> date | None:
+    """The calendar day of a date, timestamp or ISO text; None for anything else."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) >= 10:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def load_profile(path: Path) -> dict:
+    """A profile TOML written by `mlstress-tui profile`, checked enough to build a twin from."""
+    try:
+        profile = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"cannot read --profile {path}: {error.strerror}; write one with 'mlstress-tui profile'") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"--profile {path} is not valid TOML ({error})") from None
+    if profile.get("schema") != PROFILE_SCHEMA:
+        raise UsageError(f"--profile {path} is not a profile (schema {profile.get('schema')!r}, expected "
+                         f"{PROFILE_SCHEMA!r}); write one with 'mlstress-tui profile'")
+    try:
+        rows, per_user = profile["rows"], profile["events_per_user"]
+        if not (int(rows["users"]) >= 1 and int(rows["events"]) >= 0 and math.isfinite(float(per_user["mean"]))):
+            raise ValueError
+        int(per_user["max"])
+        {level: float(value) for level, value in per_user["quantiles"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise UsageError(f"--profile {path} lacks its row counts or events-per-user quantiles; "
+                         "write it again with 'mlstress-tui profile'") from None
+    return profile
