@@ -5,8 +5,8 @@ Between the profiled quantiles the count is interpolated linearly in
 what a heavy tail looks like locally. Above the last knot (p99.9) a truncated
 power law runs to production's maximum; its index is fitted (scipy's brentq)
 so that the total number of events comes out right. The heaviest user gets
-production's maximum at any scale: the heaviest users are the point of a load
-test, and a 10x smaller twin must still hold one.
+production's maximum whenever the twin's events leave room for it: the heaviest
+users are the point of a load test, and a 10x smaller twin should still hold one.
 """
 
 from __future__ import annotations
@@ -58,13 +58,16 @@ def draw_fitted_counts(
     if in_tail.any():
         tail = np.flatnonzero(in_tail)
         heaviest_at = tail[np.argmax(level[tail])]
-        drawn[heaviest_at] = cap
         rest = tail[tail != heaviest_at]
+        # The rest of the tail holds at least the last knot each; the heaviest user gets production's
+        # maximum when the total leaves room for it (a small twin of a huge maximum cannot hold it).
+        budget = total - drawn[~in_tail].sum()
+        ceiling = float(min(cap, max(values[-1], budget - rest.size * values[-1])))
+        drawn[heaviest_at] = ceiling
         if rest.size:
             within = (level[rest] - top) / (1.0 - top)
-            wanted = (total - drawn[~in_tail].sum() - cap) / rest.size
-            tail_index = _fit_tail_index(within, values[-1], cap, wanted)
-            drawn[rest] = _truncated_power(within, values[-1], cap, tail_index)
+            tail_index = _fit_tail_index(within, values[-1], ceiling, (budget - ceiling) / rest.size)
+            drawn[rest] = _truncated_power(within, values[-1], ceiling, tail_index)
         heaviest = active[[heaviest_at]]
     # Stochastic rounding keeps the mean; a knot's own integer value stays exact.
     rounded = np.minimum(np.floor(drawn + rng.random(active.size)).astype(np.int64), cap)
@@ -75,7 +78,9 @@ def draw_fitted_counts(
     counts[active] = rounded
     law = "profile quantiles, log-log interpolated"
     if tail_index is not None:
-        law += f"; above p{100 * top:g} a truncated power law of index {tail_index:.3g} up to {cap:,}"
+        law += f"; above p{100 * top:g} a truncated power law of index {tail_index:.3g}"
+    if heaviest.size:
+        law += f"; the heaviest user {int(drawn.max()):,} events (the profile's {cap:,})"
     return EventCounts(counts=counts, zero_event_users=zero_n, extreme_users=heaviest, law=law)
 
 

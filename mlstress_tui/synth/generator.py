@@ -296,7 +296,7 @@ def _event_batches(
         for start in range(0, window_users.size, EVENT_BATCH):
             users = window_users[start : start + EVENT_BATCH]
             size = users.size
-            types = draw_category(rng, population.event_type.shares, size)
+            types = draw_category(rng, population.event_type.shares, size, population.exact_shares)
             items = popularity.draw(items_rng, size)
             item_events += np.bincount(items, minlength=item_events.size)
             session = np.minimum(np.rint(rng.exponential(SESSION_MEAN_SECONDS, size)), MAX_SESSION_SECONDS)

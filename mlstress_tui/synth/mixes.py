@@ -77,6 +77,8 @@ class Population:
     # Events fall between max(signup, events_first) and events_end (exclusive, midnight UTC).
     events_first: date = SIGNUP_FIRST
     events_end: date = EVENTS_END
+    # Deal each mix (and each column's NULLs) exactly rather than drawing each row independently.
+    exact_shares: bool = False
 
     @property
     def epoch(self) -> date:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from faker import Faker
 
-from mlstress_tui.synth.categories import draw_category
+from mlstress_tui.synth.categories import draw_category, exact_mask
 from mlstress_tui.synth.mixes import REFERENCE, Mix, Population
 
 # A Faker call costs tens of microseconds, far too slow per row; a few thousand
@@ -40,9 +40,9 @@ def draw_profiles(
     suffix = rng.integers(0, 1000, size)
     domain = pool.domains[rng.integers(0, len(pool.domains), size)]
     columns = {
-        "segment": _draw(rng, population.segment, size),
-        "country": _draw(rng, population.country, size),
-        "device_type": _draw(rng, population.device_type, size),
+        "segment": _draw(rng, population.segment, size, population.exact_shares),
+        "country": _draw(rng, population.country, size, population.exact_shares),
+        "device_type": _draw(rng, population.device_type, size, population.exact_shares),
         "name": np.array([f"{f} {s}" for f, s in zip(first.tolist(), last.tolist())], dtype=object),
         "email": np.array(
             [
@@ -55,12 +55,12 @@ def draw_profiles(
     }
     nulls = {}
     for column, share in population.user_nulls:
-        missing = rng.random(size) < share
+        missing = exact_mask(rng, share, size) if population.exact_shares else rng.random(size) < share
         if edge_cases:
             columns[column][missing] = None
         nulls[column] = int(missing.sum()) if edge_cases else 0
     return columns, nulls
 
 
-def _draw(rng: np.random.Generator, mix: Mix, size: int) -> np.ndarray:
-    return np.array(mix.labels, dtype=object)[draw_category(rng, mix.shares, size)]
+def _draw(rng: np.random.Generator, mix: Mix, size: int, exact: bool) -> np.ndarray:
+    return np.array(mix.labels, dtype=object)[draw_category(rng, mix.shares, size, exact)]
