@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
+
+import psycopg
 
 from mlstress_tui.errors import EXIT_OK, UsageError
 
@@ -61,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
     connection, source = _open(args)
     try:
         profile = read_profile(source, schema)
-    except Exception as error:
-        if isinstance(error, UsageError):
-            raise
+    except (sqlite3.Error, psycopg.Error) as error:
         raise UsageError(f"cannot profile {source.label}: {' '.join(str(error).split())[:300]}") from None
     finally:
         connection.close()
