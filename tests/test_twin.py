@@ -196,7 +196,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, words, small_db, tmp_path, capsy
     assert not (tmp_path / "out.any").exists()
 
 
-def test_twin_on_postgres(pg_small, heavy_source, tmp_path, capsys):
+def test_twin_on_postgres(pg_small, small_db, tmp_path, capsys):
     """Profile a PostgreSQL database, and generate a twin into one (its own schema), fit table in mlstress_meta."""
     import psycopg
 
@@ -205,6 +205,12 @@ def test_twin_on_postgres(pg_small, heavy_source, tmp_path, capsys):
     pg_profile = tomllib.loads(profile_path.read_text())
     assert pg_profile["rows"] == {"users": 2000, "events": 40_000}
     assert pg_profile["events_per_user"]["quantiles"][level_key(50)] > 0
+    # The same rows give the same profile, whether the quantiles come from numpy or from percentile_cont.
+    same_seed = profile_of(small_db)
+    for key in ("events_per_user", "mixes", "dates", "missing"):
+        assert pg_profile[key] == same_seed[key], key
+    for key, value in same_seed["purchases"]["spend"].items():
+        assert pg_profile["purchases"]["spend"][key] == pytest.approx(value, rel=1e-6), key
     with psycopg.connect(pg_small, autocommit=True) as connection:
         connection.execute("DROP SCHEMA IF EXISTS twin_test CASCADE")
         connection.execute("CREATE SCHEMA twin_test")

@@ -4,7 +4,8 @@
 result as TOML; `generate --profile` builds a twin from it (synth/twin.py).
 What leaves the database: row counts, quantiles of events per user and of
 spend, the shares of categorical values, the date range (to the day) and the
-share of NULLs per column. A categorical value is named only when at least
+share of NULLs per column (on PostgreSQL the quantiles are computed in the
+database: no row leaves it). A categorical value is named only when at least
 MIN_LABEL_ROWS rows carry it and it is among the MAX_LABELS commonest; the rest
 are counted together as "other". Ids, names, emails, cities and items are
 never read.
@@ -114,6 +115,16 @@ class Source:
     def rows(self, query: str, params: Iterable[Any] = ()) -> Iterable[tuple]:
         raise NotImplementedError
 
+    def quantiles(self, values_query: str, levels: list[float], params: Iterable[Any] = ()) -> list[float]:
+        """Quantiles (levels in 0..1, linear interpolation) of column `v` of `values_query`.
+
+        Here the values come over to numpy; PostgreSQL computes them where the rows are.
+        """
+        values = np.fromiter((float(row[0]) for row in self.rows(values_query, params)), dtype=np.float64)
+        if values.size == 0:
+            return [0.0 for _ in levels]
+        return [float(value) for value in np.quantile(values, levels)]
+
 
 class SQLiteSource(Source):
     param = "?"
@@ -150,6 +161,13 @@ class PostgresSource(Source):
         from psycopg import sql
 
         return sql.Identifier(identifier).as_string(self._connection)
+
+    def quantiles(self, values_query: str, levels: list[float], params: Iterable[Any] = ()) -> list[float]:
+        # percentile_cont interpolates as numpy does (position = level x (n - 1)); no row leaves the server.
+        row = self._connection.execute(
+            f"SELECT percentile_cont(%s::float8[]) WITHIN GROUP (ORDER BY v) FROM ({values_query}) AS source",
+            (list(levels), *params)).fetchone()
+        return [float(value) for value in row[0]] if row and row[0] else [0.0 for _ in levels]
 
     def rows(self, query: str, params: Iterable[Any] = ()) -> Iterable[tuple]:
         return self._connection.execute(query, tuple(params))
@@ -217,21 +235,32 @@ class _Reader:
 
     def events_per_user(self, users: int) -> dict:
         user_id = self.column("events", "user_id")
-        rows = self.source.rows(f"SELECT COUNT(*) FROM {self.table('events')} WHERE {user_id} IS NOT NULL "
-                                f"GROUP BY {user_id}")
-        with_events = np.fromiter((row[0] for row in rows), dtype=np.int64)
+        per_user = f"SELECT COUNT(*) AS v FROM {self.table('events')} WHERE {user_id} IS NOT NULL GROUP BY {user_id}"
+        groups, events, smallest, largest = self.one(
+            f"SELECT COUNT(*), SUM(v), MIN(v), MAX(v) FROM ({per_user}) AS per_user")
         # Events of ids missing from the users table still count as someone's: users without events can't be negative.
-        without = max(0, users - with_events.size)
-        counts = np.concatenate([np.zeros(without, dtype=np.int64), with_events])
-        if counts.size == 0:
-            return {"mean": 0.0, "share_without_events": 1.0, "min_with_events": 0, "max": 0, "quantiles": {}}
-        quantiles = np.percentile(counts, COUNT_LEVELS)
+        without = max(0, users - groups)
+        everyone = without + groups
+        if groups == 0:
+            return {"mean": 0.0, "share_without_events": 1.0, "min_with_events": 0, "max": 0,
+                    "quantiles": {level_key(level): 0.0 for level in COUNT_LEVELS}}
+        # Each level's position among everyone sorted (zeros first), as numpy's linear interpolation places it.
+        positions = [level / 100 * (everyone - 1) for level in COUNT_LEVELS]
+        among_active = [max(0.0, position - without) / max(1, groups - 1) for position in positions]
+        active_quantiles = self.source.quantiles(per_user, among_active)
+        quantiles = []
+        for position, value in zip(positions, active_quantiles):
+            if position <= without - 1:
+                value = 0.0
+            elif position < without:  # between the last user without events and the first with
+                value = (position - (without - 1)) * float(smallest)
+            quantiles.append(value)
         return {
-            "mean": round(float(counts.mean()), 4),
-            "share_without_events": round(without / counts.size, 6),
-            "min_with_events": int(with_events.min()) if with_events.size else 0,
-            "max": int(counts.max()),
-            "quantiles": {level_key(level): round(float(value), 3) for level, value in zip(COUNT_LEVELS, quantiles)},
+            "mean": round(float(events) / everyone, 4),
+            "share_without_events": round(without / everyone, 6),
+            "min_with_events": int(smallest),
+            "max": int(largest),
+            "quantiles": {level_key(level): round(value, 3) for level, value in zip(COUNT_LEVELS, quantiles)},
         }
 
     def mix(self, table: str, reference: str) -> dict[str, float]:
@@ -282,19 +311,20 @@ class _Reader:
         if not (self.has("events", "event_type") and self.has("events", "amount")) or not events:
             return {}
         event_type, amount = self.column("events", "event_type"), self.column("events", "amount")
-        rows = self.source.rows(f"SELECT {amount} FROM {self.table('events')} WHERE {event_type} = {self.source.param} "
-                                f"AND {amount} IS NOT NULL", (self.schema.purchase,))
-        spend = np.fromiter((float(row[0]) for row in rows), dtype=np.float64)
+        purchase = (self.schema.purchase,)
         purchases = int(self.one(f"SELECT COUNT(*) FROM {self.table('events')} WHERE {event_type} = "
-                                 f"{self.source.param}", (self.schema.purchase,))[0])
+                                 f"{self.source.param}", purchase)[0])
         found: dict[str, Any] = {"event_type": self.schema.purchase, "share_of_events": round(purchases / events, 6)}
-        spend = spend[np.isfinite(spend) & (spend > 0)]
-        if spend.size:
-            quantiles = np.percentile(spend, SPEND_LEVELS)
+        spend = (f"SELECT {amount} AS v FROM {self.table('events')} WHERE {event_type} = {self.source.param} "
+                 f"AND {amount} > 0")
+        paid, smallest, mean, largest = self.one(
+            f"SELECT COUNT(*), MIN(v), AVG(v), MAX(v) FROM ({spend}) AS spend", purchase)
+        if paid:
+            quantiles = self.source.quantiles(spend, [level / 100 for level in SPEND_LEVELS], purchase)
             found["spend"] = {
-                "min": round(float(spend.min()), 2), "mean": round(float(spend.mean()), 4),
-                **{level_key(level): round(float(value), 4) for level, value in zip(SPEND_LEVELS, quantiles)},
-                "max": round(float(spend.max()), 2),
+                "min": round(float(smallest), 2), "mean": round(float(mean), 4),
+                **{level_key(level): round(value, 4) for level, value in zip(SPEND_LEVELS, quantiles)},
+                "max": round(float(largest), 2),
             }
         return found
 
