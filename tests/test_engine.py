@@ -1,6 +1,7 @@
 """The load engine without any UI: worker processes, both load models, control and stats."""
 
 import json
+import os
 import time
 
 import pytest
@@ -58,8 +59,9 @@ def test_requests_limit_is_exact_and_everything_is_written(tmp_path):
 def test_workers_are_separate_processes_and_are_gone_after_finish(tmp_path):
     engine = LoadEngine(parse_target("sleep:1ms"), LoadSpec(concurrency=2, duration_s=0.5, workers=2), run_dir=tmp_path)
     run_to_end(engine)
-    assert len(engine._processes) == 2
-    assert all(not process.is_alive() for process in engine._processes)
+    pids = engine.backend.pids()
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert not any(engine.backend.alive())
 
 
 def test_concurrency_change_takes_effect_while_running_and_is_logged(tmp_path):
@@ -172,7 +174,7 @@ def test_a_worker_that_cannot_start_is_one_line_of_bad_input(tmp_path):
                         LoadSpec(concurrency=1, duration_s=1), run_dir=tmp_path)
     with pytest.raises(UsageError, match="cannot import 'no_such_module_anywhere'"):
         engine.start()
-    assert all(not process.is_alive() for process in engine._processes)
+    assert not any(engine.backend.alive())
 
 
 @pytest.mark.parametrize("load, message", [

@@ -9,9 +9,6 @@ The engine publishes ticks and decides nothing: a run session (`mlstress_tui.ses
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import queue
 import threading
 import time
 from collections import deque
@@ -21,18 +18,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mlstress_tui.errors import UsageError
+from mlstress_tui.load.backends import WorkerBackend, backend_for
 from mlstress_tui.load.limits import DEFAULT_OPEN_POOL, MAX_CONCURRENCY, MAX_RATE
 from mlstress_tui.load.schedule import ARRIVALS
 from mlstress_tui.load.targets import Target
 from mlstress_tui.load.user_strata import Stratum, build_strata
 from mlstress_tui.load.users import USER_MIXES, UserSampler, UserSource
-from mlstress_tui.load.worker import WorkerConfig, WorkerPlan, worker_main
+from mlstress_tui.load.worker import WorkerConfig, WorkerPlan
 from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STARTUP_TIMEOUT_S = 60.0
 WORKER_DEATH_POLICIES = ("replace", "stop")
+NODE_LOSS_POLICIES = ("continue", "stop")
 # A worker that exits with status 0 but never said goodbye is given this long for its message to arrive.
 _SILENT_EXIT_GRACE_S = 0.5
 # A worker slot whose process dies this often in a row, never delivering a tick in between, is not refilled
@@ -59,6 +58,8 @@ class LoadSpec:
     replace_stuck: bool = True  # a user stuck in the target past its deadline is replaced (the load holds)
     on_worker_death: str = "replace"  # a worker process that dies is replaced, or the run stops
     startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S  # for the workers to open the target (import a model)
+    ray: str | None = None  # a Ray cluster to run the workers on (auto, local, ray://host:port); None: this machine
+    on_node_loss: str = "continue"  # Ray: a lost actor's share goes to the rest, or the run stops
     tick_s: float = 0.25
 
     def validate(self) -> None:
@@ -86,6 +87,8 @@ class LoadSpec:
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
         if self.on_worker_death not in WORKER_DEATH_POLICIES:
             raise UsageError(f"unknown --on-worker-death {self.on_worker_death!r}: use replace or stop")
+        if self.on_node_loss not in NODE_LOSS_POLICIES:
+            raise UsageError(f"unknown --on-node-loss {self.on_node_loss!r}: use continue or stop")
         if self.arrivals not in ARRIVALS:
             raise UsageError(f"unknown --arrivals {self.arrivals!r}: use one of {', '.join(ARRIVALS)}")
 
@@ -99,7 +102,8 @@ class LoadEngine:
     """Drives a target with worker processes and collects their stats."""
 
     def __init__(self, target: Target, load: LoadSpec, *, run_dir: Path,
-                 database: dict | None = None, users_db: Path | None = None) -> None:
+                 database: dict | None = None, users_db: Path | None = None,
+                 backend: WorkerBackend | None = None) -> None:
         load.validate()
         self.target = target
         self.load = load
@@ -130,20 +134,20 @@ class LoadEngine:
         # Each control change opens a level; workers stamp their ticks with the level they run at.
         self.level_id = 0
         self.levels: dict[int, tuple[str, int, float | None]] = {0: (self.mode, self.concurrency, self.rate)}
-        cores = os.cpu_count() or 1
-        workers = load.workers or cores
+        self.backend = backend or backend_for(load.ray)
+        self.backend.connect()
+        workers = load.workers or self.backend.default_workers()
         if load.pool_size is not None:
             workers = min(workers, load.pool_size)
         self.worker_count = max(workers, 1)
-        self._context = multiprocessing.get_context("spawn")
-        self._stats_queue = self._context.Queue()
-        self._controls: list = []
-        self._processes: list = []
+        # The slots sharing the load; a lost node's slots leave it and the rest take their share.
+        self._active: list[int] = list(range(self.worker_count))
         self._ticks: deque[IntervalStats] = deque(maxlen=4096)
         self._events: list[dict] = []
         self._lock = threading.Lock()
         self._collector: threading.Thread | None = None
         self._start_ns = 0
+        self._start_wall_ns = 0
         self.started_at = datetime.now(timezone.utc)
         self._end_ns: int | None = None
         self._stop_sent = False
@@ -185,15 +189,18 @@ class LoadEngine:
 
     # -- lifecycle --------------------------------------------------------
 
-    def _plans(self) -> list[WorkerPlan]:
-        parts = self.worker_count
+    def _plans(self) -> dict[int, WorkerPlan]:
+        """Each active slot's share of the commanded level."""
+        slots = self._active or list(range(self.worker_count))
+        parts = len(slots)
         if self.mode == CLOSED:
             concurrency = split_evenly(self.concurrency, parts)
             pools = split_evenly(self.pool_size, parts) if self.pool_size is not None else [None] * parts
-            return [WorkerPlan(CLOSED, concurrency[i], 0.0, pools[i], self.level_id) for i in range(parts)]
+            return {slot: WorkerPlan(CLOSED, concurrency[i], 0.0, pools[i], self.level_id)
+                    for i, slot in enumerate(slots)}
         pools = split_evenly(self.pool_size or DEFAULT_OPEN_POOL, parts)
         rate = float(self.rate or 0.0)
-        return [WorkerPlan(OPEN, pools[i], rate / parts, pools[i], self.level_id) for i in range(parts)]
+        return {slot: WorkerPlan(OPEN, pools[i], rate / parts, pools[i], self.level_id) for i, slot in enumerate(slots)}
 
     def start(self, on_waiting: Callable[[float, int, int], None] | None = None) -> None:
         """Spawn the workers, wait until each is ready, then start them together.
@@ -202,22 +209,24 @@ class LoadEngine:
         workers open the target (a model's import can take a while), so a front end can say so.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._tickets = self._context.Value("q", 0) if self.requests_limit else None
-        for worker_id, plan in enumerate(self._plans()):
-            control, process = self._spawn(worker_id, plan)
-            self._controls.append(control)
-            self._processes.append(process)
+        self._tickets = self.backend.tickets() if self.requests_limit else None
+        for worker_id, plan in self._plans().items():
+            self._spawn(worker_id, plan)
         self._await_ready(on_waiting)
-        self._start_ns = time.perf_counter_ns() + 20_000_000
+        # Every slot is ready (the barrier); they start together at one instant a little ahead.
+        lead_ns = self.backend.start_lead_ns
+        self._start_ns, self._start_wall_ns = time.perf_counter_ns() + lead_ns, time.time_ns() + lead_ns
         self.started_at = datetime.now(timezone.utc)
         self._live = set(range(self.worker_count))
-        for control in self._controls:
-            control.send(("start", self._start_ns))
+        for worker_id in self._active:
+            self.backend.start(worker_id, self._start_ns, self._start_wall_ns)
+        for node, offset_ms in self.backend.clock_offsets_ms().items():
+            self.note("clock_offset", node=node, offset_ms=round(offset_ms, 3))
         self.state = "running"
         self._collector = threading.Thread(target=self._collect, daemon=True, name="collector")
         self._collector.start()
 
-    def _spawn(self, worker_id: int, plan: WorkerPlan) -> tuple:
+    def _spawn(self, worker_id: int, plan: WorkerPlan) -> None:
         config = WorkerConfig(worker_id=worker_id, target=self.target, users=self.users,
                               timeout_s=self.load.timeout_s, tick_s=self.load.tick_s,
                               requests_quota=self.requests_limit, arrivals=self.load.arrivals,
@@ -225,11 +234,7 @@ class LoadEngine:
                               output_path=str(self.run_dir / "target.log"),
                               output_cap_bytes=8 * 1024 * 1024 // self.worker_count,
                               strata_edges=tuple(stratum.min_events for stratum in self.strata))
-        ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=worker_main, args=(config, plan, theirs, self._stats_queue, self._tickets),
-                                        name=f"mlstress-worker-{worker_id}", daemon=True)
-        process.start()
-        return ours, process
+        self.backend.spawn(worker_id, config, plan)
 
     def _await_ready(self, on_waiting: Callable[[float, int, int], None] | None) -> None:
         ready: set[int] = set()
@@ -242,36 +247,27 @@ class LoadEngine:
                 raise UsageError(f"{self.worker_count - len(ready)} of {self.worker_count} worker processes had not "
                                  f"opened {self.target.label} after {limit:g} s: raise --startup-timeout for a "
                                  "target that loads slowly") from None
-            try:
-                kind, worker_id, detail = self._stats_queue.get(timeout=min(limit - waited, 1.0))
-            except queue.Empty:
+            said = self.backend.receive(min(limit - waited, 1.0))
+            if said is None:
                 if on_waiting is not None:
                     on_waiting(time.monotonic() - began, len(ready), self.worker_count)
                 continue
+            kind, worker_id, detail = said
             if kind == "failed":
                 self._kill_workers()
                 raise UsageError(detail)
             ready.add(worker_id)
 
     def _kill_workers(self) -> None:
-        for process in self._processes:
-            if process.is_alive():
-                process.terminate()
-        for process in self._processes:
-            process.join(2.0)
-            if process.is_alive():
-                process.kill()
-                process.join(1.0)
+        self.backend.kill_all()
+        self.backend.close()
         self.state = "finished"
 
     # -- control ----------------------------------------------------------
 
     def _broadcast(self, *message: object) -> None:
-        for control in self._controls:
-            try:
-                control.send(message)
-            except (OSError, ValueError):
-                pass  # that worker has already exited
+        for worker_id in range(self.worker_count):
+            self.backend.send(worker_id, message)
 
     def note(self, action: str, **details: object) -> None:
         """Record a control event; it travels with the next tick (intervals.jsonl, the ramp's steps)."""
@@ -288,11 +284,7 @@ class LoadEngine:
     def _send_plans(self) -> None:
         with self._lock:
             plans = self._plans()
-        for control, plan in zip(self._controls, plans):
-            try:
-                control.send(("plan", plan))
-            except (OSError, ValueError):
-                pass
+        self.backend.send_plans(plans)
 
     def set_concurrency(self, concurrency: int) -> None:
         concurrency = min(max(1, int(concurrency)), MAX_CONCURRENCY)
@@ -358,10 +350,7 @@ class LoadEngine:
     def _collect(self) -> None:
         pending: dict[int, tuple[IntervalStats, set[int]]] = {}
         while self._live:
-            try:
-                kind, worker_id, payload = self._stats_queue.get(timeout=0.1)
-            except queue.Empty:
-                kind = None
+            kind, worker_id, payload = self.backend.receive(0.1) or (None, None, None)
             if kind == "tick" and worker_id in self._live:
                 merged, reported = pending.setdefault(payload.index, (IntervalStats(
                     index=payload.index, t_start=payload.t_start, t_end=payload.t_end, mode=payload.mode,
@@ -379,7 +368,7 @@ class LoadEngine:
                 self._crash_reasons[worker_id] = str(payload)
             elif kind == "ready" and worker_id in self._missing:
                 # A replacement worker: it joins the run's clock and tick grid where they stand.
-                self._send_to(worker_id, ("start", self._start_ns))
+                self.backend.start(worker_id, self._start_ns, self._start_wall_ns)
             elif kind == "failed" and worker_id in self._missing:
                 self._missing.discard(worker_id)
                 self._live.discard(worker_id)
@@ -397,9 +386,10 @@ class LoadEngine:
         """A worker gone without saying so died: said at once, its in-flight requests counted as lost."""
         now = time.monotonic()
         for worker_id in sorted(self._live):
-            exitcode = self._processes[worker_id].exitcode
-            if exitcode is None:
+            gone = self.backend.exit_of(worker_id)
+            if gone is None:
                 continue
+            exitcode = gone.code
             if worker_id in self._missing and self._stop_sent:
                 self._live.discard(worker_id)  # a replacement told to stop before it started
                 continue
@@ -409,10 +399,10 @@ class LoadEngine:
             self._gone_since.pop(worker_id, None)
             lost = self._last_inflight.pop(worker_id, 0)
             self.requests_lost += lost
-            how = f"killed by signal {-exitcode}" if exitcode < 0 else f"exit status {exitcode}"
+            how = gone.how
             if worker_id in self._crash_reasons:
                 how += f", {self._crash_reasons.pop(worker_id)}"
-            plan = self._plans()[worker_id]
+            plan = self._plans().get(worker_id) or WorkerPlan(self.mode, 0, 0.0, None, self.level_id)
             running = self._last_users.pop(worker_id, None)
             if plan.mode == OPEN:
                 carried = f"{plan.rate:g} req/s"
@@ -425,6 +415,9 @@ class LoadEngine:
             self.worker_deaths.append(death)
             log.info("worker %d died (%s) carrying %s", worker_id, how, carried)  # said on screen via the note
             deaths = self._deaths_by_slot[worker_id] = self._deaths_by_slot.get(worker_id, 0) + 1
+            if not self.backend.can_replace:
+                self._lose_slot(worker_id, death, pending)
+                continue
             replace = self.load.on_worker_death == "replace" and not self._stop_sent and deaths < MAX_DEATHS_PER_SLOT
             then = ("replaced" if replace else "run stopped" if deaths < MAX_DEATHS_PER_SLOT
                     else f"run stopped: it died {deaths} times, a replacement would die the same way")
@@ -433,17 +426,26 @@ class LoadEngine:
             for _, reported in pending.values():
                 reported.discard(worker_id)
             if replace:
-                self._controls[worker_id], self._processes[worker_id] = self._spawn(worker_id, plan)
+                self._spawn(worker_id, plan)
                 self._missing.add(worker_id)
                 self._live.add(worker_id)
             else:
                 self.stop()
 
-    def _send_to(self, worker_id: int, message: tuple) -> None:
-        try:
-            self._controls[worker_id].send(message)
-        except (OSError, ValueError):
-            pass
+    def _lose_slot(self, worker_id: int, death: dict, pending: dict) -> None:
+        """A slot that cannot be refilled (its node is gone): the rest take its share, or the run stops."""
+        self._active = [slot for slot in self._active if slot != worker_id]
+        death["node"] = self.backend.node_of(worker_id)
+        keep_going = self.load.on_node_loss == "continue" and self._active and not self._stop_sent
+        then = (f"its share went to the other {len(self._active)} worker(s)" if keep_going
+                else "run stopped" if self._active else "run stopped: no worker left")
+        self.note("worker_died", **death, then=then)
+        for _, reported in pending.values():
+            reported.discard(worker_id)
+        if keep_going:
+            self._open_level()
+        else:
+            self.stop()
 
     def _emit_complete(self, pending: dict, *, final: bool) -> None:
         for index in sorted(pending):
@@ -451,7 +453,7 @@ class LoadEngine:
             if not final and not (self._live - self._missing) <= reported:
                 break
             del pending[index]
-            if self._missing or len(reported) < self.worker_count:
+            if self._missing or len(reported) < len(self._active):
                 merged.level_id = None  # part of the load was missing: not the commanded level
             # A tick reports the level commanded, never a sum of workers caught half-way through a change.
             commanded = self.levels.get(merged.level_id if merged.level_id is not None else self.level_id)
@@ -479,10 +481,8 @@ class LoadEngine:
             wait = timeout_s if timeout_s is not None else self.load.timeout_s + 5.0
             if self._collector is not None:
                 self._collector.join(wait)
-            for process in self._processes:
-                process.join(max(wait / 4, 0.5))
-            for worker_id, process in enumerate(self._processes):
-                if process.is_alive():
+            for worker_id in range(self.worker_count):
+                if not self.backend.join(worker_id, max(wait / 4, 0.5)):
                     # Still in a call after its deadline and the grace: what it had in flight is lost.
                     self.requests_lost += self._last_inflight.get(worker_id, 0)
                     log.warning("worker %d did not stop in time: ended", worker_id)

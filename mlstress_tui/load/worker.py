@@ -161,20 +161,13 @@ class Worker:
             return False
 
     def _claim_block(self) -> int:
-        # Tickets come from a counter shared by all workers, a block at a time so the
-        # cross-process lock is rare; blocks shrink to one near the end, so the total is exact.
-        with self.tickets.get_lock():
-            remaining = self.config.requests_quota - self.tickets.value
-            take = max(min(remaining // 8, 256), min(remaining, 1))
-            self.tickets.value += take
-        return take
+        return self.tickets.claim(self.config.requests_quota)
 
     def _return_unused_tickets(self) -> None:
         """A worker left with no virtual users hands its tickets back to the others."""
         with self.ticket_lock:
             if self.block and not any(vu.thread and vu.thread.is_alive() for group in self.vus.values() for vu in group):
-                with self.tickets.get_lock():
-                    self.tickets.value -= self.block
+                self.tickets.give_back(self.block)
                 self.block = 0
 
     def _quota_done(self) -> bool:
@@ -186,8 +179,7 @@ class Worker:
         if self.tickets is None:
             return False
         self._return_unused_tickets()
-        with self.tickets.get_lock():
-            taken = self.tickets.value >= self.config.requests_quota and not self.block
+        taken = self.tickets.taken() >= self.config.requests_quota and not self.block
         return taken and not self.pending_sends and not self.inflight
 
     def _send(self, vu: _VirtualUser, user_id: str, event_count: int, group: int, started: int,
