@@ -79,6 +79,8 @@ def add_load_arguments(parser: argparse.ArgumentParser, *, levels: bool = True, 
     group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequence (default 42)")
     group.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
     group.add_argument("--on-worker-death", choices=("replace", "stop"), help="a worker process that dies is replaced (default) or ends the run; either way it is said and the exit code is 3")
+    group.add_argument("--ray", metavar="ADDRESS", help="run the workers as Ray actors across a cluster: auto (a running cluster), local (start one here), or ray://host:port (needs the [ray] extra)")
+    group.add_argument("--on-node-loss", choices=("continue", "stop"), help="with --ray: a lost actor or node's share goes to the rest (default) or ends the run; either way it is said and the exit code is 3")
     group.add_argument("--preset", metavar="NAME|FILE", help=f"load profile: {', '.join(available_presets())}, or a .toml file (default: default)")
 
 
@@ -179,7 +181,8 @@ def resolve_load(args: argparse.Namespace, preset: Preset, *, headless: bool, **
         base.update(duration_s=args.duration, requests=args.requests)
     for option, key in (("pool_size", "pool_size"), ("timeout", "timeout_s"), ("user_mix", "user_mix"),
                         ("arrivals", "arrivals"), ("replace_stuck", "replace_stuck"),
-                        ("on_worker_death", "on_worker_death"), ("startup_timeout", "startup_timeout_s")):
+                        ("on_worker_death", "on_worker_death"), ("startup_timeout", "startup_timeout_s"),
+                        ("ray", "ray"), ("on_node_loss", "on_node_loss")):
         if getattr(args, option, None) is not None:
             base[key] = getattr(args, option)
     base.update(overrides)

@@ -37,13 +37,38 @@ def run_headless(session: RunSession, describe: str = "") -> int:
         session.start(say_waiting)
         bound = (f"{engine.duration_s:g} s" if engine.duration_s else
                  f"{engine.requests_limit:,} requests" if engine.requests_limit else "until stopped")
-        print(f"mlstress-tui: {engine.target_info['label']}, {engine.worker_count} worker processes, "
+        print(f"mlstress-tui: {engine.target_info['label']}, {where_workers_run(engine)}, "
               f"{describe or bound} -> {session.run_dir}", file=sys.stderr, flush=True)
+        for line in clock_lines(engine):
+            print(line, file=sys.stderr, flush=True)
         summary = session.run_until_finished(stop.event)
         if session.interrupted:
             print("\nstopping: the summary is written", file=sys.stderr, flush=True)
     print_summary(summary, session.run_dir, sys.stdout, session.write_errors)
     return session.exit_code
+
+
+def where_workers_run(engine) -> str:
+    """'2 worker processes' here, or '4 Ray actors on 2 nodes'."""
+    backend = engine.load_description().get("backend")
+    if not backend:
+        return f"{engine.worker_count} worker processes"
+    nodes = len(backend.get("nodes", ()))
+    return f"{engine.worker_count} Ray actors on {nodes} node{'s' * (nodes != 1)} (--ray {backend['ray']})"
+
+
+def clock_lines(engine) -> list[str]:
+    """Each node's clock offset, measured at the start; a warning past 1 ms."""
+    from mlstress_tui.load.backends.ray_actors import CLOCK_WARN_MS
+
+    offsets = engine.load_description().get("backend", {}).get("clock_offsets_ms", {})
+    lines = []
+    if offsets:
+        lines.append("clock offsets at start: " + ", ".join(f"{node} {ms:+.3f} ms" for node, ms in offsets.items()))
+    lines += [f"  !! node {node}'s clock is {ms:+.2f} ms off this machine's: start and plan changes are shifted by it, "
+              "but the nodes' own timestamps are not; check NTP there" for node, ms in offsets.items()
+              if abs(ms) > CLOCK_WARN_MS]
+    return lines
 
 
 def theme_names() -> list[str]:

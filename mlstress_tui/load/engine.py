@@ -26,6 +26,7 @@ from mlstress_tui.load.user_strata import Stratum, build_strata
 from mlstress_tui.load.users import USER_MIXES, UserSampler, UserSource
 from mlstress_tui.load.worker import WorkerConfig, WorkerPlan
 from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
+from mlstress_tui.results.node_figures import NodeFigures
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ class LoadEngine:
         self._missing: set[int] = set()  # worker slots being refilled: the load is below the commanded one
         self._crash_reasons: dict[int, str] = {}  # what a worker said as its loop failed, before it exited
         self._deaths_by_slot: dict[int, int] = {}
+        self._node_figures: dict[str, NodeFigures] = {}
 
     # -- read-only views -------------------------------------------------
 
@@ -357,6 +359,8 @@ class LoadEngine:
                     rate=None, paused=payload.paused, level_id=payload.level_id), set()))
                 merged.merge_worker(payload)
                 merged.t_end = max(merged.t_end, payload.t_end)
+                with self._lock:
+                    self._node_figures.setdefault(self.backend.node_of(worker_id), NodeFigures()).add(payload)
                 reported.add(worker_id)
                 self._last_inflight[worker_id] = payload.inflight
                 self._last_users[worker_id] = payload.users_running
@@ -507,6 +511,8 @@ class LoadEngine:
             "requests": self.requests_limit,
             "replace_stuck": self.load.replace_stuck,
             "on_worker_death": self.load.on_worker_death,
+            **({} if self.backend.can_replace else {"on_node_loss": self.load.on_node_loss,
+                                                    "backend": self.backend.describe()}),
             # The open loop's in-flight limit is its pool (executors); the closed loop's, its users.
             "in_flight_limit": (self.load.concurrency if self.load.mode == CLOSED
                                 else self.load.pool_size or DEFAULT_OPEN_POOL),
@@ -514,6 +520,38 @@ class LoadEngine:
                       "rate": self.rate, "pool_size": self._final_pool(),
                       "in_flight_limit": self.concurrency if self.mode == CLOSED else self._final_pool()},
         }
+
+    def node_report(self) -> list[dict] | None:
+        """Per node (Ray runs): its actors, the load offered and achieved there, p99, verdict and liveness."""
+        if self.backend.can_replace:
+            return None  # one machine: the run's own figures are the node's
+        plans = self._plans()
+        offsets = self.backend.clock_offsets_ms()
+        lost = {death["worker"]: death for death in self.worker_deaths}
+        by_node: dict[str, list[int]] = {}
+        for slot in range(self.worker_count):
+            by_node.setdefault(self.backend.node_of(slot), []).append(slot)
+        report = []
+        for node, slots in sorted(by_node.items()):
+            active = [slot for slot in slots if slot in self._active]
+            with self._lock:
+                figures = self._node_figures.get(node) or NodeFigures()
+                p99 = figures.latency.percentile_ms(99)
+            if self.mode == OPEN:
+                offered = {"rate": round(sum(plans[slot].rate for slot in active if slot in plans), 3)}
+            else:
+                offered = {"concurrency": sum(plans[slot].concurrency for slot in active if slot in plans)}
+            report.append({
+                "node": node, "actors": len(slots), "actors_alive": len(active), **offered,
+                "requests": figures.requests, "errors": figures.errors,
+                "throughput_rps": round(figures.requests / max(self.elapsed_s, 1e-9), 2),
+                "p99_ms": None if p99 is None else round(p99, 3),
+                "harness_verdict": "lost" if not active else figures.verdict(),
+                "clock_offset_ms": None if node not in offsets else round(offsets[node], 3),
+                "lost": [{"worker": slot, "carried": lost[slot]["carried"], "how": lost[slot]["how"]}
+                         for slot in slots if slot in lost],
+            })
+        return report
 
     def _final_pool(self) -> int:
         return self.pool_size or (self.concurrency if self.mode == CLOSED else DEFAULT_OPEN_POOL)

@@ -520,6 +520,12 @@ class Worker:
                 return
             command = message[0]
             if command == "plan":
+                if len(message) > 2:
+                    # A plan with an effective instant (this process's clock): every node bends its
+                    # share of the schedule at the same moment, whenever the message arrived.
+                    wait_ns = message[2] - time.perf_counter_ns()
+                    if wait_ns > 0:
+                        time.sleep(wait_ns / 1e9)
                 self.apply(message[1])
             elif command == "pause":
                 self.pause()
@@ -549,20 +555,30 @@ def worker_main(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_queu
     # Before the target is imported: whatever it prints from then on goes to target.log.
     output = (TargetOutput(Path(config.output_path), config.output_cap_bytes, f"worker {config.worker_id}")
               if config.output_path else None)
+    _leave(stats_queue, output, serve_worker(config, plan, control, stats_queue, tickets, output))
+
+
+def serve_worker(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_queue: Any, tickets: Any,
+                 output: TargetOutput | None = None) -> int:
+    """Open the target, say ready, run from the start message until stopped; the exit status to end with.
+
+    `control` has `recv()`, `stats_queue` has `put()`: a pipe and a queue between processes here,
+    an actor's own queues under Ray.
+    """
     try:
         worker = Worker(config, plan, stats_queue, tickets)
     except UsageError as error:
         stats_queue.put(("failed", config.worker_id, str(error)))
-        _leave(stats_queue, output)
+        return 0
     except BaseException as error:  # setup failures reach the user as one line, not a traceback
         stats_queue.put(("failed", config.worker_id, f"{type(error).__name__}: {error}"))
-        _leave(stats_queue, output)
+        return 0
     worker.output = output
     stats_queue.put(("ready", config.worker_id, None))
     message = control.recv()
     if message[0] != "start":
         stats_queue.put(("exit", config.worker_id, None))
-        _leave(stats_queue, output)
+        return 0
     worker.start_ns = message[1]
     failure = None
     try:
@@ -573,9 +589,9 @@ def worker_main(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_queu
     if failure is not None:
         # Said before the exit, so the engine reports the death with its cause rather than a bare status.
         stats_queue.put(("crashed", config.worker_id, failure))
-        _leave(stats_queue, output, CRASH_STATUS)
+        return CRASH_STATUS
     stats_queue.put(("exit", config.worker_id, None))
-    _leave(stats_queue, output)
+    return 0
 
 
 def _leave(stats_queue: Any, output: TargetOutput | None, status: int = 0) -> None:

@@ -15,7 +15,8 @@ SCHEMA = "mlstress.summary/1"
 
 
 def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: datetime, duration_s: float,
-                  seed: int, database: dict, interrupted: bool, workers: int, faults: dict | None = None) -> dict:
+                  seed: int, database: dict, interrupted: bool, workers: int, faults: dict | None = None,
+                  nodes: list[dict] | None = None) -> dict:
     total = stats.total
     requests = total.requests
     harness = harness_verdict(total, target_kind=target.get("kind"), workers=workers)
@@ -83,6 +84,8 @@ def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: date
         "target_output": {"lines": total.output_lines, "file": "target.log"},
         "seed": seed,
         "database": database,
+        # Ray runs: what each node carried (actors, offered and achieved load, p99, verdict, liveness).
+        **({"nodes": nodes} if nodes else {}),
     }
 
 

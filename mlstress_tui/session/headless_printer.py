@@ -15,8 +15,9 @@ def fault_line(event: dict) -> str:
     """A fault of the tool or of the load, as one line a person reads."""
     action = event["action"]
     if action == "worker_died":
-        return (f"worker {event['worker']} died at {event['t']:.1f} s ({event['how']}) carrying {event['carried']}; "
-                f"{event['inflight_lost']} requests in flight lost; {event['then']}")
+        where = f" on node {event['node']}" if event.get("node") else ""
+        return (f"worker {event['worker']}{where} died at {event['t']:.1f} s ({event['how']}) carrying "
+                f"{event['carried']}; {event['inflight_lost']} requests in flight lost; {event['then']}")
     if action == "worker_replacement_failed":
         return f"worker {event['worker']} could not be replaced: {event['error']}"
     if action == "harness_stall":
@@ -28,6 +29,18 @@ def fault_line(event: dict) -> str:
     if action == "user_died":
         return f"a virtual user in worker {event.get('worker')} died and was replaced: {event['error']}"
     return event.get("reason", action)
+
+
+def node_lines(nodes: list[dict]) -> list[str]:
+    """The per-node table of a Ray run."""
+    if not nodes:
+        return []
+    lines = [f"  {'node':<22} {'actors':>7} {'offered':>12} {'achieved':>12} {'p99':>9}  verdict"]
+    for node in nodes:
+        offered = (f"{node['rate']:,.1f} req/s" if "rate" in node else f"{node['concurrency']} users")
+        lines.append(f"  {node['node']:<22} {node['actors_alive']:>3}/{node['actors']:<3} {offered:>12} "
+                     f"{node['throughput_rps']:>8,.1f} r/s {format_ms(node['p99_ms']):>9}  {node['harness_verdict']}")
+    return lines
 
 
 def say_waiting(seconds: float, ready: int, workers: int) -> None:
@@ -125,6 +138,8 @@ def print_summary(summary: dict, run_dir: Path, out: TextIO, write_errors: list[
               f"{faults['late_returns']:,} calls returned after their deadline (counted once, as timeouts)", file=out)
     for event in faults.get("events", []):
         print(f"  !! {fault_line(event)}", file=out)
+    for line in node_lines(summary.get("nodes") or []):
+        print(line, file=out)
     harness = summary["harness"]
     lag = harness["hiccup_ms"]
     stalled = f"  stalled {harness['stalled_s']:.2f} s" if harness.get("stalled_s") else ""

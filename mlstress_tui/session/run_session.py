@@ -193,7 +193,7 @@ class RunSession:
             target=engine.target_info, load=engine.load_description(), stats=self.stats,
             started_at=engine.started_at, duration_s=engine.elapsed_s, seed=self.seed,
             database=self.database, interrupted=self.interrupted, workers=engine.worker_count,
-            faults=engine.faults(),
+            faults=engine.faults(), nodes=engine.node_report() if hasattr(engine, "node_report") else None,
         )
         summary["sla_p95_ms"] = self.sla_p95_ms
         return summary
