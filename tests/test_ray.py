@@ -1,0 +1,120 @@
+"""Load from more than one box: worker slots as Ray actors on a real (two fake node) Ray cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from mlstress_tui.errors import EXIT_FAULT, UsageError
+from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.targets import parse_target
+from mlstress_tui.load.targets.python import PythonTarget
+from mlstress_tui.session import RunSession
+from ray_fixtures import ray_cluster  # noqa: F401  (fixture)
+
+
+def run_session(tmp_path, target: str = "sleep:1ms", during=None, **load) -> tuple[RunSession, dict]:
+    engine = LoadEngine(parse_target(target), LoadSpec(ray="auto", workers=2, **load), run_dir=tmp_path)
+    session = RunSession(engine, run_dir=tmp_path)
+    session.start()
+    if during is not None:
+        threading.Timer(during[0], during[1], args=(engine,)).start()
+    summary = session.run_until_finished(threading.Event())
+    return session, summary
+
+
+def test_one_actor_per_slot_spread_over_the_nodes_merged_exactly(ray_cluster, tmp_path):
+    _, summary = run_session(tmp_path, concurrency=4, duration_s=2)
+    nodes = summary["nodes"]
+    assert len(nodes) == 2 and all(node["actors"] == 1 for node in nodes)
+    assert all(node["requests"] > 100 and node["harness_verdict"] != "lost" for node in nodes)
+    # Same histogram buckets everywhere: the run's total is exactly the nodes' sum.
+    assert summary["requests"] == sum(node["requests"] for node in nodes)
+    assert summary["load"]["backend"]["backend"] == "ray"
+    assert set(summary["load"]["backend"]["clock_offsets_ms"]) == {node["node"] for node in nodes}
+    assert summary["latency_ms"]["p50"] == pytest.approx(1.0, abs=0.8)
+
+
+def test_the_open_loop_is_split_into_interleaved_segments(ray_cluster, tmp_path):
+    _, summary = run_session(tmp_path, mode="open", rate=300.0, duration_s=3)
+    nodes = summary["nodes"]
+    scheduled = 300 * summary["duration_s"]
+    # The sum over actors is the global schedule, to within one request per actor.
+    assert abs(summary["requests"] + summary.get("unsent", 0) - scheduled) <= 2 + 1
+    assert all(abs(node["rate"] - 150.0) < 1e-6 for node in nodes)
+    per_node = [node["requests"] for node in nodes]
+    assert abs(per_node[0] - per_node[1]) <= 2
+
+
+def test_requests_are_exact_across_nodes(ray_cluster, tmp_path):
+    _, summary = run_session(tmp_path, concurrency=4, requests=777)
+    assert summary["requests"] == 777
+
+
+def test_a_killed_actor_is_reported_and_its_share_goes_to_the_rest(ray_cluster, tmp_path):
+    import ray
+
+    def kill_one(engine):
+        ray.kill(engine.backend._actors[1], no_restart=True)
+
+    session, summary = run_session(tmp_path, mode="open", rate=200.0, duration_s=4, during=(1.5, kill_one))
+    deaths = summary["faults"]["worker_deaths"]
+    assert len(deaths) == 1 and deaths[0]["worker"] == 1 and "actor lost on node" in deaths[0]["how"]
+    lost = [node for node in summary["nodes"] if node["harness_verdict"] == "lost"]
+    assert len(lost) == 1 and lost[0]["lost"][0]["carried"] == "100 req/s"
+    survivor = next(node for node in summary["nodes"] if node["harness_verdict"] != "lost")
+    assert survivor["rate"] == pytest.approx(200.0)  # the whole rate, re-split to the one left
+    last_second = summary["levels"][-1]
+    assert last_second["throughput_rps"] == pytest.approx(200.0, rel=0.1)
+    assert session.exit_code == EXIT_FAULT
+
+
+def test_a_node_loss_can_stop_the_run(ray_cluster, tmp_path):
+    import ray
+
+    def kill_one(engine):
+        ray.kill(engine.backend._actors[0], no_restart=True)
+
+    started = time.monotonic()
+    _, summary = run_session(tmp_path, concurrency=2, duration_s=20, on_node_loss="stop", during=(1.0, kill_one))
+    assert time.monotonic() - started < 12
+    died = [event for event in summary["faults"]["events"] if event["action"] == "worker_died"]
+    assert died[0]["then"] == "run stopped" and died[0]["node"]
+
+
+def test_a_target_that_fails_on_a_node_names_the_node(ray_cluster, tmp_path):
+    engine = LoadEngine(PythonTarget("no_such_module_anywhere:f"), LoadSpec(ray="auto", workers=2, duration_s=1),
+                        run_dir=tmp_path)
+    with pytest.raises(UsageError, match=r"cannot import 'no_such_module_anywhere'.*\(on node "):
+        engine.start()
+
+
+def ray_processes() -> set[int]:
+    found = subprocess.run(["pgrep", "-f", "raylet|gcs_server|ray::|ray/dashboard|log_monitor"],
+                           capture_output=True, text=True).stdout.split()
+    return {int(pid) for pid in found}
+
+
+def test_sigint_with_ray_local_leaves_no_process(tmp_path):
+    pytest.importorskip("ray")
+    before = ray_processes()
+    command = subprocess.Popen(
+        [sys.executable, "-m", "mlstress_tui", "run", "--headless", "--ray", "local", "--target", "sleep:1ms",
+         "--concurrency", "2", "--duration", "60", "--out", str(tmp_path / "run")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not (tmp_path / "run" / "intervals.jsonl").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    command.send_signal(signal.SIGINT)
+    out, err = command.communicate(timeout=60)
+    assert command.returncode == 130, err
+    assert "requests" in out and (tmp_path / "run" / "summary.json").exists()
+    time.sleep(1.0)
+    assert ray_processes() - before == set()
