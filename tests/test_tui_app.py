@@ -329,3 +329,44 @@ async def test_the_heavy_users_table_fits_an_80_column_screen(engine: FakeEngine
         lines = str(panel.render()).splitlines()
         assert lines[0].split() == ["events", "req", "p95"]
         assert max(len(line) for line in lines[:-1]) <= panel.size.width
+
+
+NODES = [
+    {"node": "10.0.0.1/a1b2c3", "actors": 1, "actors_alive": 1, "rate": 200.0, "requests": 800, "errors": 0,
+     "throughput_rps": 199.5, "p99_ms": 4.2, "harness_verdict": "ok", "clock_offset_ms": 0.012, "lost": []},
+    {"node": "10.0.0.2/d4e5f6", "actors": 1, "actors_alive": 0, "rate": 0.0, "requests": 300, "errors": 0,
+     "throughput_rps": 75.0, "p99_ms": 3.9, "harness_verdict": "lost", "clock_offset_ms": -1.6,
+     "lost": [{"worker": 1, "carried": "100 req/s", "how": "actor lost on node 10.0.0.2/d4e5f6"}]},
+]
+
+
+class RayFakeEngine(FakeEngine):
+    def node_report(self) -> list[dict]:
+        return NODES
+
+
+async def test_n_shows_each_node_in_a_ray_run(tmp_path: Path) -> None:
+    from mlstress_tui.tui.screens.nodes_screen import NodesScreen
+
+    app = DashboardApp(fake_session(RayFakeEngine(tmp_path / "run", script=HISTORY)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.check_action("nodes", ()) is True
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, NodesScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        assert "10.0.0.1/a1b2c3" in text and "lost" in text and "100 req/s" in text and "-1.600 ms" in text
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, NodesScreen)
+
+
+async def test_the_nodes_key_is_hidden_without_ray(engine: FakeEngine) -> None:
+    app = DashboardApp(fake_session(engine))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.check_action("nodes", ()) is False
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]

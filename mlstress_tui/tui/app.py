@@ -37,6 +37,7 @@ from mlstress_tui.tui.format import fmt_elapsed, fmt_level, fmt_rate
 from mlstress_tui.tui.live_stats import LiveWindow
 from mlstress_tui.tui.screens.acceptance_screen import AcceptanceScreen
 from mlstress_tui.tui.screens.help_screen import HelpScreen
+from mlstress_tui.tui.screens.nodes_screen import NodesScreen
 from mlstress_tui.tui.screens.target_log_screen import TargetLogScreen
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
 from mlstress_tui.tui.widgets.errors_panel import ErrorsPanel
@@ -103,6 +104,9 @@ class DashboardApp(App[int]):
         Binding("o", "heavy_users", "Heavy", id="heavy-users",
                 tooltip="Heavy users: latency by stratum of event count and the breach line on the scatter"),
         Binding("a", "acceptance", "Accept", id="acceptance", tooltip="The acceptance panel of the whole run"),
+        # Shown only in a Ray run (check_action hides it otherwise).
+        Binding("n", "nodes", "Nodes", id="nodes",
+                tooltip="Per node (--ray): actors, offered and achieved load, p99, harness verdict, liveness"),
         Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True, id="interrupt"),
     ]
 
@@ -402,6 +406,8 @@ class DashboardApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Dim (None) the keys that cannot apply in the current state; everything else stays live."""
+        if action == "nodes":
+            return True if self._node_report() is not None else False
         if action not in LOAD_ACTIONS:
             return True
         state = self.run_state
@@ -579,6 +585,16 @@ class DashboardApp(App[int]):
             return
         self.push_screen(TargetLogScreen(Path(self.session.run_dir) / "target.log"))
 
+    def _node_report(self) -> list[dict] | None:
+        report = getattr(self.engine, "node_report", None)
+        return report() if report is not None else None
+
+    def action_nodes(self) -> None:
+        if isinstance(self.screen, NodesScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(NodesScreen(self._node_report))
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
@@ -587,7 +603,10 @@ class DashboardApp(App[int]):
         for binding in self.BINDINGS:
             if not isinstance(binding, Binding) or not binding.show:
                 continue
-            enabled = self.check_action(binding.action, ()) is True
+            allowed = self.check_action(binding.action, ())
+            if allowed is False:
+                continue  # a key this run has no use for (the per-node view without --ray)
+            enabled = allowed is True
             rows.append((binding.key_display or binding.key, binding.description, binding.tooltip, enabled))
         self.push_screen(HelpScreen(rows, self.sla_p95_ms))
 
