@@ -35,11 +35,11 @@ def node_lines(nodes: list[dict]) -> list[str]:
     """The per-node table of a Ray run."""
     if not nodes:
         return []
-    lines = [f"  {'node':<22} {'actors':>7} {'offered':>12} {'achieved':>12} {'p99':>9}  verdict"]
+    lines = [f"  {'node':<18} {'actors':>6} {'offered':>11} {'achieved':>11} {'p99':>8}  verdict"]
     for node in nodes:
-        offered = (f"{node['rate']:,.1f} req/s" if "rate" in node else f"{node['concurrency']} users")
-        lines.append(f"  {node['node']:<22} {node['actors_alive']:>3}/{node['actors']:<3} {offered:>12} "
-                     f"{node['throughput_rps']:>8,.1f} r/s {format_ms(node['p99_ms']):>9}  {node['harness_verdict']}")
+        offered = f"{node['rate']:,.0f} req/s" if "rate" in node else f"{node['concurrency']} users"
+        lines.append(f"  {node['node'][:18]:<18} {node['actors_alive']:>3}/{node['actors']:<2} {offered:>11} "
+                     f"{node['throughput_rps']:>7,.0f} r/s {format_ms(node['p99_ms']):>8}  {node['harness_verdict']}")
     return lines
 
 

@@ -43,7 +43,7 @@ class NodesScreen(ModalScreen[None]):
                    if node.get("clock_offset_ms") is not None]
         body = [Content.styled(f"nodes: {len(nodes)}, actors: {sum(node['actors'] for node in nodes)}", "bold"),
                 Content("")]
-        body += [Content(line.strip("\n")) for line in node_lines(nodes)]
+        body += [Content(line[2:]) for line in node_lines(nodes)]  # the table without its indent
         if offsets:
             body += [Content(""), Content("clock offsets at start: " + ", ".join(offsets))]
         body += [Content(""), *(Content.styled(line, "bold") for line in lost)]
