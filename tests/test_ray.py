@@ -44,9 +44,9 @@ def test_one_actor_per_slot_spread_over_the_nodes_merged_exactly(ray_cluster, tm
 def test_the_open_loop_is_split_into_interleaved_segments(ray_cluster, tmp_path):
     _, summary = run_session(tmp_path, mode="open", rate=300.0, duration_s=3)
     nodes = summary["nodes"]
-    scheduled = 300 * summary["duration_s"]
+    assert summary["duration_s"] == 3.0  # every actor ended at start + duration by its own clock
     # The sum over actors is the global schedule, to within one request per actor.
-    assert abs(summary["requests"] + summary.get("unsent", 0) - scheduled) <= 2 + 1
+    assert abs(summary["requests"] + (summary.get("unsent") or 0) - 300 * 3) <= 2
     assert all(abs(node["rate"] - 150.0) < 1e-6 for node in nodes)
     per_node = [node["requests"] for node in nodes]
     assert abs(per_node[0] - per_node[1]) <= 2

@@ -232,6 +232,7 @@ class LoadEngine:
         config = WorkerConfig(worker_id=worker_id, target=self.target, users=self.users,
                               timeout_s=self.load.timeout_s, tick_s=self.load.tick_s,
                               requests_quota=self.requests_limit, arrivals=self.load.arrivals,
+                              duration_s=self.duration_s,
                               workers=self.worker_count, replace_stuck=self.load.replace_stuck,
                               output_path=str(self.run_dir / "target.log"),
                               output_cap_bytes=8 * 1024 * 1024 // self.worker_count,
@@ -335,7 +336,8 @@ class LoadEngine:
         self._stop_sent = True
         if self.state not in ("finished",):
             self.state = "stopping"
-        self._end_ns = time.perf_counter_ns()
+        if self._end_ns is None:
+            self._end_ns = time.perf_counter_ns()
         self._broadcast("stop")
 
     # -- collection -------------------------------------------------------
@@ -471,6 +473,8 @@ class LoadEngine:
         if self._stop_sent or not self._start_ns:
             return
         if self.duration_s is not None and time.perf_counter_ns() - self._start_ns >= self.duration_s * 1e9:
+            # The workers ended at that instant by their own clocks; the run's length is the duration asked for.
+            self._end_ns = self._start_ns + int(self.duration_s * 1e9)
             self.note("duration_reached")
             self.stop()
 

@@ -73,6 +73,7 @@ class WorkerConfig:
     output_cap_bytes: int = 8 * 1024 * 1024
     scatter_per_tick: int = 200
     strata_edges: tuple[int, ...] = ()  # lower event-count edge of each stratum (empty: no strata)
+    duration_s: float | None = None  # --duration: every worker ends at start + duration by its own clock
 
 
 class _VirtualUser:
@@ -135,6 +136,7 @@ class Worker:
         self.stopping = threading.Event()
         self.schedule: ArrivalSchedule | None = None
         self.start_ns = 0
+        self.end_ns = 0  # a --duration run's end instant: nothing due from then on is sent
         self.rng = np.random.default_rng([config.users.seed, config.worker_id, 7])
 
     # -- pool -------------------------------------------------------------
@@ -312,7 +314,7 @@ class Worker:
             while vu.running and (wait := due - clock()) > 0:
                 time.sleep(min(wait / 1e9, _POLL_S))
                 due = schedule.due_ns(index)
-            if not vu.running:
+            if not vu.running or (self.end_ns and due >= self.end_ns):
                 schedule.unclaim(index)
                 return False
             user_id, event_count, group = next(users)
@@ -390,9 +392,9 @@ class Worker:
         self.paused = False
         self.resumed.set()
 
-    def stop(self) -> None:
+    def stop(self, at_ns: int | None = None) -> None:
         if not self.stopping.is_set():
-            self.stopped_ns = time.perf_counter_ns()
+            self.stopped_ns = at_ns or time.perf_counter_ns()
         self.stopping.set()
         for group in self.vus.values():
             for vu in group:
@@ -488,9 +490,14 @@ class Worker:
         cpu_before = time.process_time()
         while True:
             boundary = self.start_ns + (index + 1) * tick_ns
+            if self.end_ns:
+                boundary = min(boundary, self.end_ns)
             while not self.stopping.is_set() and not self._quota_done():
                 now = time.perf_counter_ns()
                 self.expire(now)
+                if self.end_ns and now >= self.end_ns:
+                    self.stop(at_ns=self.end_ns)  # the run's end, on every worker at the same instant
+                    break
                 if boundary - now <= 0:
                     break
                 self.stopping.wait(min((boundary - now) / 1e9, _POLL_S))
@@ -580,6 +587,8 @@ def serve_worker(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_que
         stats_queue.put(("exit", config.worker_id, None))
         return 0
     worker.start_ns = message[1]
+    if config.duration_s:
+        worker.end_ns = worker.start_ns + int(config.duration_s * 1e9)
     failure = None
     try:
         worker.run(control)
