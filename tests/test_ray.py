@@ -95,6 +95,16 @@ def test_a_target_that_fails_on_a_node_names_the_node(ray_cluster, tmp_path):
         engine.start()
 
 
+def wait_for_ticks(intervals, timeout_s: float = 90.0) -> None:
+    """Until the run has written its first interval: its workers are up and sending."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if intervals.exists() and intervals.stat().st_size > 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no interval in {intervals} after {timeout_s:g} s")
+
+
 def ray_processes() -> set[int]:
     found = subprocess.run(["pgrep", "-f", "raylet|gcs_server|ray::|ray/dashboard|log_monitor"],
                            capture_output=True, text=True).stdout.split()
@@ -108,13 +118,40 @@ def test_sigint_with_ray_local_leaves_no_process(tmp_path):
         [sys.executable, "-m", "mlstress_tui", "run", "--headless", "--ray", "local", "--target", "sleep:1ms",
          "--concurrency", "2", "--duration", "60", "--out", str(tmp_path / "run")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not (tmp_path / "run" / "intervals.jsonl").exists():
-        time.sleep(0.2)
-    time.sleep(1.0)
+    wait_for_ticks(tmp_path / "run" / "intervals.jsonl")
     command.send_signal(signal.SIGINT)
     out, err = command.communicate(timeout=60)
     assert command.returncode == 130, err
     assert "requests" in out and (tmp_path / "run" / "summary.json").exists()
     time.sleep(1.0)
     assert ray_processes() - before == set()
+
+
+def test_actors_end_with_a_front_end_that_is_killed(ray_cluster, tmp_path):
+    def worker_actors() -> set[int]:
+        found = subprocess.run(["pgrep", "-f", "ray::WorkerActor"], capture_output=True, text=True).stdout.split()
+        return {int(pid) for pid in found}
+
+    before = worker_actors()
+    command = subprocess.Popen(
+        [sys.executable, "-m", "mlstress_tui", "run", "--headless", "--ray", ray_cluster.address, "--target",
+         "sleep:1ms", "--concurrency", "2", "--duration", "60", "--out", str(tmp_path / "run")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    wait_for_ticks(tmp_path / "run" / "intervals.jsonl")
+    assert worker_actors() - before, "the run's actors should be up"
+    command.kill()
+    command.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and worker_actors() - before:
+        time.sleep(0.5)
+    assert worker_actors() - before == set()  # no rogue load
+
+
+def test_an_actor_that_hears_nothing_stops_its_load(monkeypatch):
+    from mlstress_tui.load.backends import ray_actors
+
+    control = ray_actors._Control()
+    control.heard -= ray_actors.SILENCE_S + 1
+    started = time.monotonic()
+    assert control.recv() == ("stop",)
+    assert time.monotonic() - started < 2.5
