@@ -155,3 +155,22 @@ def test_an_actor_that_hears_nothing_stops_its_load(monkeypatch):
     started = time.monotonic()
     assert control.recv() == ("stop",)
     assert time.monotonic() - started < 2.5
+
+
+def test_a_node_clock_off_by_more_than_a_millisecond_is_a_warning(tmp_path):
+    from mlstress_tui.load.backends.local_processes import LocalProcesses
+    from mlstress_tui.session.headless_printer import fault_line
+
+    class SkewedClock(LocalProcesses):
+        def clock_offsets_ms(self) -> dict[str, float]:
+            return {"10.0.0.2/abcdef": 2.5, "10.0.0.1/123456": 0.2}
+
+    engine = LoadEngine(parse_target("sleep:1ms"), LoadSpec(concurrency=1, duration_s=0.6, workers=1),
+                        run_dir=tmp_path, backend=SkewedClock())
+    session = RunSession(engine, run_dir=tmp_path)
+    session.start()
+    summary = session.run_until_finished(threading.Event())
+    skews = [event for event in summary["faults"]["events"] if event["action"] == "clock_skew"]
+    assert [event["node"] for event in skews] == ["10.0.0.2/abcdef"]
+    assert "+2.50 ms off this machine's" in fault_line(skews[0])
+    assert session.exit_code == 0  # a warning, not a lost measurement

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 DEFAULT_STARTUP_TIMEOUT_S = 60.0
 WORKER_DEATH_POLICIES = ("replace", "stop")
 NODE_LOSS_POLICIES = ("continue", "stop")
+# A node's clock further than this from the front end's is a warning.
+CLOCK_WARN_MS = 1.0
 # A worker that exits with status 0 but never said goodbye is given this long for its message to arrive.
 _SILENT_EXIT_GRACE_S = 0.5
 # A worker slot whose process dies this often in a row, never delivering a tick in between, is not refilled
@@ -223,7 +225,10 @@ class LoadEngine:
         for worker_id in self._active:
             self.backend.start(worker_id, self._start_ns, self._start_wall_ns)
         for node, offset_ms in self.backend.clock_offsets_ms().items():
-            self.note("clock_offset", node=node, offset_ms=round(offset_ms, 3))
+            # Beyond a millisecond it is said as a warning: start and plan instants are shifted by it, but
+            # per-node timestamps are the node's own.
+            self.note("clock_skew" if abs(offset_ms) > CLOCK_WARN_MS else "clock_offset", node=node,
+                      offset_ms=round(offset_ms, 3))
         self.state = "running"
         self._collector = threading.Thread(target=self._collect, daemon=True, name="collector")
         self._collector.start()
@@ -547,7 +552,7 @@ class LoadEngine:
                 offered = {"concurrency": sum(plans[slot].concurrency for slot in active if slot in plans)}
             report.append({
                 "node": node, "actors": len(slots), "actors_alive": len(active), **offered,
-                "requests": figures.requests, "errors": figures.errors,
+                "requests": figures.requests, "errors": figures.errors, "late_starts": figures.late_starts,
                 "throughput_rps": round(figures.requests / max(self.elapsed_s, 1e-9), 2),
                 "p99_ms": None if p99 is None else round(p99, 3),
                 "harness_verdict": "lost" if not active else figures.verdict(),

@@ -11,7 +11,8 @@ from mlstress_tui.results.interval_stats import OPEN, STOP_MS, IntervalStats
 # Levels kept; a dashboard session of key presses cannot grow memory without bound.
 MAX_LEVELS = 256
 # Events that say the measurement itself went wrong somewhere (shown on screen, kept in the summary).
-FAULT_ACTIONS = ("worker_died", "worker_replacement_failed", "cannot_hold_load", "user_died", "harness_stall")
+FAULT_ACTIONS = ("worker_died", "worker_replacement_failed", "cannot_hold_load", "user_died", "harness_stall",
+                 "clock_skew")
 
 
 @dataclass

@@ -26,6 +26,9 @@ def fault_line(event: dict) -> str:
             return (f"{stall} (the tool or the machine was stopped): latencies then include the stall; "
                     "that time is not counted as load time")
         return f"{stall} (starved of CPU or paused): latencies then include the stall, not only the target's"
+    if action == "clock_skew":
+        return (f"node {event['node']}'s clock is {event['offset_ms']:+.2f} ms off this machine's: the start and "
+                "plan changes are shifted by it, but check its time sync (NTP)")
     if action == "user_died":
         return f"a virtual user in worker {event.get('worker')} died and was replaced: {event['error']}"
     return event.get("reason", action)

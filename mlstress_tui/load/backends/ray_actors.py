@@ -42,7 +42,6 @@ POLL_S = 0.5
 START_LEAD_NS = 300_000_000
 PLAN_LEAD_NS = 50_000_000
 CLOCK_SAMPLES = 7
-CLOCK_WARN_MS = 1.0
 CONTROL = "control"
 POLL = "poll"
 
@@ -259,8 +258,6 @@ class RayActors(WorkerBackend):
                 if best is None or back - sent < best[0]:
                     best = (back - sent, theirs - (sent + back) // 2)
             self._offsets_ns[node] = best[1]
-            if abs(best[1]) > CLOCK_WARN_MS * 1e6:
-                log.warning("node %s's clock is %.2f ms off this one's", node, best[1] / 1e6)
 
     def clock_offsets_ms(self) -> dict[str, float]:
         return {node: offset / 1e6 for node, offset in self._offsets_ns.items()}
