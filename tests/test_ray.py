@@ -91,7 +91,7 @@ def test_a_node_loss_can_stop_the_run(ray_cluster, tmp_path):
 def test_a_target_that_fails_on_a_node_names_the_node(ray_cluster, tmp_path):
     engine = LoadEngine(PythonTarget("no_such_module_anywhere:f"), LoadSpec(ray="auto", workers=2, duration_s=1),
                         run_dir=tmp_path)
-    with pytest.raises(UsageError, match=r"cannot import 'no_such_module_anywhere'.*\(on node "):
+    with pytest.raises(UsageError, match=r"no_such_module_anywhere.*\(on node "):
         engine.start()
 
 

@@ -82,9 +82,17 @@ class WorkerActor:
         self.outbox: queue.Queue = queue.Queue()
 
     def boot(self, config: WorkerConfig, plan: WorkerPlan, tickets: Tickets | None) -> dict:
-        """Start the worker on a thread (it opens the target: the preflight); where this actor runs."""
+        """The preflight from this node, then the worker on a thread; where this actor runs."""
         import ray
 
+        where = {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+                 "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+        try:
+            # The target's own check, from here: the SQLite file exists on this node, the DSN or URL answers here.
+            config.target.check()
+        except UsageError as error:
+            self.outbox.put(("failed", config.worker_id, str(error)))
+            return where
         output = None
         if config.output_path:
             from mlstress_tui.load.target_output import TargetOutput
@@ -96,8 +104,7 @@ class WorkerActor:
             output = TargetOutput(path, config.output_cap_bytes, f"worker {config.worker_id}")
         threading.Thread(target=serve_worker, args=(config, plan, self.control, self.outbox, tickets, output),
                          daemon=True, name="worker").start()
-        return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
-                "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+        return where
 
     def send(self, message: tuple) -> None:
         # Instants arrive in this node's wall clock (the front end shifted them by the measured offset).
