@@ -468,7 +468,9 @@ class Worker:
                 time.sleep(min((latest - now) / 1e9, _POLL_S))
         if self.schedule is not None and self.plan.mode == OPEN and not self.paused:
             # The open loop's backlog: due, never sent; each waited at least until now.
-            self.unsent, self.unsent_wait = self.schedule.owed_at(self.stopped_ns)
+            # A --duration run holds the arrivals due in [start, end): one due exactly at the end is the next run's.
+            until = self.stopped_ns - 1 if self.end_ns and self.stopped_ns == self.end_ns else self.stopped_ns
+            self.unsent, self.unsent_wait = self.schedule.owed_at(until)
 
     def _measure_hiccups(self) -> None:
         """Sleep a fixed period and record how late each wake-up is: the stall any request here would see."""
