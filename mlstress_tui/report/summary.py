@@ -93,6 +93,9 @@ def load_not_held_note(faults: dict, stuck_users_max: int, load: dict) -> str:
     """Why the load applied was not the load asked for, in one clause."""
     if faults["worker_deaths"]:
         deaths = faults["worker_deaths"]
+        if deaths[0].get("node"):  # a Ray actor: no replacement, its share went to the rest (or the run stopped)
+            return (f"{len(deaths)} Ray actor(s) lost ({deaths[0]['how']}), losing {faults['requests_lost']} "
+                    "requests in flight: the load dropped until the other actors took their share")
         return (f"{len(deaths)} worker process(es) died ({deaths[0]['how']}), losing {faults['requests_lost']} "
                 "requests in flight: the load dropped until a replacement started")
     for event in faults["events"]:

@@ -384,5 +384,8 @@ class RayActors(WorkerBackend):
 
 
 def _first_line(error: BaseException) -> str:
+    """Ray's own words without the ids and addresses it appends ("… class_name: WorkerActor actor_id: …")."""
     text = " ".join(str(error).split())
-    return text[:200]
+    for cut in (" class_name:", " The actor is dead because"):
+        text = text.split(cut)[0]
+    return text[:160]
