@@ -39,6 +39,8 @@ def test_one_actor_per_slot_spread_over_the_nodes_merged_exactly(ray_cluster, tm
     assert summary["load"]["backend"]["backend"] == "ray"
     assert set(summary["load"]["backend"]["clock_offsets_ms"]) == {node["node"] for node in nodes}
     assert summary["latency_ms"]["p50"] == pytest.approx(1.0, abs=0.8)
+    if os.geteuid() == 0:  # allowed to undo Ray's niceness 15: the load generator does not yield to the box
+        assert all(node["niceness"] == 0 for node in nodes)
 
 
 def test_the_open_loop_is_split_into_interleaved_segments(ray_cluster, tmp_path):

@@ -557,6 +557,9 @@ class LoadEngine:
                 "p99_ms": None if p99 is None else round(p99, 3),
                 "harness_verdict": "lost" if not active else figures.verdict(),
                 "clock_offset_ms": None if node not in offsets else round(offsets[node], 3),
+                # Above 0 the load generator yielded the CPU to the rest of the box (Ray's default is 15).
+                "niceness": max((getattr(self.backend, "niceness_of", lambda _: 0)(slot) or 0 for slot in slots),
+                                default=0),
                 "lost": [{"worker": slot, "carried": lost[slot]["carried"], "how": lost[slot]["how"]}
                          for slot in slots if slot in lost],
             })
