@@ -176,3 +176,27 @@ def test_a_node_clock_off_by_more_than_a_millisecond_is_a_warning(tmp_path):
     assert [event["node"] for event in skews] == ["10.0.0.2/abcdef"]
     assert "+2.50 ms off this machine's" in fault_line(skews[0])
     assert session.exit_code == 0  # a warning, not a lost measurement
+
+
+def test_requests_stay_exact_when_an_actor_is_lost(ray_cluster, tmp_path):
+    import ray
+
+    def kill_one(engine):
+        ray.kill(engine.backend._actors[1], no_restart=True)
+
+    _, summary = run_session(tmp_path, target="sleep:5ms", concurrency=2, requests=1500, during=(1.5, kill_one))
+    assert len(summary["faults"]["worker_deaths"]) == 1
+    # Tickets the lost actor held and never used went back to the other: only its in-flight request is lost.
+    assert summary["requests"] + summary["faults"]["requests_lost"] == 1500
+
+
+def test_ticks_across_a_loss_are_not_counted_as_the_commanded_level(ray_cluster, tmp_path):
+    import ray
+
+    def kill_one(engine):
+        ray.kill(engine.backend._actors[1], no_restart=True)
+
+    _, summary = run_session(tmp_path, mode="open", rate=400.0, duration_s=4, during=(1.5, kill_one))
+    for level in summary["levels"]:
+        # Every level's throughput is its commanded rate: none holds ticks that lacked the lost actor's share.
+        assert level["throughput_rps"] == pytest.approx(400.0, rel=0.15), summary["levels"]

@@ -233,3 +233,32 @@ def test_a_small_twin_deals_its_mixes_exactly():
     assert counts.sum() == 2_000
     assert np.all(np.abs(counts - np.array(shares) * 2_000) < 1.0)
     assert not np.all(np.diff(picks) >= 0)  # dealt in random order, not in blocks
+
+
+def test_a_total_no_user_can_hold_does_not_hang():
+    """All users at the cap (max 1 event) and more events than users: the twin settles what it can and ends."""
+    twin = draw_fitted_counts(np.random.default_rng(1), 1_000, [(0.5 + 1e-9, 1.0), (0.9, 1.0)], 0.5, 505, 1)
+    assert twin.counts.sum() == 500 and twin.counts.max() == 1
+
+
+def test_text_in_the_amount_column_is_not_spend(tmp_path, capsys):
+    source = tmp_path / "text_amounts.sqlite"
+    with sqlite3.connect(source) as connection:
+        connection.execute("CREATE TABLE users(user_id TEXT)")
+        connection.execute("CREATE TABLE events(user_id TEXT, event_type TEXT, amount)")
+        connection.executemany("INSERT INTO users VALUES (?)", [(f"u{i}",) for i in range(20)])
+        connection.executemany("INSERT INTO events VALUES (?, 'purchase', ?)",
+                               [(f"u{i}", 10.0 + i if i % 2 else "n/a") for i in range(20)])
+    profile = profile_of(source)
+    assert profile["purchases"]["spend"]["min"] == 11.0 and profile["purchases"]["share_of_events"] == 1.0
+
+
+def test_a_placeholder_date_in_a_profile_is_one_line(heavy_source, tmp_path, capsys):
+    import tomli_w
+
+    _, profile = heavy_source
+    broken = tmp_path / "placeholder.toml"
+    broken.write_text(tomli_w.dumps({**profile, "dates": {**profile["dates"], "events_last": "9999-12-31"}}))
+    assert main(["generate", "--profile", str(broken), "--out", str(tmp_path / "t.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert "placeholder date" in err and len(err.strip().splitlines()) == 1

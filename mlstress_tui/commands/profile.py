@@ -64,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
     connection, source = _open(args)
     try:
         profile = read_profile(source, schema)
-    except (sqlite3.Error, psycopg.Error) as error:
-        raise UsageError(f"cannot profile {source.label}: {' '.join(str(error).split())[:300]}") from None
+    except (sqlite3.Error, psycopg.Error, ValueError, TypeError) as error:
+        # A column holding what its name promises not (text in a count or an amount) is the source's shape.
+        raise UsageError(f"cannot profile {source.label}: {' '.join(str(error).split())[:300]}; map the "
+                         "columns with --mapping if they hold something else") from None
     finally:
         connection.close()
     _write_atomically(out, tomli_w.dumps(profile))

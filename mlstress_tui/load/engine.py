@@ -168,6 +168,11 @@ class LoadEngine:
         self._crash_reasons: dict[int, str] = {}  # what a worker said as its loop failed, before it exited
         self._deaths_by_slot: dict[int, int] = {}
         self._node_figures: dict[str, NodeFigures] = {}
+        self._requests_by_slot: dict[int, int] = {}
+        # Levels some slot was lost during: their ticks lack that slot's share, so they count as no level.
+        self._partial_levels: set[int] = set()
+        # Control changes come from the UI or the ramp and, on a node loss, from the collector: one at a time.
+        self._control_lock = threading.RLock()
 
     # -- read-only views -------------------------------------------------
 
@@ -213,10 +218,15 @@ class LoadEngine:
         workers open the target (a model's import can take a while), so a front end can say so.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._tickets = self.backend.tickets() if self.requests_limit else None
+        self._tickets = self.backend.tickets(self.worker_count) if self.requests_limit else None
         for worker_id, plan in self._plans().items():
             self._spawn(worker_id, plan)
         self._await_ready(on_waiting)
+        try:
+            self.backend.before_start()
+        except UsageError:
+            self._kill_workers()
+            raise
         # Every slot is ready (the barrier); they start together at one instant a little ahead.
         lead_ns = self.backend.start_lead_ns
         self._start_ns, self._start_wall_ns = time.perf_counter_ns() + lead_ns, time.time_ns() + lead_ns
@@ -295,32 +305,35 @@ class LoadEngine:
         self.backend.send_plans(plans)
 
     def set_concurrency(self, concurrency: int) -> None:
-        concurrency = min(max(1, int(concurrency)), MAX_CONCURRENCY)
-        if self.mode != CLOSED or concurrency == self.concurrency or self._stop_sent:
-            return
-        self.note("concurrency", **{"from": self.concurrency, "to": concurrency})
-        self.concurrency = concurrency
-        self._open_level()
+        with self._control_lock:
+            concurrency = min(max(1, int(concurrency)), MAX_CONCURRENCY)
+            if self.mode != CLOSED or concurrency == self.concurrency or self._stop_sent:
+                return
+            self.note("concurrency", **{"from": self.concurrency, "to": concurrency})
+            self.concurrency = concurrency
+            self._open_level()
 
     def set_rate(self, rate: float) -> None:
-        rate = min(max(0.1, float(rate)), MAX_RATE)
-        if self.mode != OPEN or rate == self.rate or self._stop_sent:
-            return
-        self.note("rate", **{"from": self.rate, "to": rate})
-        self.rate = self._last_rate = rate
-        self._open_level()
+        with self._control_lock:
+            rate = min(max(0.1, float(rate)), MAX_RATE)
+            if self.mode != OPEN or rate == self.rate or self._stop_sent:
+                return
+            self.note("rate", **{"from": self.rate, "to": rate})
+            self.rate = self._last_rate = rate
+            self._open_level()
 
     def set_mode(self, mode: str, rate: float | None = None) -> None:
         """Switch between closed and open loop; the open loop runs at `rate` (default: its last rate)."""
-        if mode == self.mode or mode not in (CLOSED, OPEN) or self._stop_sent:
-            return
-        if mode == OPEN:
-            self.rate = self._last_rate = max(round(rate, 1), 0.1) if rate else self._last_rate
-        else:
-            self.rate = None
-        self.note("mode", **{"from": self.mode, "to": mode, "concurrency": self.concurrency, "rate": self.rate})
-        self.mode = mode
-        self._open_level()
+        with self._control_lock:
+            if mode == self.mode or mode not in (CLOSED, OPEN) or self._stop_sent:
+                return
+            if mode == OPEN:
+                self.rate = self._last_rate = max(round(rate, 1), 0.1) if rate else self._last_rate
+            else:
+                self.rate = None
+            self.note("mode", **{"from": self.mode, "to": mode, "concurrency": self.concurrency, "rate": self.rate})
+            self.mode = mode
+            self._open_level()
 
     def pause(self) -> None:
         if self.state == "running":
@@ -368,6 +381,7 @@ class LoadEngine:
                 merged.t_end = max(merged.t_end, payload.t_end)
                 with self._lock:
                     self._node_figures.setdefault(self.backend.node_of(worker_id), NodeFigures()).add(payload)
+                self._requests_by_slot[worker_id] = self._requests_by_slot.get(worker_id, 0) + payload.requests
                 reported.add(worker_id)
                 self._last_inflight[worker_id] = payload.inflight
                 self._last_users[worker_id] = payload.users_running
@@ -423,6 +437,7 @@ class LoadEngine:
                 carried = f"{plan.concurrency} users"
             death = {"worker": worker_id, "how": how, "exitcode": exitcode, "carried": carried,
                      "inflight_lost": lost, "t": round(self.elapsed_s, 3)}
+            self._return_tickets(worker_id, lost)
             self.worker_deaths.append(death)
             log.info("worker %d died (%s) carrying %s", worker_id, how, carried)  # said on screen via the note
             deaths = self._deaths_by_slot[worker_id] = self._deaths_by_slot.get(worker_id, 0) + 1
@@ -443,8 +458,21 @@ class LoadEngine:
             else:
                 self.stop()
 
+    def _return_tickets(self, worker_id: int, lost: int) -> None:
+        """`--requests` stays exact: tickets a dead worker took and never reported go back to the others."""
+        if self._tickets is None:
+            return
+        unused = self._tickets.held(worker_id) - self._requests_by_slot.get(worker_id, 0) - lost
+        if unused > 0:
+            self._tickets.give_back(unused, worker_id)
+
     def _lose_slot(self, worker_id: int, death: dict, pending: dict) -> None:
         """A slot that cannot be refilled (its node is gone): the rest take its share, or the run stops."""
+        with self._control_lock:
+            self._lose_slot_locked(worker_id, death, pending)
+
+    def _lose_slot_locked(self, worker_id: int, death: dict, pending: dict) -> None:
+        self._partial_levels.add(self.level_id)
         self._active = [slot for slot in self._active if slot != worker_id]
         death["node"] = self.backend.node_of(worker_id)
         keep_going = self.load.on_node_loss == "continue" and self._active and not self._stop_sent
@@ -464,7 +492,7 @@ class LoadEngine:
             if not final and not (self._live - self._missing) <= reported:
                 break
             del pending[index]
-            if self._missing or len(reported) < len(self._active):
+            if self._missing or len(reported) < len(self._active) or merged.level_id in self._partial_levels:
                 merged.level_id = None  # part of the load was missing: not the commanded level
             # A tick reports the level commanded, never a sum of workers caught half-way through a change.
             commanded = self.levels.get(merged.level_id if merged.level_id is not None else self.level_id)

@@ -6,7 +6,6 @@ trip) rare; they shrink to one near the end, so the total is exact.
 
 from __future__ import annotations
 
-import multiprocessing
 from typing import Any
 
 
@@ -16,39 +15,50 @@ def block_size(remaining: int) -> int:
 
 
 class Tickets:
-    """A counter of tickets taken, shared by the workers of one run."""
+    """A counter of tickets taken, shared by the workers of one run, and what each worker slot holds.
 
-    def claim(self, quota: int) -> int:
-        """Take a block of tickets; 0 once all `quota` are taken."""
+    A slot whose worker dies still holds tickets it never used; the engine gives them back
+    (`give_back`) so the others can send them, and `--requests` stays exact.
+    """
+
+    def claim(self, quota: int, slot: int) -> int:
+        """Take a block of tickets for `slot`; 0 once all `quota` are taken."""
         raise NotImplementedError
 
-    def give_back(self, count: int) -> None:
+    def give_back(self, count: int, slot: int) -> None:
         raise NotImplementedError
 
     def taken(self) -> int:
         raise NotImplementedError
 
+    def held(self, slot: int) -> int:
+        """Tickets `slot` has taken and not given back."""
+        raise NotImplementedError
+
 
 class ProcessTickets(Tickets):
-    """Worker processes on this machine: a counter in shared memory."""
+    """Worker processes on this machine: counters in shared memory."""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: Any, slots: int) -> None:
         self._value = context.Value("q", 0)
+        self._held = context.Array("q", max(slots, 1), lock=False)  # guarded by the total's lock
 
-    def claim(self, quota: int) -> int:
+    def claim(self, quota: int, slot: int) -> int:
         with self._value.get_lock():
             take = block_size(quota - self._value.value)
             self._value.value += take
+            self._held[slot] += take
         return take
 
-    def give_back(self, count: int) -> None:
+    def give_back(self, count: int, slot: int) -> None:
         with self._value.get_lock():
             self._value.value -= count
+            self._held[slot] -= count
 
     def taken(self) -> int:
         with self._value.get_lock():
             return int(self._value.value)
 
-
-def local_tickets() -> ProcessTickets:
-    return ProcessTickets(multiprocessing.get_context("spawn"))
+    def held(self, slot: int) -> int:
+        with self._value.get_lock():
+            return int(self._held[slot])

@@ -163,13 +163,13 @@ class Worker:
             return False
 
     def _claim_block(self) -> int:
-        return self.tickets.claim(self.config.requests_quota)
+        return self.tickets.claim(self.config.requests_quota, self.config.worker_id)
 
     def _return_unused_tickets(self) -> None:
         """A worker left with no virtual users hands its tickets back to the others."""
         with self.ticket_lock:
             if self.block and not any(vu.thread and vu.thread.is_alive() for group in self.vus.values() for vu in group):
-                self.tickets.give_back(self.block)
+                self.tickets.give_back(self.block, self.config.worker_id)
                 self.block = 0
 
     def _quota_done(self) -> bool:
@@ -395,6 +395,8 @@ class Worker:
     def stop(self, at_ns: int | None = None) -> None:
         if not self.stopping.is_set():
             self.stopped_ns = at_ns or time.perf_counter_ns()
+            if self.end_ns:
+                self.stopped_ns = min(self.stopped_ns, self.end_ns)  # a stop that came late ends the run at its end
         self.stopping.set()
         for group in self.vus.values():
             for vu in group:

@@ -84,11 +84,13 @@ def _fit_scale(quantiles: np.ndarray, target_mean: float, upper: float, index: f
 
 
 def settle(rng: np.random.Generator, counts: np.ndarray, target: int, cap: int) -> None:
-    """Add or remove single events at random users until `counts` sums to `target`."""
+    """Add or remove single events at random users until `counts` sums to `target`, or no user has room left."""
     gap = target - int(counts.sum())
     while gap:
         room = counts < cap if gap > 0 else counts > 1
         candidates = np.flatnonzero(room)
+        if candidates.size == 0:
+            return  # every user at the cap (or at one event): the rest of the gap cannot be placed
         chosen = rng.choice(candidates, size=min(abs(gap), candidates.size), replace=False)
         counts[chosen] += 1 if gap > 0 else -1
         gap = target - int(counts.sum())

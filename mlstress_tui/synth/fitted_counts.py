@@ -43,6 +43,8 @@ def draw_fitted_counts(
     order = rng.permutation(users)
     zero_n = min(users, round(zero_share * users))
     active = order[zero_n:]
+    # Between one event for everyone with events and the cap for all of them: any other total cannot be drawn.
+    total = int(min(max(total, active.size), active.size * cap))
     if active.size == 0:
         return EventCounts(counts, zero_n, np.array([], dtype=np.int64), "no user has events")
     levels, values = _usable_knots(knots, zero_share, cap)

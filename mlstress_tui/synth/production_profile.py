@@ -115,6 +115,10 @@ class Source:
     def rows(self, query: str, params: Iterable[Any] = ()) -> Iterable[tuple]:
         raise NotImplementedError
 
+    def positive_number(self, column: str) -> str:
+        """A condition: the column holds a number above zero."""
+        return f"{column} > 0"
+
     def quantiles(self, values_query: str, levels: list[float], params: Iterable[Any] = ()) -> list[float]:
         """Quantiles (levels in 0..1, linear interpolation) of column `v` of `values_query`.
 
@@ -139,6 +143,10 @@ class SQLiteSource(Source):
 
     def quote(self, identifier: str) -> str:
         return '"' + identifier.replace('"', '""') + '"'
+
+    def positive_number(self, column: str) -> str:
+        # SQLite columns take any type, and text compares above every number: only real numbers count.
+        return f"typeof({column}) IN ('integer', 'real') AND {column} > 0"
 
     def rows(self, query: str, params: Iterable[Any] = ()) -> Iterable[tuple]:
         return self._connection.execute(query, tuple(params))
@@ -316,7 +324,7 @@ class _Reader:
                                  f"{self.source.param}", purchase)[0])
         found: dict[str, Any] = {"event_type": self.schema.purchase, "share_of_events": round(purchases / events, 6)}
         spend = (f"SELECT {amount} AS v FROM {self.table('events')} WHERE {event_type} = {self.source.param} "
-                 f"AND {amount} > 0")
+                 f"AND {self.source.positive_number(amount)}")
         paid, smallest, mean, largest = self.one(
             f"SELECT COUNT(*), MIN(v), AVG(v), MAX(v) FROM ({spend}) AS spend", purchase)
         if paid:

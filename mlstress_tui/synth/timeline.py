@@ -50,7 +50,8 @@ def time_ordered_events(
     `signup_days` must be ascending (user ids follow signup order), so the users
     active in a window are a prefix of the population; every signup must be before `end_day`.
     """
-    assert end_day <= MAX_END_DAY
+    if end_day > MAX_END_DAY:
+        raise ValueError(f"a timeline of {end_day:,} days is longer than the {MAX_END_DAY:,} event keys can hold")
     start_days = np.maximum(signup_days.astype(np.int64), first_day)
     starts = start_days * SECONDS_PER_DAY
     end_second = end_day * SECONDS_PER_DAY

@@ -31,6 +31,8 @@ ROW_TOLERANCE = 0.05
 QUANTILE_TOLERANCE = 0.20
 SHARE_TOLERANCE = 0.02
 DATE_SPAN_TOLERANCE = 0.01
+# Signups to the last event; longer is a placeholder date (9999-12-31), not a history.
+MAX_SPAN_DAYS = 100 * 365
 
 
 def twin_params(profile: dict, *, scale: float = 1.0, seed: int = 42, locale: str = "en_IN") -> GenerateParams:
@@ -68,8 +70,12 @@ def population_from_profile(profile: dict) -> Population:
     signup_last = max(signup_first, _date(dates.get("signup_last"), REFERENCE.signup_last))
     events_first = _date(dates.get("events_first"), signup_first)
     # Every user needs a day to have events in, even one who signed up on the last day.
-    events_end = max(_date(dates.get("events_last"), REFERENCE.events_end - timedelta(days=1)), signup_last,
-                     events_first) + timedelta(days=1)
+    last = max(_date(dates.get("events_last"), REFERENCE.events_end - timedelta(days=1)), signup_last, events_first)
+    first = min(signup_first, events_first)
+    if last >= date.max or (last - first).days > MAX_SPAN_DAYS:
+        raise UsageError(f"the profile's dates run from {first} to {last}, more than {MAX_SPAN_DAYS // 365} years: "
+                         "a placeholder date in the source? Edit [dates] in the profile to the real range")
+    events_end = last + timedelta(days=1)
     return Population(
         segment=_mix(mixes.get("segment"), REFERENCE.segment),
         country=_mix(mixes.get("country"), REFERENCE.country),

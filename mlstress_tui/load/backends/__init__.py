@@ -38,8 +38,11 @@ class WorkerBackend:
     def default_workers(self) -> int:
         raise NotImplementedError
 
-    def tickets(self) -> Tickets:
+    def tickets(self, slots: int) -> Tickets:
         raise NotImplementedError
+
+    def before_start(self) -> None:
+        """Every slot is ready: what must be known before the start instant is chosen (the nodes' clocks)."""
 
     def spawn(self, worker_id: int, config: WorkerConfig, plan: WorkerPlan) -> None:
         raise NotImplementedError

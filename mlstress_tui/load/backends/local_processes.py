@@ -25,9 +25,9 @@ class LocalProcesses(WorkerBackend):
     def default_workers(self) -> int:
         return os.cpu_count() or 1
 
-    def tickets(self) -> Tickets:
+    def tickets(self, slots: int) -> Tickets:
         if self._tickets is None:
-            self._tickets = ProcessTickets(self._context)
+            self._tickets = ProcessTickets(self._context, slots)
         return self._tickets
 
     def spawn(self, worker_id: int, config: WorkerConfig, plan: WorkerPlan) -> None:

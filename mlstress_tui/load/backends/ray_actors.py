@@ -138,41 +138,52 @@ class WorkerActor:
 
 
 class TicketCounter:
-    """`--requests` across nodes: one actor's counter (its calls run one at a time)."""
+    """`--requests` across nodes: one actor's counters (its calls run one at a time)."""
 
     def __init__(self) -> None:
         self.value = 0
+        self.held: dict[int, int] = {}
 
-    def claim(self, quota: int) -> int:
+    def claim(self, quota: int, slot: int) -> int:
         take = block_size(quota - self.value)
         self.value += take
+        self.held[slot] = self.held.get(slot, 0) + take
         return take
 
-    def give_back(self, count: int) -> None:
+    def give_back(self, count: int, slot: int) -> None:
         self.value -= count
+        self.held[slot] = self.held.get(slot, 0) - count
 
     def taken(self) -> int:
         return self.value
+
+    def held_by(self, slot: int) -> int:
+        return self.held.get(slot, 0)
 
 
 class RayTickets(Tickets):
     def __init__(self, counter: Any) -> None:
         self.counter = counter
 
-    def claim(self, quota: int) -> int:
+    def claim(self, quota: int, slot: int) -> int:
         import ray
 
-        return ray.get(self.counter.claim.remote(quota))
+        return ray.get(self.counter.claim.remote(quota, slot))
 
-    def give_back(self, count: int) -> None:
+    def give_back(self, count: int, slot: int) -> None:
         import ray
 
-        ray.get(self.counter.give_back.remote(count))
+        ray.get(self.counter.give_back.remote(count, slot))
 
     def taken(self) -> int:
         import ray
 
         return ray.get(self.counter.taken.remote())
+
+    def held(self, slot: int) -> int:
+        import ray
+
+        return ray.get(self.counter.held_by.remote(slot))
 
 
 class RayActors(WorkerBackend):
@@ -223,7 +234,7 @@ class RayActors(WorkerBackend):
     def default_workers(self) -> int:
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
-    def tickets(self) -> Tickets:
+    def tickets(self, slots: int) -> Tickets:
         self._counter = self._ray.remote(TicketCounter).options(num_cpus=0).remote()
         return RayTickets(self._counter)
 
@@ -246,9 +257,14 @@ class RayActors(WorkerBackend):
         if actor is not None and worker_id not in self._exits:
             actor.send.options(concurrency_group=CONTROL).remote(message)
 
-    def start(self, worker_id: int, start_perf_ns: int, start_wall_ns: int) -> None:
-        if not self._offsets_ns:
+    def before_start(self) -> None:
+        try:
             self._measure_clocks()
+        except self._ray.exceptions.RayError as error:
+            raise UsageError(f"lost a Ray actor while measuring the nodes' clocks before the start: "
+                             f"{_first_line(error)}") from None
+
+    def start(self, worker_id: int, start_perf_ns: int, start_wall_ns: int) -> None:
         self.send(worker_id, ("start_wall", start_wall_ns + self._offset_of(worker_id)))
 
     def send_plans(self, plans: dict[int, WorkerPlan]) -> None:
@@ -312,6 +328,12 @@ class RayActors(WorkerBackend):
         except ray.exceptions.RayActorError as error:
             reason = _first_line(error)
             where = self.node_of(worker_id)
+            # Declared lost, it gets no more messages: if it lives on (a network blip, ActorUnavailableError),
+            # it must not go on firing a share that is now the others'.
+            try:
+                ray.kill(self._actors[worker_id], no_restart=True)
+            except Exception:
+                pass
             if kind == "boot":
                 self._inbox.put(("failed", worker_id, f"worker {worker_id} could not start on node {where}: {reason}"))
             self._exits.setdefault(worker_id, WorkerExit(-1, f"actor lost on node {where} ({reason})"))
@@ -331,8 +353,10 @@ class RayActors(WorkerBackend):
                     message = ("failed", worker_id, f"{payload} (on node {self.node_of(worker_id)})")
                     self._ended.add(worker_id)
                 elif said == "crashed":
-                    self._exits[worker_id] = WorkerExit(CRASH_STATUS, f"exit status {CRASH_STATUS}")
+                    # The worker's loop failed: a death whose cause travels with it (no separate message to race).
                     self._ended.add(worker_id)
+                    self._exits[worker_id] = WorkerExit(CRASH_STATUS, f"exit status {CRASH_STATUS}, {payload}")
+                    continue
                 elif said == "exit":
                     self._ended.add(worker_id)
                 self._inbox.put(message)
