@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.paths import data_dir
 from mlstress_tui.stages import METRICS_BY_KIND, OPS, STAGE_KINDS, Criterion, Stage, StageError
+from mlstress_tui.toml_files import read_toml
 
 DEFAULT_PRESET = "default"
 DEFAULT_SLA_P95_MS = 200.0
@@ -50,13 +50,8 @@ def load_preset(name_or_file: str | None) -> Preset:
         if not path.is_file():
             known = ", ".join(available_presets())
             raise UsageError(f"unknown preset {name_or_file!r}: use one of {known} or a .toml file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"cannot read preset {str(path)!r}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"preset {str(path)!r} is not valid TOML: {error}") from None
     where = f"preset {str(path)!r}"
+    data = read_toml(path, where)
     unknown = set(data) - set(TOP_LEVEL_KEYS)
     if unknown:
         raise UsageError(f"{where} has unknown keys {sorted(unknown)}: known are {list(TOP_LEVEL_KEYS)}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mlstress_tui.errors import UsageError
+from mlstress_tui.toml_files import read_toml
 
 PROFILE_SCHEMA = "mlstress.profile/1"
 # Percent levels of events per user and of spend kept in a profile.
@@ -74,12 +74,7 @@ class SchemaMap:
     @classmethod
     def from_toml(cls, path: Path) -> SchemaMap:
         """A mapping file: [users]/[events] with `table = "…"` and reference column = "their column"; `purchase`."""
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as error:
-            raise UsageError(f"cannot read --mapping {path}: {error.strerror}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise UsageError(f"--mapping {path} is not valid TOML ({error}); see 'mlstress-tui profile --help'") from None
+        data = read_toml(path, f"--mapping {path}", "; see 'mlstress-tui profile --help'")
         tables, columns = {}, {}
         for key, value in data.items():
             if key == "purchase" and isinstance(value, str):
@@ -353,12 +348,7 @@ def _day(value: Any) -> date | None:
 
 def load_profile(path: Path) -> dict:
     """A profile TOML written by `mlstress-tui profile`, checked enough to build a twin from."""
-    try:
-        profile = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"cannot read --profile {path}: {error.strerror}; write one with 'mlstress-tui profile'") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"--profile {path} is not valid TOML ({error})") from None
+    profile = read_toml(path, f"--profile {path}", "; write one with 'mlstress-tui profile'")
     if profile.get("schema") != PROFILE_SCHEMA:
         raise UsageError(f"--profile {path} is not a profile (schema {profile.get('schema')!r}, expected "
                          f"{PROFILE_SCHEMA!r}); write one with 'mlstress-tui profile'")
