@@ -97,7 +97,7 @@ def test_a_target_that_fails_on_a_node_names_the_node(ray_cluster, tmp_path):
         engine.start()
 
 
-def wait_for_ticks(intervals, timeout_s: float = 90.0) -> None:
+def wait_for_first_interval(intervals, timeout_s: float = 90.0) -> None:
     """Until the run has written its first interval: its workers are up and sending."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -120,7 +120,7 @@ def test_sigint_with_ray_local_leaves_no_process(tmp_path):
         [sys.executable, "-m", "mlstress_tui", "run", "--headless", "--ray", "local", "--target", "sleep:1ms",
          "--concurrency", "2", "--duration", "60", "--out", str(tmp_path / "run")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
-    wait_for_ticks(tmp_path / "run" / "intervals.jsonl")
+    wait_for_first_interval(tmp_path / "run" / "intervals.jsonl")
     command.send_signal(signal.SIGINT)
     out, err = command.communicate(timeout=60)
     assert command.returncode == 130, err
@@ -139,7 +139,7 @@ def test_actors_end_with_a_front_end_that_is_killed(ray_cluster, tmp_path):
         [sys.executable, "-m", "mlstress_tui", "run", "--headless", "--ray", ray_cluster.address, "--target",
          "sleep:1ms", "--concurrency", "2", "--duration", "60", "--out", str(tmp_path / "run")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
-    wait_for_ticks(tmp_path / "run" / "intervals.jsonl")
+    wait_for_first_interval(tmp_path / "run" / "intervals.jsonl")
     assert worker_actors() - before, "the run's actors should be up"
     command.kill()
     command.wait(10)

@@ -170,8 +170,12 @@ async def test_a_bounded_run_shows_its_final_state_and_waits_for_q(engine: FakeE
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         engine.finish_on_next_poll()
-        await pilot.pause(0.3)
-        await app.workers.wait_for_complete()
+        # Until the app's clock has polled the end and its finishing worker is done (a slow box takes longer).
+        for _ in range(100):
+            await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
+            if app.run_state == "finished":
+                break
         await pilot.pause()
         assert app.is_running
         assert app.run_state == "finished"
