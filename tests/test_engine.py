@@ -7,8 +7,10 @@ import time
 import pytest
 
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.engine import LoadEngine, LoadSpec, split_evenly
-from mlstress_tui.results.interval_stats import OPEN
+from mlstress_tui.load.engine import LoadEngine
+from mlstress_tui.load.levels import split_evenly
+from mlstress_tui.load.spec import LoadSpec
+from mlstress_tui.results.kinds import OPEN
 from mlstress_tui.load.targets import parse_target
 from mlstress_tui.load.targets.python import PythonTarget
 from mlstress_tui.session import RunSession

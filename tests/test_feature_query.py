@@ -8,7 +8,8 @@ import time
 import pytest
 
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.engine import LoadEngine
+from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.session import RunSession
 from mlstress_tui.load.targets import RequestTimeout
 from mlstress_tui.load.targets.sqlite import SQLiteTarget, open_read_only

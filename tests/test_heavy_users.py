@@ -7,7 +7,8 @@ import json
 import numpy as np
 
 from mlstress_tui.cli import main
-from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.engine import LoadEngine
+from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.load.targets.python import PythonTarget
 from mlstress_tui.load.targets.sqlite import SQLiteTarget
 from mlstress_tui.load.users import EDGE_CLASSES, UserSampler, UserSource
@@ -31,11 +32,11 @@ def test_workers_count_every_stratum_exactly(tmp_path, small_db):
                         LoadSpec(concurrency=2, user_mix="stratified", requests_per_group=15), run_dir=tmp_path)
     session = RunSession(engine, run_dir=tmp_path)
     summary = session.run_bounded()
-    strata = session.stats.total.strata
-    assert summary["requests"] == 15 * len(engine.strata)
+    strata = session.totals.total.strata
+    assert summary["requests"] == 15 * len(session.strata)
     assert sum(group.requests for group in strata.values()) == summary["requests"]
-    assert sorted(strata) == [stratum.index for stratum in engine.strata]
-    for stratum in engine.strata:
+    assert sorted(strata) == [stratum.index for stratum in session.strata]
+    for stratum in session.strata:
         group = strata[stratum.index]
         assert stratum.min_events <= group.mean_events <= stratum.max_events
 
@@ -64,7 +65,7 @@ def test_edge_users_report_a_crash_on_nulls_by_class(tmp_path, small_db, monkeyp
                         users_db=small_db)
     session = RunSession(engine, run_dir=tmp_path)
     session.run_bounded()
-    classes = {EDGE_CLASSES[key]: group for key, group in session.stats.total.edge_classes.items()}
+    classes = {EDGE_CLASSES[key]: group for key, group in session.totals.total.edge_classes.items()}
     assert classes["missing_profile"].errors_by_kind.get("AttributeError", 0) > 0
     assert classes["heaviest"].errors == 0
     # Each virtual user takes the classes in turn: the shares are equal to within one per user.

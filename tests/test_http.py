@@ -10,7 +10,8 @@ import pytest
 
 from http_fixtures import reference_service, stop
 from mlstress_tui.cli import main
-from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.engine import LoadEngine
+from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.load.targets.http import HttpTarget
 from mlstress_tui.session import RunSession
 

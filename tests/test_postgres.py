@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from mlstress_tui.cli import main
-from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.engine import LoadEngine
+from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.load.targets.postgres import APPLICATION_NAME, PostgresTarget
 from mlstress_tui.pipeline import feature_query, postgres_features
 from mlstress_tui.session import RunSession

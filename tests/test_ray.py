@@ -12,7 +12,8 @@ import time
 import pytest
 
 from mlstress_tui.errors import EXIT_FAULT, UsageError
-from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.engine import LoadEngine
+from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.load.targets import parse_target
 from mlstress_tui.load.targets.python import PythonTarget
 from mlstress_tui.session import RunSession
@@ -46,7 +47,8 @@ def test_one_actor_per_slot_spread_over_the_nodes_merged_exactly(ray_cluster, tm
 def test_the_open_loop_is_split_into_interleaved_segments(ray_cluster, tmp_path):
     _, summary = run_session(tmp_path, mode="open", rate=300.0, duration_s=3)
     nodes = summary["nodes"]
-    assert summary["duration_s"] == 3.0  # every actor ended at start + duration by its own clock
+    # Every actor stopped sending at start + duration by its own clock; the run ends as its last call returns.
+    assert 3.0 <= summary["duration_s"] <= 3.05
     # The sum over actors is the global schedule, to within one request per actor.
     assert abs(summary["requests"] + (summary.get("unsent") or 0) - 300 * 3) <= 2
     assert all(abs(node["rate"] - 150.0) < 1e-6 for node in nodes)
@@ -125,7 +127,10 @@ def test_sigint_with_ray_local_leaves_no_process(tmp_path):
     out, err = command.communicate(timeout=60)
     assert command.returncode == 130, err
     assert "requests" in out and (tmp_path / "run" / "summary.json").exists()
-    time.sleep(1.0)
+    # Ray's own processes take a moment to go after the cluster is shut down (longer on a busy box).
+    deadline = time.monotonic() + 20
+    while ray_processes() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert ray_processes() - before == set()
 
 
@@ -151,16 +156,18 @@ def test_actors_end_with_a_front_end_that_is_killed(ray_cluster, tmp_path):
 
 def test_an_actor_that_hears_nothing_stops_its_load(monkeypatch):
     from mlstress_tui.load.backends import ray_actors
+    from mlstress_tui.load.protocol import Stop
 
     control = ray_actors._Control()
     control.heard -= ray_actors.SILENCE_S + 1
     started = time.monotonic()
-    assert control.recv() == ("stop",)
+    assert isinstance(control.recv(), Stop)
     assert time.monotonic() - started < 2.5
 
 
 def test_a_node_clock_off_by_more_than_a_millisecond_is_a_warning(tmp_path):
     from mlstress_tui.load.backends.local_processes import LocalProcesses
+    from mlstress_tui.results.kinds import RunEvent
     from mlstress_tui.session.headless_printer import fault_line
 
     class SkewedClock(LocalProcesses):
@@ -174,7 +181,7 @@ def test_a_node_clock_off_by_more_than_a_millisecond_is_a_warning(tmp_path):
     summary = session.run_until_finished(threading.Event())
     skews = [event for event in summary["faults"]["events"] if event["action"] == "clock_skew"]
     assert [event["node"] for event in skews] == ["10.0.0.2/abcdef"]
-    assert "+2.50 ms off this machine's" in fault_line(skews[0])
+    assert "+2.50 ms off this machine's" in fault_line(RunEvent.from_json(skews[0]))
     assert session.exit_code == 0  # a warning, not a lost measurement
 
 
@@ -197,6 +204,7 @@ def test_ticks_across_a_loss_are_not_counted_as_the_commanded_level(ray_cluster,
         ray.kill(engine.backend._actors[1], no_restart=True)
 
     _, summary = run_session(tmp_path, mode="open", rate=400.0, duration_s=4, during=(1.5, kill_one))
+    assert summary["levels"]
     for level in summary["levels"]:
         # Every level's throughput is its commanded rate: none holds ticks that lacked the lost actor's share.
         assert level["throughput_rps"] == pytest.approx(400.0, rel=0.15), summary["levels"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from mlstress_tui.results.interval_stats import WindowMerger, merge_ticks
-from mlstress_tui.results.run_stats import RunStats
+from mlstress_tui.results.level_stats import LevelStats, warmup_ticks
+from mlstress_tui.session.level_ledger import LevelLedger
+from mlstress_tui.session.run_totals import RunTotals
 from tui_fakes import make_tick
 
 
@@ -32,25 +34,51 @@ def test_a_merged_window_spanning_a_level_change_belongs_to_no_level() -> None:
 
 
 def test_levels_are_the_commanded_ones_and_transitions_belong_to_none() -> None:
-    run = RunStats()
+    ledger, totals = LevelLedger(), RunTotals()
     # 6 -> 12 users: the tick in which one worker still ran 6 reports a mixed sum (9) but no level.
     for index, (concurrency, level_id) in enumerate([(6, 0), (6, 0), (9, None), (12, 1), (12, 1)]):
-        run.on_tick(tick(index, concurrency, level_id))
-    assert [(level.level_id, level.level) for level in run.levels.values()] == [(0, 6.0), (1, 12.0)]
-    assert run.transition_s == 0.25
-    assert run.total.requests == sum(level.requests for level in run.levels.values()) + tick(2, 9, None).requests
-    assert run.current_level().level == 12.0
+        ledger.on_tick(tick(index, concurrency, level_id))
+        totals.on_tick(tick(index, concurrency, level_id))
+    ledger.finish()
+    levels = list(ledger.levels.values())
+    assert [(level.level_id, level.level) for level in levels] == [(0, 6.0), (1, 12.0)]
+    assert ledger.transition_s == 0.25
+    # Every request is in a level's settled time, its warm-up, or the transition: none twice, none lost.
+    in_levels = sum(level.requests + level.warmup.requests for level in levels)
+    assert totals.total.requests == in_levels + tick(2, 9, None).requests
+    assert all(level.warmup_s == 0.25 for level in levels)  # two ticks each: the first is the warm-up
+    assert ledger.current().level == 12.0
 
 
 def test_repeat_visits_are_one_chart_point_but_two_levels() -> None:
-    run = RunStats()
+    ledger = LevelLedger()
     for index, (concurrency, level_id) in enumerate([(4, 0), (8, 1), (4, 2)]):
-        run.on_tick(tick(index, concurrency, level_id))
-    assert len(run.levels) == 3
-    points = run.levels_by_value("closed")
+        ledger.on_tick(tick(index, concurrency, level_id))
+    ledger.finish()
+    assert len(ledger.levels) == 3
+    points = ledger.by_value("closed")
     assert [point.level for point in points] == [4.0, 8.0]
-    assert points[0].requests == run.levels[0].requests + run.levels[2].requests
+    assert points[0].requests == ledger.levels[0].requests + ledger.levels[2].requests
     assert points[0].seconds == 0.5
+
+
+def test_a_level_s_warm_up_is_its_slow_first_ticks_and_never_more_than_half() -> None:
+    assert warmup_ticks([]) == 0 and warmup_ticks([100.0]) == 0
+    assert warmup_ticks([100.0, 100.0, 100.0, 100.0]) == 1  # the first tick always
+    assert warmup_ticks([20.0, 50.0, 95.0, 100.0, 100.0, 101.0, 99.0, 100.0]) == 2
+    assert warmup_ticks([10.0, 10.0, 10.0, 10.0, 100.0, 100.0]) == 3  # at most half
+
+
+def test_a_level_s_figures_leave_its_warm_up_out() -> None:
+    stats = LevelStats(mode="closed", level=4.0, level_id=0)
+    ticks = [tick(i, 4, 0) for i in range(10)]
+    ticks[0].requests = 1  # a cold first tick
+    for one in ticks:
+        stats.add(one)
+    stats.decide()
+    assert stats.warmup.requests == 1 and stats.warmup_s == 0.25
+    assert stats.requests == sum(one.requests for one in ticks[1:])
+    assert stats.throughput_rps == stats.requests / 2.25
 
 
 def _stats_with(wait_ms: float, query_ms: float, requests: int = 1000, seconds: float = 1.0):

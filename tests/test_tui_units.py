@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlstress_tui.tui.format import fmt_ms
-from mlstress_tui.tui.live_stats import LiveWindow
+from mlstress_tui.session.live_window import LiveWindow
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_theme_file, load_themes
 from tui_fakes import make_tick
 
@@ -13,7 +13,8 @@ from tui_fakes import make_tick
 def test_the_interval_is_the_last_second_of_ticks() -> None:
     live = LiveWindow()
     ticks = [make_tick(i, mode="closed", concurrency=8, rate=None, pool_size=8) for i in range(10)]
-    live.add(ticks)
+    for tick in ticks:
+        live.on_tick(tick)
     interval = live.interval()
     assert interval is not None
     assert interval.requests == sum(tick.requests for tick in ticks[-4:])

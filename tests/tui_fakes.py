@@ -11,9 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from mlstress_tui.load.levels import CommandedLevel
+from mlstress_tui.load.limits import clamp_level
 from mlstress_tui.load.user_strata import build_strata
 from mlstress_tui.results.interval_stats import IntervalStats, group_stats
+from mlstress_tui.results.kinds import EventKind, LoadMode
 from mlstress_tui.session import RunSession
+from mlstress_tui.session.run_session import Engine
 
 TICK_S = 0.25
 # Below about 12 concurrent users the modelled system keeps up; past it, requests queue.
@@ -24,7 +28,7 @@ SQLITE_TARGET = {"kind": "sqlite", "label": "default.sqlite", "users": 100_000, 
 
 # Event counts of the fake population, drawn like the fake requests' (heavy-tailed), and its strata.
 POPULATION = np.minimum(np.floor(np.random.default_rng(11).pareto(1.1, 20_000) * 20), 200_000).astype(np.int64)
-STRATA = build_strata(POPULATION)
+STRATA = tuple(build_strata(POPULATION))
 STRATA_EDGES = np.array([stratum.min_events for stratum in STRATA], dtype=np.int64)
 
 def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, pool_size: int | None,
@@ -45,7 +49,7 @@ def make_tick(index: int, *, mode: str, concurrency: int, rate: float | None, po
     pool_wait_ms = np.where(
         pool_size is not None and concurrency > (pool_size or 0), latency_ms - service_ms, rng.exponential(0.01, requests)
     )
-    tick = IntervalStats(index=index, t_start=index * tick_s, t_end=(index + 1) * tick_s, mode=mode,
+    tick = IntervalStats(index=index, t_start=index * tick_s, t_end=(index + 1) * tick_s, mode=LoadMode(mode),
                          concurrency=concurrency, rate=rate, requests=requests, level_id=level_id,
                          users_running=concurrency if mode == "closed" else 0)
     timeouts = int((latency_ms > 60).sum())
@@ -86,7 +90,7 @@ class FakeEngine:
                  target_info: dict[str, Any] | None = None, duration_s: float | None = None,
                  requests_limit: int | None = None, seed: int = 7) -> None:
         self.run_dir = Path(run_dir)
-        self.mode = mode
+        self.mode = LoadMode(mode)
         self.concurrency = concurrency
         self.rate = rate
         self.pool_size = pool_size
@@ -96,7 +100,7 @@ class FakeEngine:
         self.state = "finished" if finished else "running"
         self.finished = finished
         self.calls: list[tuple[str, Any]] = []
-        self.notes: list[tuple[str, dict]] = []
+        self.notes: list[tuple[str, dict[str, Any]]] = []
         self.finish_calls = 0
         self.level_id = 0
         self.worker_count = 2
@@ -145,31 +149,44 @@ class FakeEngine:
             return self._fixed_elapsed
         return time.monotonic() - self._started
 
+    @property
+    def paused_s(self) -> float:
+        return 0.0
+
+    @property
+    def level(self) -> CommandedLevel:
+        return CommandedLevel(self.level_id, self.mode, self.concurrency, self.rate if self.mode == "open" else None,
+                              self.pool_size)
+
+    def commanded(self, level_id: int) -> CommandedLevel | None:
+        return self.level if level_id == self.level_id else None
+
     # Commands: recorded, applied at once; a change opens a level, as the real engine's do.
-    def start(self, on_waiting=None) -> None:
+    def start(self, on_waiting: Any = None) -> None:
         self.calls.append(("start", None))
 
-    def set_concurrency(self, n: int) -> None:
+    def set_concurrency(self, n: float, at_s: float | None = None) -> None:
         self.calls.append(("set_concurrency", n))
+        n = int(clamp_level(LoadMode.CLOSED, n))
         if n != self.concurrency:
             self.concurrency = n
             self.level_id += 1
 
-    def set_rate(self, r: float) -> None:
+    def set_rate(self, r: float, at_s: float | None = None) -> None:
         self.calls.append(("set_rate", r))
         if r != self.rate:
             self.rate = r
             self.level_id += 1
 
-    def set_mode(self, mode: str, rate: float | None = None) -> None:
+    def set_mode(self, mode: LoadMode, rate: float | None = None) -> None:
         self.calls.append(("set_mode", mode))
         if mode == "open" and self.mode != "open":
             self.rate = round(float(rate), 1) if rate else float(self.concurrency * 1000 / BASE_SERVICE_MS / 2)
-        self.mode = mode
+        self.mode = LoadMode(mode)
         self.level_id += 1
 
-    def note(self, action: str, **details: object) -> None:
-        self.notes.append((action, details))
+    def note(self, kind: EventKind, **details: Any) -> None:
+        self.notes.append((kind.value, details))
 
     def pause(self) -> None:
         self.calls.append(("pause", None))
@@ -201,12 +218,18 @@ class FakeEngine:
         self.state = "finished"
         self.finished = True
 
-    def faults(self) -> dict:
-        return {"worker_deaths": [], "requests_lost": 0}
+    def faults(self) -> dict[str, Any]:
+        return {"worker_deaths": [], "requests_lost": 0, "silent_workers": []}
 
-    def load_description(self) -> dict:
-        return {"mode": self.mode, "concurrency": self.concurrency, "rate": self.rate, "pool_size": self.pool_size,
-                "final": {"mode": self.mode, "concurrency": self.concurrency, "rate": self.rate}}
+    def load_description(self) -> dict[str, Any]:
+        level = self.level
+        return {"mode": level.mode.value, "concurrency": level.concurrency, "rate": level.rate,
+                "pool_size": level.pool,
+                "final": {"mode": level.mode.value, "concurrency": level.concurrency, "rate": level.rate,
+                          "pool_size": level.pool, "in_flight_limit": level.in_flight_limit}}
+
+    def node_report(self) -> list[dict[str, Any]] | None:
+        return None
 
     def finish_on_next_poll(self) -> None:
         """Make the run end by itself, as a bounded run does."""
@@ -218,9 +241,14 @@ class FakeEngine:
 HISTORY = [(4, 8), (8, 8), (16, 12), (32, 8), (16, 6)]
 
 
-def fake_session(engine: FakeEngine, *, sla_p95_ms: float = 200.0) -> RunSession:
+def fake_session(engine: Engine, *, sla_p95_ms: float = 200.0) -> RunSession:
     """A real run session around the fake engine, started: what the dashboard is given."""
+    assert isinstance(engine, FakeEngine)
     session = RunSession(engine, run_dir=engine.run_dir, sla_p95_ms=sla_p95_ms, seed=engine._seed,
                          database={"users": 100_000, "events": 4_500_000, "seed": 42})
     session.start()
     return session
+
+
+# The fake is held to the engine protocol the session declares (mypy checks this line; see test_architecture).
+_checked: type[Engine] = FakeEngine

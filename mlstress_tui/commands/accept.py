@@ -20,7 +20,7 @@ from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_INTERRUPT
 from mlstress_tui.paths import default_run_dir
 from mlstress_tui.presets import Preset, load_preset
 from mlstress_tui.report.acceptance_report import build_report, write_reports
-from mlstress_tui.results.interval_stats import CLOSED, OPEN
+from mlstress_tui.results.kinds import CLOSED, OPEN
 from mlstress_tui.session import RampPlan, RunSession
 from mlstress_tui.stages import EdgeStage, LoadStage, OutliersStage, RampStage, Stage
 
@@ -88,10 +88,10 @@ def _stage_session(args: argparse.Namespace, stage: Stage) -> RunSession:
         session.start_ramp(plan, on_end=lambda _ramp: session.stop())
         return session
     if isinstance(stage, OutliersStage):
-        session, _ = build_session(args, headless=False, mode=CLOSED, concurrency=stage.concurrency,
-                                   user_mix="stratified", requests_per_group=stage.requests_per_stratum,
-                                   duration_s=None, requests=None)
-        attach_outliers(session, stage.threshold_ms, stage.concurrency)
+        session, _ = build_session(args, headless=False, sla_p95_ms=stage.threshold_ms, mode=CLOSED,
+                                   concurrency=stage.concurrency, user_mix="stratified",
+                                   requests_per_group=stage.requests_per_stratum, duration_s=None, requests=None)
+        attach_outliers(session)
         return session
     session, _ = build_session(args, headless=False, mode=CLOSED, concurrency=stage.concurrency, user_mix="edge",
                                requests=stage.requests, duration_s=None)
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n== stage {number}/{len(preset.stages)} {stage.name}: {_describe(stage)}", flush=True)
         session = _stage_session(_stage_args(args, stage, report_dir), stage)
         database = session.database or database
-        target = session.engine.target_info
+        target = session.target_info
         code = run_headless(session, describe=f"stage {stage.name}")
         _print_stage_extras(stage, session)
         summary = session.summary or {}

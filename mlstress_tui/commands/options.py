@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.engine import LoadEngine
+from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.load.schedule import ARRIVALS
 from mlstress_tui.load.targets import Target, parse_target
 from mlstress_tui.load.targets.sqlite import SQLiteTarget
@@ -16,7 +17,7 @@ from mlstress_tui.load.users import USER_MIXES
 from mlstress_tui.paths import default_database_path, default_run_dir
 from mlstress_tui.pipeline.feature_query import load_query_file
 from mlstress_tui.presets import Preset, available_presets, load_preset
-from mlstress_tui.results.interval_stats import CLOSED, OPEN
+from mlstress_tui.results.kinds import CLOSED, OPEN
 from mlstress_tui.session import RunSession
 
 HEADLESS_DEFAULT_DURATION_S = 30.0
@@ -221,6 +222,6 @@ def build_session(args: argparse.Namespace, *, headless: bool, sla_p95_ms: float
     if load.user_mix == "edge":
         from mlstress_tui.analysis.edge_users import edge_report
 
-        session.add_report("edge.json", lambda finished: edge_report(finished.stats.total.edge_classes,
-                                                                     engine.edge_class_sizes))
+        session.add_report("edge.json", lambda finished: edge_report(finished.totals.total.edge_classes,
+                                                                     finished.edge_class_sizes))
     return session, preset

@@ -6,10 +6,11 @@ import argparse
 import sys
 from typing import TextIO
 
-from mlstress_tui.analysis.outliers import outliers_report, strata_results, strata_table
+from mlstress_tui.analysis.outliers import strata_table
 from mlstress_tui.commands.options import (add_output_arguments, add_target_arguments, build_session, positive_float,
                                            positive_int)
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
+from mlstress_tui.errors import UsageError
 from mlstress_tui.session import RunSession
 
 DEFAULT_THRESHOLD_MS = 200.0
@@ -39,14 +40,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def attach_outliers(session: RunSession, threshold_ms: float, concurrency: int) -> None:
-    """Write outliers.json at the end of `session`, from the exact per-stratum counts of its whole run."""
-    engine = session.engine
+def attach_outliers(session: RunSession) -> None:
+    """Write outliers.json at the end of `session`: the session's heavy-user report on its whole run."""
 
     def build(finished: RunSession) -> dict:
-        return outliers_report(strata_results(engine.strata, finished.stats.total.strata), threshold_ms=threshold_ms,
-                               event_counts_population=engine.population_event_counts, concurrency=concurrency,
-                               target=engine.target_info)
+        report = finished.heavy_users.report(fresh=True)
+        if report is None:
+            raise UsageError(finished.heavy_users.why_none)
+        return report
 
     session.add_report("outliers.json", build)
 
@@ -72,12 +73,11 @@ def print_outliers(report: dict, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
     check_theme(args.theme)  # the same answer headless: a typo is bad input either way
-    session, _ = build_session(args, headless=False, mode="closed", concurrency=args.concurrency,
-                               user_mix="stratified", requests_per_group=args.requests_per_stratum,
-                               duration_s=None, requests=None)
-    attach_outliers(session, args.threshold_ms, args.concurrency)
-    engine = session.engine
-    describe = (f"{args.requests_per_stratum} requests to each of {len(engine.strata)} strata, "
+    session, _ = build_session(args, headless=False, sla_p95_ms=args.threshold_ms, mode="closed",
+                               concurrency=args.concurrency, user_mix="stratified",
+                               requests_per_group=args.requests_per_stratum, duration_s=None, requests=None)
+    attach_outliers(session)
+    describe = (f"{args.requests_per_stratum} requests to each of {len(session.strata)} strata, "
                 f"{args.concurrency} user(s) at a time")
     code = run_headless(session, describe=describe) if headless else run_dashboard(session, args.theme)
     report = session.reports.get("outliers.json")

@@ -9,7 +9,7 @@ from typing import TextIO
 from mlstress_tui.commands.options import (add_load_arguments, add_output_arguments, add_target_arguments,
                                            build_session, positive_float)
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
-from mlstress_tui.results.interval_stats import CLOSED, OPEN
+from mlstress_tui.results.kinds import CLOSED, OPEN
 from mlstress_tui.session import RampPlan
 from mlstress_tui.results.units import format_ms
 

@@ -32,34 +32,39 @@ def add_front_end_arguments(parser: argparse.ArgumentParser) -> None:
 def run_headless(session: RunSession, describe: str = "") -> int:
     """One progress line a second, then the summary; signals stop the run and still write it."""
     session.subscribe(HeadlessPrinter(sys.stdout))
-    engine = session.engine
     with StopSignals() as stop:
         session.start(say_waiting)
-        bound = (f"{engine.duration_s:g} s" if engine.duration_s else
-                 f"{engine.requests_limit:,} requests" if engine.requests_limit else "until stopped")
-        print(f"mlstress-tui: {engine.target_info['label']}, {where_workers_run(engine)}, "
+        bound = (f"{session.duration_s:g} s" if session.duration_s else
+                 f"{session.requests_limit:,} requests" if session.requests_limit else "until stopped")
+        print(f"mlstress-tui: {session.target_info['label']}, {where_workers_run(session)}, "
               f"{describe or bound} -> {session.run_dir}", file=sys.stderr, flush=True)
-        for line in clock_lines(engine):
+        for line in clock_lines(session):
             print(line, file=sys.stderr, flush=True)
-        summary = session.run_until_finished(stop.event)
+        session.run_until_finished(stop.event)
         if session.interrupted:
             print("\nstopping: the summary is written", file=sys.stderr, flush=True)
-    print_summary(summary, session.run_dir, sys.stdout, session.write_errors)
+    print_final(session)
     return session.exit_code
 
 
-def where_workers_run(engine) -> str:
+def print_final(session: RunSession) -> None:
+    """The printed summary: the final snapshot, as summary.json holds it."""
+    assert session.final is not None, "print_final after finish()"
+    print_summary(session.final, session.run_dir, sys.stdout, session.write_errors, interrupted=session.interrupted)
+
+
+def where_workers_run(session: RunSession) -> str:
     """'2 worker processes' here, or '4 Ray actors on 2 nodes'."""
-    backend = engine.load_description().get("backend")
+    backend = session.load_description().get("backend")
     if not backend:
-        return f"{engine.worker_count} worker processes"
+        return f"{session.worker_count} worker processes"
     nodes = len(backend.get("nodes", ()))
-    return f"{engine.worker_count} Ray actors on {nodes} node{'s' * (nodes != 1)} (--ray {backend['ray']})"
+    return f"{session.worker_count} Ray actors on {nodes} node{'s' * (nodes != 1)} (--ray {backend['ray']})"
 
 
-def clock_lines(engine) -> list[str]:
+def clock_lines(session: RunSession) -> list[str]:
     """Each node's clock offset, measured at the start (one past 1 ms is also said as a warning)."""
-    offsets = engine.load_description().get("backend", {}).get("clock_offsets_ms", {})
+    offsets = session.load_description().get("backend", {}).get("clock_offsets_ms", {})
     if not offsets:
         return []
     return ["clock offsets at start: " + ", ".join(f"{node} {ms:+.3f} ms" for node, ms in offsets.items())]
@@ -93,8 +98,8 @@ def run_dashboard(session: RunSession, theme: str | None, **options: object) -> 
     try:
         code = show(session, theme=theme, **options)
     finally:
-        summary = session.finish()
-    print_summary(summary, session.run_dir, sys.stdout, session.write_errors)
+        session.finish()
+    print_final(session)
     return code if code != EXIT_OK else session.exit_code
 
 

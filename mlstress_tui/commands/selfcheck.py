@@ -12,7 +12,8 @@ import numpy as np
 
 from mlstress_tui.commands.options import positive_float
 from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_OK
-from mlstress_tui.load.engine import LoadEngine, LoadSpec
+from mlstress_tui.load.engine import LoadEngine
+from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.load.targets import Target
 from mlstress_tui.load.targets.sleep import SleepTarget
 from mlstress_tui.paths import default_run_dir

@@ -6,7 +6,22 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+
+class ConnectionPool(Protocol):
+    """What a worker needs of a target's pool: the harness's `ConnectionSlots`, or a target's own (psycopg_pool's).
+
+    `get` is timed as pool wait; `replace` refills the slot of a connection left
+    under a stuck call, `retire` closes that connection once its call returns.
+    """
+
+    def get(self, timeout: float) -> Any: ...
+    def put(self, connection: Any) -> None: ...
+    def resize(self, slots: int) -> None: ...
+    def replace(self, connection: Any) -> None: ...
+    def retire(self, connection: Any) -> None: ...
+    def close_idle(self, in_use: set[int]) -> None: ...
 
 
 class _Waiter:

@@ -17,8 +17,10 @@ def block_size(remaining: int) -> int:
 class Tickets:
     """A counter of tickets taken, shared by the workers of one run, and what each worker slot holds.
 
-    A slot whose worker dies still holds tickets it never used; the engine gives them back
-    (`give_back`) so the others can send them, and `--requests` stays exact.
+    A slot whose worker dies still holds tickets: those it never sent go back to the others
+    (`give_back`), those it sent but never reported are lost (the target may have answered them,
+    `SentCounts` tells them apart), so `--requests` stays exact and the target never receives more
+    than N calls.
     """
 
     def claim(self, quota: int, slot: int) -> int:
@@ -34,6 +36,7 @@ class Tickets:
     def held(self, slot: int) -> int:
         """Tickets `slot` has taken and not given back."""
         raise NotImplementedError
+
 
 
 class ProcessTickets(Tickets):
@@ -62,3 +65,20 @@ class ProcessTickets(Tickets):
     def held(self, slot: int) -> int:
         with self._value.get_lock():
             return int(self._held[slot])
+
+
+class SentCounts:
+    """Requests each worker slot has sent, in shared memory: what a worker that dies had sent but never reported.
+
+    Each slot's counter has one writer (its worker), so an increment needs no lock;
+    the engine reads it only after that worker is gone.
+    """
+
+    def __init__(self, context: Any, slots: int) -> None:
+        self._sent = context.Array("q", max(slots, 1), lock=False)
+
+    def mark(self, slot: int) -> None:
+        self._sent[slot] += 1
+
+    def sent(self, slot: int) -> int:
+        return int(self._sent[slot])

@@ -9,13 +9,19 @@ draws from.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 HEAVIEST_USERS = 10
 # Nested tiers above the bulk: (name, how many users from the top it holds as a function of n).
-_TOP_TIERS = (("top 1%", lambda n: -(-n // 100)), ("top 0.1%", lambda n: -(-n // 1000)))
+def _top_share(divisor: int) -> Callable[[int], int]:
+    """How many users from the top a tier of 1/divisor of n holds (at least one)."""
+    return lambda n: -(-n // divisor)
+
+
+_TOP_TIERS: tuple[tuple[str, Callable[[int], int]], ...] = (("top 1%", _top_share(100)), ("top 0.1%", _top_share(1000)))
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ def build_strata(event_counts: np.ndarray, *, per_decade: int = 3) -> list[Strat
     positive = counts[counts > 0]
     body_start = int(positive.min()) if positive.size else 1
     body_end = top[0][0] if top else int(counts.max()) + 1
-    edges = [(0, "0")] if has_zero else []
+    edges: list[tuple[int, str | None]] = [(0, "0")] if has_zero else []
     edges += [(edge, None) for edge in _log_edges(body_start, body_end, per_decade)]
     # A top tier whose threshold is 0 would overlap the zero stratum; it starts at 1 instead and holds only its non-zero users.
     edges += [(max(edge, 1) if has_zero else edge, name) for edge, name in top]
@@ -97,7 +103,7 @@ def _merge_into_strata(counts: np.ndarray, edges: list[tuple[int, str | None]]) 
     users = np.bincount(np.searchsorted(lower, counts, side="right") - 1, minlength=lower.size)
     kept = [i for i in range(lower.size) if users[i] > 0]
     top = int(counts.max())
-    strata = []
+    strata: list[Stratum] = []
     for position, i in enumerate(kept):
         low = int(lower[i])
         high = int(lower[kept[position + 1]]) - 1 if position + 1 < len(kept) else top

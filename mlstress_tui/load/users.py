@@ -125,7 +125,7 @@ class UserSampler:
 
         from mlstress_tui.dsn import connect_checked
 
-        with connect_checked(source.dsn, autocommit=True) as connection:
+        with connect_checked(source.dsn or "", autocommit=True) as connection:
             try:
                 rows = connection.execute("SELECT user_id, event_count FROM mlstress_user_stats ORDER BY user_id").fetchall()
                 missing = None

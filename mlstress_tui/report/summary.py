@@ -1,111 +1,122 @@
-"""`summary.json` (schema `mlstress.summary/1`), written atomically at the end of every run."""
+"""`summary.json` (schema `mlstress.summary/1`): the document, its fields typed, written atomically at the end of every run.
+
+The session fills it from the run's final snapshot; this module only lays it
+out. Readers of old files (`show`, `compare`) read the JSON, whose keys are
+the contract design.md describes.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
-
-from mlstress_tui.results.bottleneck import pool_bottleneck
-from mlstress_tui.results.harness_verdict import harness_verdict
-from mlstress_tui.results.run_stats import RunStats
+from typing import Any
 
 SCHEMA = "mlstress.summary/1"
 
-
-def build_summary(*, target: dict, load: dict, stats: RunStats, started_at: datetime, duration_s: float,
-                  seed: int, database: dict, interrupted: bool, workers: int, faults: dict | None = None,
-                  nodes: list[dict] | None = None) -> dict:
-    total = stats.total
-    requests = total.requests
-    harness = harness_verdict(total, target_kind=target.get("kind"), workers=workers)
-    faults = {"worker_deaths": [], "requests_lost": 0, **(faults or {})}
-    faults.update(late_returns=total.late_returns, stuck_users_max=stats.stuck_users_max,
-                  events=list(stats.faults))
-    held = not faults["worker_deaths"] and not any(event["action"] == "cannot_hold_load" for event in stats.faults)
-    if not load.get("replace_stuck", True) and stats.stuck_users_max:
-        held = False
-    if not held:
-        harness["verdict"] = "load_not_held"
-        notes = [harness["note"]] if harness.get("note") else []
-        notes.append(load_not_held_note(faults, stats.stuck_users_max, load))
-        harness["note"] = "; ".join(notes)
-    # Time the harness stood still is not load time: the rate is over the time the load ran.
-    harness["stalled_s"] = round(stats.stalled_s, 3)
-    load_s = max(duration_s - stats.stalled_s - stats.paused_s, 0.0)
-    final = load.get("final", {})
-    bottleneck = pool_bottleneck(total, mode=final.get("mode", load.get("mode")), pool_size=load.get("pool_size"),
-                                 concurrency=final.get("concurrency") or 0, offered_rps=final.get("rate"),
-                                 target_kind=target.get("kind"))
-    latency_with_unsent = total.latency.copy()
-    latency_with_unsent.merge(total.unsent_wait)
-    return {
-        "schema": SCHEMA,
-        "target": target,
-        "load": load,
-        "started_at": started_at.isoformat(timespec="milliseconds"),
-        "duration_s": round(duration_s, 3),
-        "interrupted": interrupted,
-        # Every request sent is ok, an error, or unfinished (still in a call when the run ended); requests
-        # the open loop owed but never sent are `unsent`, and `requests_lost` died with a worker.
-        "requests": requests,
-        "ok": total.ok,
-        "errors": total.errors,
-        "unfinished": total.unfinished,
-        "unsent": total.unsent,
-        "error_rate": round(total.errors / requests, 6) if requests else 0.0,
-        "errors_by_kind": dict(sorted(total.errors_by_kind.items())),
-        "throughput_rps": round(requests / load_s, 3) if load_s > 0 else 0.0,
-        # Open loop: what was asked for beside what the system took.
-        "offered_rps": load.get("final", {}).get("rate"),
-        "latency_ms": total.latency.summary_ms(),
-        "service_ms": total.service.summary_ms(),
-        "pool_wait_ms": total.pool_wait.summary_ms(),
-        # The open loop's latency counting the unsent backlog at its lower bound (due time to the end).
-        "latency_with_unsent_ms": latency_with_unsent.summary_ms() if total.unsent else None,
-        # One entry per commanded level, in the order commanded; time spent applying a change is in none.
-        "levels": [
-            {"id": level.level_id, "mode": level.mode, "level": level.level, "seconds": round(level.seconds, 3),
-             "requests": level.requests, "errors": level.errors,
-             "throughput_rps": round(level.throughput_rps, 3), "latency_ms": level.latency.summary_ms()}
-            for level in stats.levels.values()
-        ],
-        "transition_s": round(stats.transition_s, 3),
-        # Seconds paused by the operator: not load time, so throughput leaves them out.
-        "paused_s": round(stats.paused_s, 3),
-        # The pool, not the database, limited the system (pool wait p99 against query p99), when it did.
-        "bottleneck": bottleneck,
-        # The most users that actually ran at once (threads may fail to start under a memory or pids limit).
-        "users_running_max": stats.users_running_max,
-        "harness": harness,
-        "faults": faults,
-        # What the target printed or logged went to the run directory, never over the screen.
-        "target_output": {"lines": total.output_lines, "file": "target.log"},
-        "seed": seed,
-        "database": database,
-        # Ray runs: what each node carried (actors, offered and achieved load, p99, verdict, liveness).
-        **({"nodes": nodes} if nodes else {}),
-    }
+LatencySummary = dict[str, float | None]
 
 
-def load_not_held_note(faults: dict, stuck_users_max: int, load: dict) -> str:
-    """Why the load applied was not the load asked for, in one clause."""
-    if faults["worker_deaths"]:
-        deaths = faults["worker_deaths"]
-        if deaths[0].get("node"):  # a Ray actor: no replacement, its share went to the rest (or the run stopped)
-            return (f"{len(deaths)} Ray actor(s) lost ({deaths[0]['how']}), losing {faults['requests_lost']} "
-                    "requests in flight: the load dropped until the other actors took their share")
-        return (f"{len(deaths)} worker process(es) died ({deaths[0]['how']}), losing {faults['requests_lost']} "
-                "requests in flight: the load dropped until a replacement started")
-    for event in faults["events"]:
-        if event["action"] == "cannot_hold_load":
-            return event["reason"]
-    return (f"up to {stuck_users_max} users were stuck in the target past their deadline and not replaced "
-            "(--no-replace-stuck): the load applied fell below the load asked for")
+@dataclass(frozen=True)
+class RunSummary:
+    """Everything summary.json says about a run."""
+
+    tool_version: str
+    target: dict[str, Any]
+    load: dict[str, Any]
+    started_at: str
+    duration_s: float  # wall time of the run, start to the last call settled
+    load_s: float  # the time the load ran: wall time less pauses and stops of every worker
+    paused_s: float
+    stopped_s: float
+    transition_s: float
+    interrupted: bool
+    requests: int
+    ok: int
+    errors: int
+    unfinished: int
+    unsent: int
+    paused_arrivals: int
+    error_rate: float
+    errors_by_kind: dict[str, int]
+    throughput_rps: float
+    offered_rps: float | None
+    latency_ms: LatencySummary
+    service_ms: LatencySummary
+    pool_wait_ms: LatencySummary
+    latency_with_unsent_ms: LatencySummary | None
+    levels: list[dict[str, Any]]
+    bottleneck: str | None
+    users_running_max: int
+    harness: dict[str, Any]
+    faults: dict[str, Any]
+    target_output: dict[str, Any]
+    seed: int
+    database: dict[str, Any]
+    sla_p95_ms: float
+    paths: dict[str, dict[str, Any]] | None = None
+    nodes: list[dict[str, Any]] | None = None
+    ramp: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "schema": SCHEMA,
+            "tool": {"name": "mlstress-tui", "version": self.tool_version},
+            "target": self.target,
+            "load": self.load,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 3),
+            # Throughput is over the load time; both are here so anyone can recompute it from the file.
+            "load_s": round(self.load_s, 3),
+            "paused_s": round(self.paused_s, 3),
+            "stopped_s": round(self.stopped_s, 3),
+            "transition_s": round(self.transition_s, 3),
+            "interrupted": self.interrupted,
+            # Every request sent is ok, an error, or unfinished (still in a call when the run ended); what the
+            # open loop owed but never sent is `unsent`, what fell in a pause `paused_arrivals`, and
+            # `faults.requests_lost` died with a worker.
+            "requests": self.requests,
+            "ok": self.ok,
+            "errors": self.errors,
+            "unfinished": self.unfinished,
+            "unsent": self.unsent,
+            "paused_arrivals": self.paused_arrivals,
+            "error_rate": self.error_rate,
+            "errors_by_kind": self.errors_by_kind,
+            "throughput_rps": self.throughput_rps,
+            # Open loop: what was asked for beside what the system took.
+            "offered_rps": self.offered_rps,
+            "latency_ms": self.latency_ms,
+            "service_ms": self.service_ms,
+            "pool_wait_ms": self.pool_wait_ms,
+            # The open loop's latency counting the unsent backlog at its lower bound (due time to the end).
+            "latency_with_unsent_ms": self.latency_with_unsent_ms,
+            # One entry per commanded level, in the order commanded; time spent applying a change is in none.
+            "levels": self.levels,
+            # The pool, not the system behind it, limited the last level (pool wait p99 against query p99).
+            "bottleneck": self.bottleneck,
+            # The most users that actually ran at once (threads may fail to start under a memory or pids limit).
+            "users_running_max": self.users_running_max,
+            "harness": self.harness,
+            "faults": self.faults,
+            # What the target printed or logged went to the run directory, never over the screen.
+            "target_output": self.target_output,
+            "seed": self.seed,
+            "database": self.database,
+            "sla_p95_ms": self.sla_p95_ms,
+        }
+        if self.paths:
+            document["paths"] = self.paths
+        if self.nodes:
+            # Ray runs: what each node carried (actors, offered and achieved load, p99, verdict, liveness).
+            document["nodes"] = self.nodes
+        if self.ramp is not None:
+            document["ramp"] = self.ramp
+        return document
 
 
-def write_json(path: Path, document: dict) -> None:
+def write_json(path: Path, document: dict[str, Any]) -> None:
     """Any report document, written beside its place and renamed into it."""
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mlstress_tui.results.interval_stats import OPEN, IntervalStats
+from mlstress_tui.results.interval_stats import IntervalStats
+from mlstress_tui.results.kinds import OPEN
 from mlstress_tui.results.units import format_ms
 
 # Waiting for a connection this many times longer than the query itself (p99), and at least this long, is a pool
@@ -22,7 +23,7 @@ def pool_bottleneck(stats: IntervalStats, *, mode: str, pool_size: int | None, c
     if not stats.requests or wait is None or query is None or wait < max(MIN_WAIT_MS, WAIT_OVER_QUERY * query):
         return None
     if mode == OPEN:
-        held_back = bool(offered_rps) and stats.throughput_rps < KEPT_UP * offered_rps
+        held_back = offered_rps is not None and offered_rps > 0 and stats.throughput_rps < KEPT_UP * offered_rps
     else:
         held_back = pool_size is not None and pool_size < concurrency
     if not held_back:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlstress_tui.results.interval_stats import IntervalStats
 
 # A worker process busier than this was CPU-bound: latency includes waiting for a core.
@@ -14,10 +16,10 @@ STALL_SHARE = 0.1
 MIN_TIMER_SAMPLES = 20
 
 
-def harness_verdict(stats: IntervalStats, *, target_kind: str | None, workers: int) -> dict:
+def harness_verdict(stats: IntervalStats, *, target_kind: str | None, workers: int) -> dict[str, Any]:
     """The `harness` block of summary.json (and of each ramp step): `ok`, `cpu_bound` or `stalled`, with a note."""
     hiccup = stats.hiccup.summary_ms()
-    harness = {
+    harness: dict[str, Any] = {
         "workers": workers,
         "worker_cpu_max": round(stats.worker_cpu, 3),
         "late_starts": stats.late_starts,

@@ -29,7 +29,8 @@ PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 def bucket_index(values_ns: np.ndarray) -> np.ndarray:
     """The bucket of each value; values outside [MIN_NS, MAX_NS] land in the end buckets."""
     clipped = np.clip(values_ns, MIN_NS, MAX_NS).astype(np.float64)
-    return np.floor(np.log(clipped / MIN_NS) / _LOG_GROWTH).astype(np.int64)
+    index: np.ndarray = np.floor(np.log(clipped / MIN_NS) / _LOG_GROWTH).astype(np.int64)
+    return index
 
 
 def bucket_value_ns(index: int | np.ndarray) -> np.ndarray | float:
@@ -128,12 +129,12 @@ class LatencyHistogram:
         binned = np.bincount(which, weights=self.counts, minlength=len(edges_ms) - 1)
         return edges_ms, binned.astype(np.int64)
 
-    def __getstate__(self) -> tuple:
+    def __getstate__(self) -> tuple[np.ndarray, np.ndarray, int, int, int, int]:
         # Ship only non-empty buckets between processes.
         nonzero = np.flatnonzero(self.counts)
         return (nonzero, self.counts[nonzero], self.count, self.min_ns, self.max_ns, self.sum_ns)
 
-    def __setstate__(self, state: tuple) -> None:
+    def __setstate__(self, state: tuple[np.ndarray, np.ndarray, int, int, int, int]) -> None:
         nonzero, values, self.count, self.min_ns, self.max_ns, self.sum_ns = state
         self.counts = np.zeros(BUCKETS, dtype=np.int64)
         self.counts[nonzero] = values

@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from mlstress_tui.results.histogram import LatencyHistogram
-
-CLOSED = "closed"
-OPEN = "open"
+from mlstress_tui.results.kinds import CLOSED, OPEN, LoadMode, RunEvent
 # A wake-up of the workers' 5 ms timer this late is a stall of the harness or the machine (Ctrl-Z, a
 # VM pause, swapping), not the jitter the lag percentiles describe.
 STALL_MS = 50.0
-# A stall longer than a tick means every worker stood still (a stop, not CPU starvation): not load time.
+# A stall longer than a tick is a stop (Ctrl-Z, SIGSTOP, a VM pause), not CPU starvation; when every worker
+# stood still that long, the time is not load time.
 STOP_MS = 250.0
+# An interval shorter than this (the sliver at the end of a run) has too little time to divide by.
+MIN_RATE_INTERVAL_S = 0.01
 
 
 @dataclass
@@ -45,13 +47,13 @@ class UserGroupStats:
 
 
 def group_stats(keys: np.ndarray, latency_ns: np.ndarray, event_counts: np.ndarray,
-                kinds: tuple | None) -> dict[int, UserGroupStats]:
+                kinds: tuple[str | None, ...] | None) -> dict[int, UserGroupStats]:
     """Requests split by group key (negative keys belong to no group); `kinds` None when none failed."""
     order = np.argsort(keys, kind="stable")
     present, starts = np.unique(keys[order], return_index=True)
     ends = np.append(starts[1:], len(order))
     failed = np.array(kinds, dtype=object) if kinds is not None else None
-    groups = {}
+    groups: dict[int, UserGroupStats] = {}
     for key, start, end in zip(present.tolist(), starts.tolist(), ends.tolist()):
         if key < 0:
             continue
@@ -64,7 +66,7 @@ def group_stats(keys: np.ndarray, latency_ns: np.ndarray, event_counts: np.ndarr
     return groups
 
 
-def _merge_groups(mine: dict[int, UserGroupStats], theirs: dict[int, UserGroupStats]) -> None:
+def _merge_groups(mine: dict[Any, UserGroupStats], theirs: dict[Any, UserGroupStats]) -> None:
     for key, group in theirs.items():
         if key in mine:
             mine[key].merge(group)
@@ -84,7 +86,7 @@ class IntervalStats:
     index: int
     t_start: float
     t_end: float
-    mode: str = CLOSED
+    mode: LoadMode = CLOSED
     concurrency: int = 0
     rate: float | None = None
     requests: int = 0
@@ -117,11 +119,19 @@ class IntervalStats:
     output_lines: int = 0
     # The commanded level every worker ran at throughout; None while a change was still being applied.
     level_id: int | None = None
+    # When each worker stood still (its timer woke STOP_MS or more late): (from, to) in seconds since the start,
+    # by worker; every worker that reported is a key. Time in which every worker stood still is not load time;
+    # one worker stopped is not a stop of the run.
+    stop_spans: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
     # Control events (level changes, pauses, ramp steps) that happened in this interval.
-    events: list[dict] = field(default_factory=list)
+    events: list[RunEvent] = field(default_factory=list)
     # Exact per-group counts: strata of event count (when the population has them) and edge classes (edge mix).
     strata: dict[int, UserGroupStats] = field(default_factory=dict)
     edge_classes: dict[int, UserGroupStats] = field(default_factory=dict)
+    # A target with several paths (a cache in front of a database): each path's requests, errors and latency.
+    paths: dict[str, UserGroupStats] = field(default_factory=dict)
+    # Open loop: arrivals that fell in a pause (not owed, counted so that every arrival is in some field).
+    paused_arrivals: int = 0
 
     @property
     def errors(self) -> int:
@@ -133,6 +143,9 @@ class IntervalStats:
 
     @property
     def throughput_rps(self) -> float:
+        """Requests over the interval's length; 0 for a sliver too short to divide by."""
+        if self.t_end - self.t_start < MIN_RATE_INTERVAL_S:
+            return 0.0
         return self.requests / self.duration_s
 
     def harness_stall_ms(self) -> float | None:
@@ -191,17 +204,23 @@ class IntervalStats:
         self.hiccup.merge(other.hiccup)
         if keep_scatter and len(other.scatter):
             self.scatter = np.concatenate([self.scatter, other.scatter])
+        self.paused_arrivals += other.paused_arrivals
+        for worker, spans in other.stop_spans.items():
+            self.stop_spans.setdefault(worker, []).extend(spans)
+        _merge_groups(self.paths, other.paths)
         if keep_groups:
             _merge_groups(self.strata, other.strata)
             _merge_groups(self.edge_classes, other.edge_classes)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """One `intervals.jsonl` line (design.md)."""
-        line = {
+        line: dict[str, Any] = {
             "t": round(self.t_end, 3),
-            "mode": self.mode,
-            "concurrency": self.concurrency,
-            "rate": None if self.rate is None else round(self.rate, 3),
+            "mode": self.mode.value,
+            # The commanded level this line belongs to; null while a change was being applied.
+            "level_id": self.level_id,
+            "concurrency": self.concurrency if self.mode == CLOSED else None,
+            "rate": None if self.rate is None or self.mode == CLOSED else round(self.rate, 3),
             "requests": self.requests,
             "errors": self.errors,
             "errors_by_kind": dict(self.errors_by_kind),
@@ -214,7 +233,7 @@ class IntervalStats:
             "worker_cpu": round(self.worker_cpu, 3),
             "stuck_users": self.stuck_users,
         }
-        for key in ("late_returns", "unfinished", "unsent", "output_lines"):
+        for key in ("late_returns", "unfinished", "unsent", "paused_arrivals", "output_lines"):
             if getattr(self, key):
                 line[key] = getattr(self, key)
         if self.paused:
@@ -223,8 +242,11 @@ class IntervalStats:
         if stall is not None:
             # This interval's latencies include the stall: marked so that no one reads it as the target's.
             line["harness_stall_ms"] = round(stall, 3)
+        if self.paths:
+            line["paths"] = {name: {"requests": group.requests, "errors": group.errors,
+                                    "p95_ms": group.latency.percentile_ms(95)} for name, group in self.paths.items()}
         if self.events:
-            line["events"] = list(self.events)
+            line["events"] = [event.to_json() for event in self.events]
         return line
 
 
@@ -240,7 +262,11 @@ def merge_ticks(ticks: Iterable[IntervalStats], *, keep_scatter: bool = False) -
 
 
 class WindowMerger:
-    """Merges a stream of ticks into consecutive windows of `window_s` seconds (report lines, progress lines)."""
+    """Merges a stream of ticks into consecutive windows of `window_s` seconds (report lines, progress lines).
+
+    A window never spans two commanded levels: a tick of another level closes the
+    window before it, so every line belongs to one level (or to none, mid-change).
+    """
 
     def __init__(self, window_s: float = 1.0) -> None:
         self.window_s = window_s
@@ -248,11 +274,17 @@ class WindowMerger:
         self.windows = 0
 
     def add(self, tick: IntervalStats) -> IntervalStats | None:
-        """Take one tick; the merged window when this tick closes it, else None."""
+        """Take one tick; the merged window when this tick closes it (or the one before it), else None."""
+        closed = None
+        if self._ticks and tick.level_id != self._ticks[-1].level_id:
+            closed = self.flush()
         self._ticks.append(tick)
         if tick.t_end - self._ticks[0].t_start >= self.window_s - 1e-6:
+            if closed is not None:
+                # Both close on this tick: the first now, this one with the next tick (it is a window already).
+                return closed
             return self.flush()
-        return None
+        return closed
 
     def flush(self) -> IntervalStats | None:
         """Whatever is left as a (shorter) window; None when nothing is."""
@@ -262,3 +294,40 @@ class WindowMerger:
             merged.index = self.windows
             self.windows += 1
         return merged
+
+
+def stopped_together_s(spans: dict[int, list[tuple[float, float]]]) -> float:
+    """Seconds in which every worker stood still at once: the length of the intersection of their stop spans."""
+    if not spans:
+        return 0.0
+    common: list[tuple[float, float]] | None = None
+    for worker_spans in spans.values():
+        mine = _union(worker_spans)
+        common = mine if common is None else _intersect(common, mine)
+        if not common:
+            return 0.0
+    return sum(end - start for start, end in common or [])
+
+
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _intersect(left: list[tuple[float, float]], right: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        start, end = max(left[i][0], right[j][0]), min(left[i][1], right[j][1])
+        if start < end:
+            out.append((start, end))
+        if left[i][1] < right[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out

@@ -4,37 +4,51 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
-from mlstress_tui.results.interval_stats import CLOSED, IntervalStats, WindowMerger
-from mlstress_tui.results.run_stats import FAULT_ACTIONS
+from mlstress_tui.results.interval_stats import IntervalStats, WindowMerger
+from mlstress_tui.results.kinds import CLOSED, EventKind, RunEvent
 from mlstress_tui.results.units import format_ms
+from mlstress_tui.session.snapshot import RunSnapshot
 
 
-def fault_line(event: dict) -> str:
+def fault_line(event: RunEvent) -> str:
     """A fault of the tool or of the load, as one line a person reads."""
-    action = event["action"]
-    if action == "worker_died":
-        where = f" on node {event['node']}" if event.get("node") else ""
-        return (f"worker {event['worker']}{where} died at {event['t']:.1f} s ({event['how']}) carrying "
-                f"{event['carried']}; {event['inflight_lost']} requests in flight lost; {event['then']}")
-    if action == "worker_replacement_failed":
-        return f"worker {event['worker']} could not be replaced: {event['error']}"
-    if action == "harness_stall":
-        stall = f"the harness stalled for {format_ms(event['stall_ms'])} at {event['t']:.1f} s"
-        if event.get("stopped"):
-            return (f"{stall} (the tool or the machine was stopped): latencies then include the stall; "
-                    "that time is not counted as load time")
-        return f"{stall} (starved of CPU or paused): latencies then include the stall, not only the target's"
-    if action == "clock_skew":
-        return (f"node {event['node']}'s clock is {event['offset_ms']:+.2f} ms off this machine's: the start and "
+    kind, get = event.kind, event.get
+    if kind == EventKind.WORKER_DIED:
+        where = f" on node {get('node')}" if get("node") else ""
+        return (f"worker {get('worker')}{where} died at {event.t:.1f} s ({get('how')}) carrying "
+                f"{get('carried')}; {get('inflight_lost')} requests it had sent were lost; {get('then')}")
+    if kind == EventKind.WORKER_REPLACEMENT_FAILED:
+        return f"worker {event.worker} could not be replaced: {get('error')}"
+    if kind == EventKind.WORKER_SILENT:
+        if get("back"):
+            return f"worker {get('worker')} is sending ticks again at {event.t:.1f} s"
+        if get("killed"):
+            return (f"worker {get('worker')} was still silent at the end ({get('silent_s'):g} s): killed; its "
+                    f"{get('timeouts')} calls in flight counted as timeouts at their deadline")
+        return (f"worker {get('worker')} has sent nothing for {get('silent_s'):g} s (the target holds it: the GIL, a "
+                f"wedged call): its {get('users')} users count as stuck")
+    if kind == EventKind.HARNESS_STALL:
+        workers = get("workers") or []
+        who = f"worker{'s' * (len(workers) != 1)} {', '.join(map(str, workers))}" if workers else "the harness"
+        stall = f"{who} stalled for {format_ms(get('stall_ms'))} at {event.t:.1f} s"
+        if get("stopped"):
+            return (f"{stall} (stopped: Ctrl-Z, SIGSTOP, a VM pause): latencies then include the stall; time in "
+                    "which every worker stood still is not load time")
+        return f"{stall} (starved of CPU): latencies then include the stall, not only the target's"
+    if kind == EventKind.CLOCK_SKEW:
+        return (f"node {get('node')}'s clock is {get('offset_ms'):+.2f} ms off this machine's: the start and "
                 "plan changes are shifted by it, but check its time sync (NTP)")
-    if action == "user_died":
-        return f"a virtual user in worker {event.get('worker')} died and was replaced: {event['error']}"
-    return event.get("reason", action)
+    if kind == EventKind.USER_DIED:
+        return f"a virtual user in worker {event.worker} died and was replaced: {get('error')}"
+    if kind == EventKind.TARGET_FORKED:
+        return f"the target forked a child process in worker {event.worker}: the child was kept out of the harness"
+    return str(get("reason", kind.value))
 
 
-def node_lines(nodes: list[dict]) -> list[str]:
+def node_lines(nodes: list[dict[str, Any]]) -> list[str]:
     """The per-node table of a Ray run."""
     if not nodes:
         return []
@@ -81,82 +95,90 @@ class HeadlessPrinter:
         if window is not None:
             print(progress_line(window), file=self.out, flush=True)
         for event in tick.events:
-            if event["action"] in ("ramp_step", "ramp_end"):
-                print(f"         {event['text']}", file=self.out, flush=True)
-            elif event["action"] in FAULT_ACTIONS:
+            if event.kind in (EventKind.RAMP_STEP, EventKind.RAMP_END):
+                print(f"         {event.get('text')}", file=self.out, flush=True)
+            elif event.is_fault:
                 print(f"  !! {fault_line(event)}", file=self.out, flush=True)
 
 
-def print_summary(summary: dict, run_dir: Path, out: TextIO, write_errors: list[str] = ()) -> None:
-    """The summary as a person reads it at the end of a headless run or after the dashboard closes."""
-    load = summary["load"]["final"]
-    shape = f"concurrency {load['concurrency']}" if load["mode"] == CLOSED else f"rate {load['rate']:g}/s"
-    running = summary.get("users_running_max")
-    short = any(event["action"] == "cannot_hold_load" for event in summary.get("faults", {}).get("events", []))
-    if load["mode"] == CLOSED and short and running is not None and running < load["concurrency"]:
-        shape += f" (at most {running} ran)"
-    print(f"\n{summary['target']['label']}  {load['mode']} loop, {shape}, {summary['duration_s']:.1f} s"
-          + ("  (interrupted)" if summary["interrupted"] else ""), file=out)
-    print(f"  requests {summary['requests']:,}  ok {summary['ok']:,}  errors {summary['errors']:,}"
-          f" ({summary['error_rate']:.2%})  throughput {summary['throughput_rps']:,.1f} req/s", file=out)
-    for kind, count in summary["errors_by_kind"].items():
-        print(f"    {kind}: {count:,}", file=out)
-    for label, key in (("latency", "latency_ms"), ("service", "service_ms"), ("pool wait", "pool_wait_ms")):
-        values = summary[key]
+def print_summary(snapshot: RunSnapshot, run_dir: Path, out: TextIO, write_errors: Sequence[str] = (),
+                  *, interrupted: bool = False) -> None:
+    """The run's final snapshot as a person reads it at the end of a headless run or after the dashboard closes."""
+    figures = snapshot.figures
+    level = snapshot.level
+    shape = (f"concurrency {level.concurrency}" if level.mode == CLOSED else f"rate {level.rate or 0:g}/s")
+    short = any(event.kind == EventKind.CANNOT_HOLD_LOAD for event in snapshot.faults)
+    if level.mode == CLOSED and short and snapshot.users_running_max < level.concurrency:
+        shape += f" (at most {snapshot.users_running_max} ran)"
+    print(f"\n{snapshot.target['label']}  {level.mode.value} loop, {shape}, {snapshot.elapsed_s:.1f} s"
+          + ("  (interrupted)" if interrupted else ""), file=out)
+    load_note = f" over {snapshot.load_s:.1f} s of load" if abs(snapshot.load_s - snapshot.elapsed_s) >= 0.05 else ""
+    print(f"  requests {figures.requests:,}  ok {figures.ok:,}  errors {figures.errors:,}"
+          f" ({figures.error_rate:.2%})  throughput {figures.throughput_rps:,.1f} req/s{load_note}", file=out)
+    for kind, count in figures.errors_by_kind.items():
+        sample = next((message for _, seen, message in reversed(snapshot.recent_errors) if seen == kind), None)
+        print(f"    {kind}: {count:,}" + (f"  (e.g. {sample})" if sample else ""), file=out)
+    for label, values in (("latency", figures.latency_ms), ("service", figures.service_ms),
+                          ("pool wait", figures.pool_wait_ms)):
         print(f"  {label:9}  " + "  ".join(f"{name} {format_ms(values[name])}" for name in
                                           ("p50", "p90", "p95", "p99", "p999", "max", "mean")), file=out)
-    levels = summary.get("levels", [])
+    levels = snapshot.levels
     if len(levels) > 1:
         # The headline is where the knobs ended; a run that visited several levels says each of them.
         print(f"  levels visited ({len(levels)}):  mode    level       seconds      req/s       p95       p99   errors",
               file=out)
-        for level in levels:
-            shown = f"{level['level']:g} users" if level["mode"] == CLOSED else f"{level['level']:g}/s"
-            latency = level["latency_ms"]
-            print(f"  {'':20}{level['mode']:7} {shown:>11} {level['seconds']:>9.1f} {level['throughput_rps']:>10,.1f} "
-                  f"{format_ms(latency['p95']):>9} {format_ms(latency['p99']):>9} {level['errors']:>8,}", file=out)
-    ramp = summary.get("ramp")
+        for entry in levels:
+            step = entry.figures
+            shown = f"{step.level:g} user{'s' * (step.level != 1)}" if step.mode == CLOSED else f"{step.level:g}/s"
+            print(f"  {'':20}{step.mode:7} {shown:>11} {step.seconds:>9.1f} {step.throughput_rps:>10,.1f} "
+                  f"{format_ms(step.p95_ms):>9} {format_ms(step.p99_ms):>9} {step.errors:>8,}", file=out)
+    ramp = snapshot.ramp
     if ramp:
-        unit = "req/s" if load["mode"] != CLOSED and ramp.get("knee_rate") is not None else "users"
+        unit = "req/s" if level.mode != CLOSED and ramp.get("knee_rate") is not None else "users"
         knee = ramp.get("knee_concurrency") if unit == "users" else ramp.get("knee_rate")
         safe = ramp.get("safe_concurrency") if unit == "users" else ramp.get("safe_rate")
-        print(f"  ramp: knee {'none' if knee is None else f'{knee:g} {unit}'}, safe "
-              f"{'none' if safe is None else f'{safe:g} {unit}'}: {ramp.get('reason')}", file=out)
-    late = summary.get("harness", {}).get("late_starts")
-    if late:
-        print(f"  late starts {late:,} (open loop: sent more than 1 ms after their due time, because no connection or "
-              "executor was free; their latency counts from the due time)", file=out)
-    if summary.get("bottleneck"):
-        print(f"  >> {summary['bottleneck']}", file=out)
-    if summary.get("unfinished") or summary.get("unsent"):
-        print(f"  unfinished {summary['unfinished']:,} (still in a call at the end)  unsent {summary['unsent']:,} "
-              "(due in the open loop, never sent)", file=out)
-    if summary.get("latency_with_unsent_ms"):
-        values = summary["latency_with_unsent_ms"]
+        if knee is None and safe is None:
+            print(f"  ramp: no knee and no safe level: {ramp.get('reason')}", file=out)
+        else:
+            print(f"  ramp: knee {'none' if knee is None else f'{knee:g} {unit}'}, safe "
+                  f"{'none' if safe is None else f'{safe:g} {unit}'}: {ramp.get('reason')}", file=out)
+    if figures.late_starts:
+        print(f"  late starts {figures.late_starts:,} (open loop: sent more than 1 ms after their due time, because no "
+              "connection or executor was free; their latency counts from the due time)", file=out)
+    if snapshot.bottleneck:
+        print(f"  >> {snapshot.bottleneck}", file=out)
+    accounted = [f"unfinished {figures.unfinished:,} (still in a call at the end)" if figures.unfinished else "",
+                 f"unsent {figures.unsent:,} (due in the open loop, never sent)" if figures.unsent else "",
+                 f"paused arrivals {figures.paused_arrivals:,} (fell in a pause: not owed)"
+                 if figures.paused_arrivals else "",
+                 f"lost {figures.lost:,} (sent by a worker that died, outcome unknown)" if figures.lost else ""]
+    if any(accounted):
+        print("  " + "  ".join(part for part in accounted if part), file=out)
+    if figures.latency_with_unsent_ms:
+        values = figures.latency_with_unsent_ms
         print("  latency with the unsent backlog (lower bound)  " + "  ".join(
             f"{name} {format_ms(values[name])}" for name in ("p50", "p95", "p99", "max")), file=out)
-    faults = summary.get("faults", {})
-    if faults.get("late_returns") or faults.get("stuck_users_max"):
-        print(f"  stuck in the target: up to {faults['stuck_users_max']} users at once; "
-              f"{faults['late_returns']:,} calls returned after their deadline (counted once, as timeouts)", file=out)
-    for event in faults.get("events", []):
+    if figures.late_returns or snapshot.stuck_users_max:
+        print(f"  stuck in the target: up to {snapshot.stuck_users_max} users at once; "
+              f"{figures.late_returns:,} calls returned after their deadline (counted once, as timeouts)", file=out)
+    for event in snapshot.faults:
         print(f"  !! {fault_line(event)}", file=out)
-    for line in node_lines(summary.get("nodes") or []):
+    for line in node_lines(snapshot.nodes or []):
         print(line, file=out)
-    harness = summary["harness"]
+    harness = snapshot.harness
     lag = harness["hiccup_ms"]
-    stalled = f"  stalled {harness['stalled_s']:.2f} s" if harness.get("stalled_s") else ""
+    stopped = (f"  every worker stood still {harness['stopped_s']:.2f} s (not load time)"
+               if harness.get("stopped_s") else "")
     print(f"  harness lag  p50 {format_ms(lag['p50'])}  p99 {format_ms(lag['p99'])}  max {format_ms(lag['max'])}"
-          f"{stalled}  (how late the workers' own timer woke)  verdict: {harness['verdict']}", file=out)
+          f"{stopped}  (how late the workers' own timer woke)  verdict: {harness['verdict']}", file=out)
     if harness.get("note"):
         print(f"  harness: {harness['note']}", file=out)
     written = [run_dir / "summary.json", run_dir / "intervals.jsonl"]
-    if "ramp" in summary:
+    if ramp:
         written.append(run_dir / "ramp.json")
-    if summary.get("target_output", {}).get("lines"):
+    if figures.output_lines:
         written.append(run_dir / "target.log")
-        print(f"  the target wrote {summary['target_output']['lines']:,} lines of output: in {run_dir / 'target.log'}",
-              file=out)
+        print(f"  the target wrote {figures.output_lines:,} lines of output: in {run_dir / 'target.log'}", file=out)
     for error in write_errors:
         print(f"  !! {error} (the figures above are the run's; they are not on disk)", file=out)
     if not write_errors:

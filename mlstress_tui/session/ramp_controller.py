@@ -5,26 +5,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlstress_tui.analysis.ramp import KneeResult, RampStep, find_knee, past_cliff, ramp_report
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.limits import MAX_CONCURRENCY, MAX_RATE
-from mlstress_tui.results.harness_verdict import harness_verdict
-from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
+from mlstress_tui.results.interval_stats import IntervalStats
+from mlstress_tui.results.kinds import CLOSED, OPEN, EventKind, LoadMode
 
 if TYPE_CHECKING:
+    from mlstress_tui.results.level_stats import LevelStats
     from mlstress_tui.session.run_session import RunSession
 
 # Past this many steps a ramp is a mistake in its options, not a plan.
 MAX_STEPS = 200
+# The next level is commanded this long before a step ends (two ticks: the front end pumps at 4 Hz or faster).
+LEAD_S = 0.5
 
 
 @dataclass(frozen=True)
 class RampPlan:
     """Which levels a ramp visits and how long it holds each: from `start` by `step` (or ×`factor`) to `maximum`."""
 
-    mode: str = CLOSED
+    mode: LoadMode = CLOSED
     start: float = 1
     maximum: float = 64
     step: float | None = None
@@ -36,7 +39,7 @@ class RampPlan:
     settle_at_safe: bool = False
 
     @classmethod
-    def from_current(cls, mode: str, level: float, *, sla_p95_ms: float, step_duration_s: float = 5.0) -> RampPlan:
+    def from_current(cls, mode: LoadMode, level: float, *, sla_p95_ms: float, step_duration_s: float = 5.0) -> RampPlan:
         """The dashboard's `r`: double the users (or ×1.5 the rate) from where the load stands now."""
         if mode == OPEN:
             start = max(level, 1.0)
@@ -76,42 +79,27 @@ class RampPlan:
         return levels
 
 
-def ramp_step(mode: str, level: float, seconds: float, stats: IntervalStats, *, target_kind: str | None,
-              workers: int) -> RampStep:
-    """What one level measured, as the knee and USL analysis takes it (a ramp step, or a level visited by hand)."""
-    latency = stats.latency
-    return RampStep(
-        mode=mode, level=level, seconds=round(seconds, 3), requests=stats.requests, errors=stats.errors,
-        throughput_rps=stats.requests / seconds if seconds > 0 else 0.0,
-        p50_ms=latency.percentile_ms(50), p95_ms=latency.percentile_ms(95), p99_ms=latency.percentile_ms(99),
-        pool_wait_p95_ms=stats.pool_wait.percentile_ms(95),
-        mean_latency_ms=latency.sum_ns / latency.count / 1e6 if latency.count else None,
-        verdict=harness_verdict(stats, target_kind=target_kind, workers=workers)["verdict"],
-        offered_rps=level if mode == OPEN else None,
-    )
-
-
 def step_line(step: RampStep) -> str:
     """One ramp step as a person reads it in a progress log."""
-    unit = "req/s offered" if step.mode == OPEN else "users"
+    unit = "req/s offered" if step.mode == OPEN else "users" if step.level != 1 else "user"
     p95 = "-" if step.p95_ms is None else f"{step.p95_ms:.2f} ms"
     return (f"step at {step.level:g} {unit}: {step.throughput_rps:,.0f} req/s, p95 {p95}, "
             f"errors {step.error_rate:.2%}, verdict {step.verdict}")
 
 
 class RampController:
-    """Commands each level through the session's knobs (as a key would), measures it, decides the next.
+    """Commands each level through the session's knobs (as a key would), reads it from the level ledger, decides the next.
 
-    A step counts only ticks stamped with the level it commanded: the ticks in which
-    the workers were still applying the change belong to no step.
+    A step is the ledger's level: the ticks stamped with the level it commanded.
+    The next level is commanded ahead, to take effect at the tick boundary where
+    the step ends, so each step is held for exactly its duration and no tick is
+    lost between steps.
     """
 
-    def __init__(self, session: RunSession, plan: RampPlan, *, target_kind: str | None, workers: int,
+    def __init__(self, session: RunSession, plan: RampPlan, *,
                  on_end: Callable[[RampController], None] | None = None) -> None:
         self.session = session
         self.plan = plan
-        self.target_kind = target_kind
-        self.workers = workers
         self.on_end = on_end
         self.levels = plan.levels()
         self.index = 0
@@ -119,9 +107,8 @@ class RampController:
         self.active = False
         self.stopped_because: str | None = None
         self.knee: KneeResult | None = None
-        self._step: IntervalStats | None = None
-        self._step_seconds = 0.0
         self._step_level_id: int | None = None
+        self._next_level_id: int | None = None
 
     # -- progress, for front ends ------------------------------------------
 
@@ -131,31 +118,48 @@ class RampController:
 
     @property
     def step_seconds(self) -> float:
-        return self._step_seconds
+        stats = self.session.ledger.level(self._step_level_id) if self._step_level_id is not None else None
+        return stats.held_s if stats is not None else 0.0
 
     def progress(self) -> str:
         """One line: which step and how far through it, or how the ramp ended."""
         if not self.active:
             knee = self.knee.reason if self.knee is not None else "no step measured"
-            return f"ramp done after {len(self.steps)} steps ({self.stopped_because}). Knee: {knee}"
+            steps = f"{len(self.steps)} step" + ("" if len(self.steps) == 1 else "s")
+            return f"ramp done after {steps} ({self.stopped_because}). Knee: {knee}"
         # Short enough to fit beside the state in an 80-column header, which already shows the level.
-        return f"step {self.index + 1}/{len(self.levels)} · {self._step_seconds:.0f}/{self.plan.step_duration_s:g} s"
+        return f"step {self.index + 1}/{len(self.levels)} · {self.step_seconds:.0f}/{self.plan.step_duration_s:g} s"
 
     # -- the consumer --------------------------------------------------------
 
     def begin(self) -> None:
         self.active = True
-        self._command(self.levels[0])
+        self._step_level_id = self._command(self.levels[0])
 
     def on_tick(self, tick: IntervalStats) -> None:
-        if not self.active or tick.paused or tick.level_id is None or tick.level_id != self._step_level_id:
+        if not self.active or tick.level_id is None:
             return
-        if self._step is None:
-            self._step = IntervalStats(index=0, t_start=tick.t_start, t_end=tick.t_start, level_id=tick.level_id)
-        self._step.merge_later(tick, keep_scatter=False)
-        self._step_seconds += tick.duration_s
-        if self._step_seconds >= self.plan.step_duration_s - 1e-6:
-            self._close_step()
+        if tick.level_id == self._next_level_id and self._step_level_id is not None:
+            # The next level took over before this step had its full time (a late pump): the step ends here.
+            current = self.session.ledger.level(self._step_level_id)
+            if current is not None:
+                self._close_step(current)
+            if not self.active:
+                return
+        if tick.level_id != self._step_level_id:
+            return
+        stats = self.session.ledger.level(tick.level_id)
+        if stats is None:
+            return
+        held, duration = stats.held_s, self.plan.step_duration_s
+        if self._next_level_id is None and self.index + 1 < len(self.levels) and held >= duration - LEAD_S:
+            # The step's end is near: unless it is already past the cliff, the next level takes over at its end.
+            partial = self.session.analysis.figures(stats.settled())
+            if past_cliff([*self.steps, partial], sla_p95_ms=self.plan.sla_p95_ms,
+                          max_error_rate=self.plan.max_error_rate) is None:
+                self._next_level_id = self._command(self.levels[self.index + 1], at_s=stats.first_t + duration)
+        if held >= duration - 1e-6:
+            self._close_step(stats)
 
     def close(self, reason: str | None) -> None:
         """End the ramp (idempotent): `reason` says why; the safe level is held if the plan says so."""
@@ -165,32 +169,29 @@ class RampController:
         self.stopped_because = reason
         knee = self.knee = find_knee(self.steps, sla_p95_ms=self.plan.sla_p95_ms,
                                      max_error_rate=self.plan.max_error_rate)
-        self.session.note("ramp_end", reason=reason, knee=knee.knee_level, safe=knee.safe_level,
+        self.session.note(EventKind.RAMP_END, reason=reason, knee=knee.knee_level, safe=knee.safe_level,
                           text=f"ramp ended ({reason}): {knee.reason}")
         if self.plan.settle_at_safe and not self.session.finished and knee.safe_level is not None:
             self._command(knee.safe_level)
         if self.on_end is not None:
             self.on_end(self)
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         """The content of ramp.json."""
         return ramp_report(self.steps, sla_p95_ms=self.plan.sla_p95_ms, max_error_rate=self.plan.max_error_rate,
                            stopped_because=self.stopped_because)
 
     # -- inside ----------------------------------------------------------------
 
-    def _command(self, level: float) -> None:
-        if self.plan.mode == OPEN:
-            self.session.set_rate(level)
-        else:
-            self.session.set_concurrency(int(level))
-        self._step, self._step_seconds = None, 0.0
-        self._step_level_id = self.session.level_id
+    def _command(self, level: float, at_s: float | None = None) -> int:
+        """Command `level` (from `at_s` seconds into the run, or at once); the id of the level it opened."""
+        self.session.set_level(level, at_s=at_s)
+        return self.session.level_id
 
-    def _close_step(self) -> None:
-        self.steps.append(ramp_step(self.plan.mode, self.level, self._step_seconds, self._step,
-                                    target_kind=self.target_kind, workers=self.workers))
-        self.session.note("ramp_step", step=len(self.steps), level=self.level, text=step_line(self.steps[-1]))
+    def _close_step(self, stats: LevelStats) -> None:
+        stats.decide()
+        self.steps.append(self.session.analysis.figures(stats))
+        self.session.note(EventKind.RAMP_STEP, step=len(self.steps), level=self.level, text=step_line(self.steps[-1]))
         reason = past_cliff(self.steps, sla_p95_ms=self.plan.sla_p95_ms, max_error_rate=self.plan.max_error_rate)
         if reason is not None:
             self.close(reason)
@@ -199,4 +200,6 @@ class RampController:
             self.close(f"reached --max {self.levels[-1]:g} {unit} without passing the cliff")
         else:
             self.index += 1
-            self._command(self.levels[self.index])
+            if self._next_level_id is None:
+                self._next_level_id = self._command(self.levels[self.index])
+            self._step_level_id, self._next_level_id = self._next_level_id, None

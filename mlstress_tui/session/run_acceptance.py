@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from collections.abc import Mapping
+from typing import Any
 
 from mlstress_tui.analysis.acceptance import evaluate, load_metrics, suspect_reason
 from mlstress_tui.report.acceptance_report import build_report
-from mlstress_tui.stages import Criterion
+from mlstress_tui.stages import Criterion, LoadStage
 
 RUN_STAGE = "run"
 # What any run is held to without an acceptance preset: its SLA, and errors under 1%.
 RUN_MAX_ERROR_RATE = 0.01
 
 
-def run_acceptance(summary: dict, *, sla_p95_ms: float, ramp: dict | None = None,
-                   outliers: dict | None = None) -> dict:
+def run_acceptance(summary: Mapping[str, Any], *, sla_p95_ms: float, ramp: Mapping[str, Any] | None = None,
+                   outliers: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """report.json's shape for a single run: p95 within the SLA and errors under 1%, with its knee and breach count."""
     criteria = [Criterion(RUN_STAGE, "p95_ms", "<=", float(sla_p95_ms)),
                 Criterion(RUN_STAGE, "error_rate", "<", RUN_MAX_ERROR_RATE)]
     measured = {RUN_STAGE: load_metrics(summary)}
-    suspect = {RUN_STAGE: suspect_reason(summary)}
+    suspect = {RUN_STAGE: suspect_reason(dict(summary))}
     results = evaluate(criteria, measured, suspect)
-    # build_report reads a stage's name and kind only; a run is one load stage.
-    stage = SimpleNamespace(name=RUN_STAGE, kind="load")
+    # A run is one load stage, bounded by what it was asked (the report reads a stage's name and kind only).
+    stage = LoadStage(name=RUN_STAGE, concurrency=1, duration_s=max(float(summary.get("duration_s") or 1.0), 1e-3))
     report = build_report(preset_name=f"run (SLA p95 {sla_p95_ms:g} ms)", stages=[stage], results=results,
                           measured=measured, suspect=suspect, seed=summary.get("seed", 0),
                           database=summary.get("database") or {}, started_at=summary.get("started_at", ""),

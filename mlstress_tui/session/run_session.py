@@ -1,4 +1,11 @@
-"""`RunSession`: drives one engine, hands each tick to its consumers, writes what the run leaves behind."""
+"""`RunSession`: one run — the engine, the consumers of its ticks, the snapshot every front end reads, the files.
+
+Front ends (the dashboard, `run`, `ramp`, `outliers`, `accept`) turn the knobs
+through the session, call `pump()` on their own clock, read `snapshot`, and
+`finish()` at the end; they never reach the engine. The session writes
+`intervals.jsonl` as it goes and `summary.json` (and `ramp.json`, and each
+analysis's file) at the end.
+"""
 
 from __future__ import annotations
 
@@ -9,49 +16,77 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
+from mlstress_tui import __version__
 from mlstress_tui.errors import EXIT_FAULT, EXIT_INTERRUPTED, EXIT_OK
+from mlstress_tui.load.levels import CommandedLevel
+from mlstress_tui.load.limits import clamp_level
+from mlstress_tui.load.user_strata import Stratum
 from mlstress_tui.report.intervals import IntervalWriter
-from mlstress_tui.report.summary import build_summary, write_json
-from mlstress_tui.results.interval_stats import CLOSED, OPEN, IntervalStats
-from mlstress_tui.results.run_stats import RunStats
+from mlstress_tui.report.summary import RunSummary, write_json
+from mlstress_tui.results.interval_stats import IntervalStats
+from mlstress_tui.results.kinds import CLOSED, OPEN, EventKind, LoadMode
+from mlstress_tui.session.heavy_users import HeavyUsers
+from mlstress_tui.session.level_analysis import LevelAnalysis
+from mlstress_tui.session.level_ledger import LevelLedger
+from mlstress_tui.session.live_window import LiveWindow
 from mlstress_tui.session.ramp_controller import RampController, RampPlan
+from mlstress_tui.session.run_totals import RunTotals
+from mlstress_tui.session.snapshot import (LevelEntry, RunSnapshot, level_bottleneck, load_time_s, run_figures,
+                                           run_harness)
 
 log = logging.getLogger(__name__)
 
 RAMPING = "ramping"
-# The open loop, switched to from the closed one, starts at this share of the throughput just measured.
+# The open loop, switched to from the closed one, starts at this share of the steady throughput just measured.
 OPEN_START_SHARE = 0.8
 
 
 class Engine(Protocol):
-    """What a session needs of a load engine (the real one, or a test's stand-in)."""
+    """Everything a session needs of a load engine (the real one, or a test's stand-in)."""
 
     state: str
-    mode: str
-    concurrency: int
-    rate: float | None
-    pool_size: int | None
-    level_id: int
-    elapsed_s: float
-    finished: bool
-    started_at: datetime
     worker_count: int
     duration_s: float | None
     requests_limit: int | None
-    target_info: dict[str, Any]
+    started_at: datetime
+
+    @property
+    def level(self) -> CommandedLevel: ...
+    @property
+    def mode(self) -> LoadMode: ...
+    @property
+    def level_id(self) -> int: ...
+    @property
+    def elapsed_s(self) -> float: ...
+    @property
+    def paused_s(self) -> float: ...
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def target_info(self) -> dict[str, Any]: ...
+    @property
+    def strata(self) -> tuple[Stratum, ...]: ...
+    @property
+    def population_event_counts(self) -> np.ndarray: ...
+    @property
+    def edge_class_sizes(self) -> dict[str, int]: ...
 
     def start(self, on_waiting: Callable[[float, int, int], None] | None = None) -> None: ...
-    def set_concurrency(self, concurrency: int) -> None: ...
-    def set_rate(self, rate: float) -> None: ...
-    def set_mode(self, mode: str, rate: float | None = None) -> None: ...
+    def commanded(self, level_id: int) -> CommandedLevel | None: ...
+    def set_concurrency(self, concurrency: float, at_s: float | None = None) -> None: ...
+    def set_rate(self, rate: float, at_s: float | None = None) -> None: ...
+    def set_mode(self, mode: LoadMode, rate: float | None = None) -> None: ...
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def stop(self) -> None: ...
-    def note(self, action: str, **details: object) -> None: ...
+    def note(self, kind: EventKind, **details: Any) -> None: ...
     def poll(self) -> list[IntervalStats]: ...
     def finish(self) -> None: ...
-    def load_description(self) -> dict: ...
-    def faults(self) -> dict: ...
+    def load_description(self) -> dict[str, Any]: ...
+    def faults(self) -> dict[str, Any]: ...
+    def node_report(self) -> list[dict[str, Any]] | None: ...
 
 
 class Consumer(Protocol):
@@ -61,97 +96,165 @@ class Consumer(Protocol):
 
 
 class RunSession:
-    """One run: the engine's ticks go, once each, to the cumulative stats and every subscribed consumer.
-
-    Front ends (the dashboard, `run`, `ramp`) turn the knobs through the session, call
-    `pump()` on their own clock, and `finish()` at the end; the session writes
-    `intervals.jsonl` as it goes and `summary.json` (and `ramp.json`) at the end.
-    """
+    """One run: the engine's ticks go, once each, to every consumer; the snapshot is built from them once a pump."""
 
     def __init__(self, engine: Engine, *, run_dir: Path, sla_p95_ms: float = 200.0, seed: int = 42,
-                 database: dict | None = None, report_interval_s: float = 1.0) -> None:
-        self.engine = engine
+                 database: dict[str, Any] | None = None, report_interval_s: float = 1.0) -> None:
+        self._engine = engine
         self.run_dir = Path(run_dir)
         self.sla_p95_ms = sla_p95_ms
         self.seed = seed
         self.database = database or {}
-        self.stats = RunStats()
+        self.totals = RunTotals()
+        self.ledger = LevelLedger()
+        self.live = LiveWindow()
+        target_kind = engine.target_info.get("kind")
+        self.analysis = LevelAnalysis(self.ledger, sla_p95_ms=sla_p95_ms, target_kind=target_kind,
+                                      workers=engine.worker_count)
+        self.heavy_users = HeavyUsers(self.totals, engine.strata, engine.population_event_counts,
+                                      threshold_ms=sla_p95_ms, concurrency=lambda: engine.level.concurrency,
+                                      target=engine.target_info)
         self.ramp: RampController | None = None
-        self.ramp_report: dict | None = None
-        self.summary: dict | None = None
+        self.ramp_report: dict[str, Any] | None = None
+        self.summary: dict[str, Any] | None = None
+        self.final: RunSnapshot | None = None
         # Analyses written beside the summary at the end (outliers.json, …): file name -> builder, and what they built.
-        self._report_builders: dict[str, Callable[[RunSession], dict]] = {}
-        self.reports: dict[str, dict] = {}
+        self._report_builders: dict[str, Callable[[RunSession], dict[str, Any]]] = {}
+        self.reports: dict[str, dict[str, Any]] = {}
         self.interrupted = False
         # Files the run could not write (a removed directory, a full disk): said, the figures kept.
         self.write_errors: list[str] = []
         self._report_interval_s = report_interval_s
         self._writer: IntervalWriter | None = None
-        self._consumers: list[Consumer] = [self.stats]
+        self._consumers: list[Consumer] = [self.totals, self.ledger, self.live]
         self._pump_lock = threading.Lock()
         self._finish_lock = threading.Lock()
+        self._snapshot: RunSnapshot | None = None
 
-    # -- views ------------------------------------------------------------
+    # -- what front ends read ----------------------------------------------------
 
     @property
     def state(self) -> str:
-        if self.ramp is not None and self.ramp.active and self.engine.state == "running":
+        if self.ramp is not None and self.ramp.active and self._engine.state == "running":
             return RAMPING
-        return self.engine.state
+        return self._engine.state
 
     @property
     def finished(self) -> bool:
-        return self.engine.finished
+        return self._engine.finished
+
+    @property
+    def level(self) -> CommandedLevel:
+        """The level commanded now."""
+        return self._engine.level
+
+    @property
+    def level_id(self) -> int:
+        return self._engine.level_id
+
+    @property
+    def elapsed_s(self) -> float:
+        return self._engine.elapsed_s
+
+    @property
+    def worker_count(self) -> int:
+        return self._engine.worker_count
+
+    @property
+    def target_info(self) -> dict[str, Any]:
+        return self._engine.target_info
+
+    @property
+    def duration_s(self) -> float | None:
+        return self._engine.duration_s
+
+    @property
+    def requests_limit(self) -> int | None:
+        return self._engine.requests_limit
+
+    @property
+    def strata(self) -> tuple[Stratum, ...]:
+        return self._engine.strata
+
+    @property
+    def edge_class_sizes(self) -> dict[str, int]:
+        return self._engine.edge_class_sizes
+
+    @property
+    def replace_stuck(self) -> bool:
+        """Whether users stuck past their deadline are replaced (the load holds) or left (the back-pressure shows)."""
+        return bool(self._engine.load_description().get("replace_stuck", True))
 
     @property
     def exit_code(self) -> int:
         """0 done, 130 interrupted, 3 when the measurement lost a worker or its files (the summary says which)."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if self.write_errors or (self.summary is not None and self.summary["faults"]["worker_deaths"]):
+        faults = self.summary["faults"] if self.summary is not None else {}
+        if self.write_errors or faults.get("worker_deaths") or faults.get("silent_workers"):
             return EXIT_FAULT
         return EXIT_OK
 
-    @property
-    def level(self) -> float:
-        """The commanded level: concurrency in the closed loop, rate in the open loop."""
-        return float(self.engine.rate or 0.0) if self.engine.mode == OPEN else float(self.engine.concurrency)
-
-    @property
-    def level_id(self) -> int:
-        return self.engine.level_id
+    @staticmethod
+    def clamp_level(mode: LoadMode, level: float) -> float:
+        """The one rule for what a control may ask (keys, the ramp, a script)."""
+        return clamp_level(mode, level)
 
     def subscribe(self, consumer: Consumer) -> None:
         self._consumers.append(consumer)
 
-    def add_report(self, name: str, build: Callable[[RunSession], dict]) -> None:
+    def add_report(self, name: str, build: Callable[[RunSession], dict[str, Any]]) -> None:
         """An analysis of the whole run, built from this session and written as `name` when the run finishes."""
         self._report_builders[name] = build
 
-    # -- lifecycle --------------------------------------------------------
+    def node_report(self) -> list[dict[str, Any]] | None:
+        return self._engine.node_report()
+
+    def load_description(self) -> dict[str, Any]:
+        """What was asked of the run and where its knobs stand (summary.json's `load`)."""
+        return self._engine.load_description()
+
+    def summary_so_far(self) -> dict[str, Any]:
+        """summary.json's document for the run so far (the whole run once it has finished); nothing written."""
+        if self.summary is not None:
+            return self.summary
+        return self._summary(self.snapshot).to_json()
+
+    # -- lifecycle ---------------------------------------------------------------------
 
     def start(self, on_waiting: Callable[[float, int, int], None] | None = None) -> None:
         """Open the run directory and start the engine; `on_waiting` hears about slow-starting workers."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._writer = IntervalWriter(self.run_dir / "intervals.jsonl", self._report_interval_s)
         self._consumers.insert(1, self._writer)
-        self.engine.start(on_waiting)
+        self._engine.start(on_waiting)
 
     def pump(self) -> list[IntervalStats]:
         """Hand the ticks that arrived since the last call to every consumer; return them, oldest first."""
         with self._pump_lock:
-            ticks = self.engine.poll()
+            ticks = self._engine.poll()
             for tick in ticks:
                 for consumer in self._consumers:
                     consumer.on_tick(tick)
+            self._snapshot = None  # rebuilt on the next read: once a pump at most
             return ticks
 
-    def run_bounded(self, poll_s: float = 0.1) -> dict:
+    @property
+    def snapshot(self) -> RunSnapshot:
+        """Every figure of the run as it stands, built once after each pump that brought something new."""
+        if self.final is not None:
+            return self.final
+        snapshot = self._snapshot
+        if snapshot is None:
+            snapshot = self._snapshot = self._build_snapshot()
+        return snapshot
+
+    def run_bounded(self, poll_s: float = 0.1) -> dict[str, Any]:
         """Start, run to the run's own bound (--duration/--requests), finish: a run with no front end."""
         self.start()
         return self.run_until_finished(threading.Event(), poll_s)
 
-    def run_until_finished(self, stop: threading.Event, poll_s: float = 0.1) -> dict:
+    def run_until_finished(self, stop: threading.Event, poll_s: float = 0.1) -> dict[str, Any]:
         """Pump until the run's own bound, the ramp's end or `stop`; then finish. The headless front end."""
         while not self.finished and not stop.is_set():
             stop.wait(poll_s)
@@ -160,25 +263,24 @@ class RunSession:
             self.interrupted = True
         return self.finish()
 
-    def finish(self) -> dict:
-        """Stop the engine, drain the last ticks, write summary.json (and ramp.json); idempotent."""
+    def finish(self) -> dict[str, Any]:
+        """Stop the engine, drain the last ticks, write summary.json (and ramp.json, the analyses); idempotent."""
         with self._finish_lock:
             if self.summary is not None:
                 return self.summary
-            self.engine.finish()
+            self._engine.finish()
             self.pump()
+            self.ledger.finish()
             if self.ramp is not None:
                 self.ramp.close("run ended" if self.ramp.active else None)
+                self.ramp_report = self.ramp.report()
             if self._writer is not None:
                 self._writer.close()
                 if self._writer.error:
                     self.write_errors.append(self._writer.error)
-            engine = self.engine
-            self.summary = self.snapshot_summary()
-            if self.ramp is not None:
-                self.ramp_report = self.ramp.report()
-                self.summary["ramp"] = {key: self.ramp_report.get(key) for key in
-                                        ("knee_concurrency", "safe_concurrency", "knee_rate", "safe_rate", "reason")}
+            self.final = self._build_snapshot(final=True)
+            self.summary = self._summary(self.final).to_json()
+            if self.ramp_report is not None:
                 self._write("ramp.json", self.ramp_report)
             for name, build in self._report_builders.items():
                 self.reports[name] = build(self)
@@ -186,68 +288,142 @@ class RunSession:
             self._write("summary.json", self.summary)
             return self.summary
 
-    def snapshot_summary(self) -> dict:
-        """summary.json's document for the run so far (the whole run once it has finished); nothing written."""
-        engine = self.engine
-        summary = build_summary(
-            target=engine.target_info, load=engine.load_description(), stats=self.stats,
-            started_at=engine.started_at, duration_s=engine.elapsed_s, seed=self.seed,
-            database=self.database, interrupted=self.interrupted, workers=engine.worker_count,
-            faults=engine.faults(), nodes=engine.node_report() if hasattr(engine, "node_report") else None,
-        )
-        summary["sla_p95_ms"] = self.sla_p95_ms
-        return summary
-
-    def _write(self, name: str, document: dict) -> None:
+    def _write(self, name: str, document: dict[str, Any]) -> None:
         """A report file into the run directory; a failure is one line in `write_errors`, not a lost summary."""
         try:
             write_json(self.run_dir / name, document)
         except OSError as error:
             self.write_errors.append(f"cannot write {self.run_dir / name}: {error.strerror or error}")
 
-    # -- knobs: a key press and the ramp controller turn the same ones ------
+    # -- the snapshot ---------------------------------------------------------------
 
-    def set_concurrency(self, concurrency: int) -> None:
-        self.engine.set_concurrency(concurrency)
+    def _build_snapshot(self, *, final: bool = False) -> RunSnapshot:
+        engine = self._engine
+        totals = self.totals
+        level = engine.level
+        target = engine.target_info
+        elapsed = engine.elapsed_s
+        paused = engine.paused_s
+        load_s = load_time_s(elapsed, paused, totals.stopped_s)
+        faults = engine.faults()
+        lost = int(faults.get("requests_lost", 0))
+        offered = level.rate if level.mode == OPEN else None
+        current = self.ledger.current()
+        settled_current = current.settled() if current is not None else None
+        last = totals.last
+        steady = last is not None and last.level_id is not None and self.state in ("running", RAMPING)
+        ramp_note = self.ramp.progress() if self.ramp is not None and (self.ramp.active or final) else None
+        levels = tuple(
+            LevelEntry(stats.level_id, self.analysis.figures(stats), stats.totals.latency.summary_ms(), stats.warmup_s)
+            for stats in self.ledger.settled())
+        bottleneck_stats = settled_current.totals if settled_current is not None and settled_current.requests \
+            else (self.live.interval() if not final else None)
+        bottleneck_level = level
+        if settled_current is not None and settled_current.level_id is not None:
+            bottleneck_level = engine.commanded(settled_current.level_id) or level
+        heavy = self.heavy_users.report(fresh=final)
+        return RunSnapshot(
+            state="finished" if final else self.state, finished=final or engine.finished, note=ramp_note,
+            level=level, users_running=last.users_running if steady and last is not None else None,
+            elapsed_s=elapsed, paused_s=paused, stopped_s=totals.stopped_s, load_s=load_s,
+            transition_s=self.ledger.transition_s, duration_s=engine.duration_s,
+            requests_limit=engine.requests_limit, started_at=engine.started_at, target=target,
+            database=self.database, seed=self.seed, sla_p95_ms=self.sla_p95_ms,
+            figures=run_figures(totals, load_s=load_s, offered_rps=offered, lost=lost),
+            total=totals.total, window=self.live.interval(), current_level=settled_current, levels=levels,
+            curve=self.analysis.curve(level.mode), heavy_users=heavy, heavy_users_why=self.heavy_users.why_none,
+            bottleneck=level_bottleneck(bottleneck_stats, bottleneck_level, target.get("kind")),
+            harness=run_harness(totals, target_kind=target.get("kind"), workers=engine.worker_count,
+                                replace_stuck=self.replace_stuck, engine_faults=faults),
+            faults=tuple(totals.faults), engine_faults=faults, stuck_users_max=totals.stuck_users_max,
+            users_running_max=totals.users_running_max, recent_errors=tuple(totals.recent_errors),
+            scatter=np.array(totals.scatter, dtype=np.float64).reshape(-1, 2), nodes=engine.node_report(),
+            load=engine.load_description(), workers=engine.worker_count,
+            ramp=self.ramp_report if final else None,
+        )
+
+    def _summary(self, snapshot: RunSnapshot) -> RunSummary:
+        figures = snapshot.figures
+        faults = {**snapshot.engine_faults, "late_returns": figures.late_returns,
+                  "stuck_users_max": snapshot.stuck_users_max,
+                  "events": [event.to_json() for event in snapshot.faults]}
+        ramp = None
+        if snapshot.ramp is not None:
+            ramp = {key: snapshot.ramp.get(key) for key in
+                    ("knee_concurrency", "safe_concurrency", "knee_rate", "safe_rate", "reason")}
+        paths = {name: {"requests": group.requests, "errors": group.errors,
+                        "latency_ms": group.latency.summary_ms()}
+                 for name, group in snapshot.total.paths.items()} or None
+        return RunSummary(
+            tool_version=__version__, target=snapshot.target, load=snapshot.load,
+            started_at=snapshot.started_at.isoformat(timespec="milliseconds"), duration_s=snapshot.elapsed_s,
+            load_s=snapshot.load_s, paused_s=snapshot.paused_s, stopped_s=snapshot.stopped_s,
+            transition_s=snapshot.transition_s, interrupted=self.interrupted, requests=figures.requests,
+            ok=figures.ok, errors=figures.errors, unfinished=figures.unfinished, unsent=figures.unsent,
+            paused_arrivals=figures.paused_arrivals, error_rate=figures.error_rate,
+            errors_by_kind=figures.errors_by_kind, throughput_rps=figures.throughput_rps,
+            offered_rps=figures.offered_rps, latency_ms=figures.latency_ms, service_ms=figures.service_ms,
+            pool_wait_ms=figures.pool_wait_ms, latency_with_unsent_ms=figures.latency_with_unsent_ms,
+            levels=[entry.to_json() for entry in snapshot.levels], bottleneck=snapshot.bottleneck,
+            users_running_max=snapshot.users_running_max, harness=snapshot.harness, faults=faults,
+            target_output={"lines": figures.output_lines, "file": "target.log"}, seed=self.seed,
+            database=self.database, sla_p95_ms=self.sla_p95_ms, paths=paths, nodes=snapshot.nodes, ramp=ramp)
+
+    # -- knobs: a key press and the ramp controller turn the same ones ------------------
+
+    def set_concurrency(self, concurrency: float) -> None:
+        self._engine.set_concurrency(concurrency)
 
     def set_rate(self, rate: float) -> None:
-        self.engine.set_rate(rate)
+        self._engine.set_rate(rate)
 
-    def set_mode(self, mode: str) -> None:
-        """Switch loops; the open loop starts at OPEN_START_SHARE of the throughput just measured.
+    def set_level(self, level: float, at_s: float | None = None) -> None:
+        """The level in the current loop: users (closed) or req/s (open), from `at_s` into the run or at once."""
+        if self._engine.mode == OPEN:
+            self._engine.set_rate(level, at_s)
+        else:
+            self._engine.set_concurrency(level, at_s)
 
-        At 100% the queue can only grow (any hiccup is never caught up), and the SLA
-        light would read BREACH within seconds of a switch that changed nothing.
+    def open_loop_rate(self) -> float | None:
+        """The rate a switch to the open loop starts at: OPEN_START_SHARE of the steady throughput just measured.
+
+        Steady: the median of the current level's settled ticks (not one fast second);
+        at 100% the queue can only grow (any hiccup is never caught up).
         """
-        current = self.stats.current_level()
-        measured = current.throughput_rps if current is not None and current.requests else None
-        if measured is None and self.stats.last is not None and self.stats.last.requests:
-            measured = self.stats.last.throughput_rps
-        self.engine.set_mode(mode, rate=measured * OPEN_START_SHARE if mode == OPEN and measured else None)
+        current = self.ledger.current()
+        if current is None:
+            return None
+        current = current.settled()
+        series = sorted(current.tick_throughputs) if current.tick_throughputs else []
+        measured = series[len(series) // 2] if series else (current.throughput_rps or None)
+        return measured * OPEN_START_SHARE if measured else None
+
+    def set_mode(self, mode: LoadMode) -> None:
+        """Switch loops; the open loop starts at `open_loop_rate()`."""
+        self._engine.set_mode(mode, rate=self.open_loop_rate() if mode == OPEN else None)
 
     def pause(self) -> None:
-        self.engine.pause()
+        self._engine.pause()
 
     def resume(self) -> None:
-        self.engine.resume()
+        self._engine.resume()
 
     def stop(self) -> None:
-        self.engine.stop()
+        self._engine.stop()
 
-    def note(self, action: str, **details: object) -> None:
+    def note(self, kind: EventKind, **details: object) -> None:
         """An event for the record (intervals.jsonl): a ramp step, a decision."""
-        self.engine.note(action, **details)
+        self._engine.note(kind, **details)
 
     def start_ramp(self, plan: RampPlan | None = None, *,
                    on_end: Callable[[RampController], None] | None = None) -> RampController:
         """Step the load up from the current level until past the cliff; `plan` defaults to doubling."""
         if plan is None:
-            plan = RampPlan.from_current(self.engine.mode, self.level, sla_p95_ms=self.sla_p95_ms)
-        self.ramp = RampController(self, plan, target_kind=self.engine.target_info.get("kind"),
-                                   workers=self.engine.worker_count, on_end=on_end)
+            plan = RampPlan.from_current(self._engine.mode, self._engine.level.value, sla_p95_ms=self.sla_p95_ms)
+        self.ramp = RampController(self, plan, on_end=on_end)
         self.subscribe(self.ramp)
-        if plan.mode != self.engine.mode:
-            self.engine.set_mode(plan.mode, rate=plan.start if plan.mode == OPEN else None)
+        if plan.mode != self._engine.mode:
+            self._engine.set_mode(plan.mode, rate=plan.start if plan.mode == OPEN else None)
         self.ramp.begin()
         return self.ramp
 

@@ -1,18 +1,19 @@
 """Where the worker slots run: processes on this machine, or Ray actors across a cluster.
 
 The engine speaks to a backend in worker slots and messages only: spawn a slot
-with its config and plan, send it control messages, receive what the slots say
-(`ready`, `failed`, `tick`, `crashed`, `exit`), ask whether a slot is gone and
-how. Both backends run the same `Worker` (load/worker.py): threads as virtual
-users, ticks of mergeable histograms.
+with its config and plan, send it control messages (load/protocol.py), receive
+what the slots say (`Ready`, `Failed`, `TickReport`, `Crashed`, `Exited`), ask
+whether a slot is gone and how. Both backends run the same `Worker`
+(load/worker/): threads as virtual users, ticks of mergeable histograms.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from mlstress_tui.load.tickets import Tickets
-from mlstress_tui.load.worker import WorkerConfig, WorkerPlan
+from mlstress_tui.load.protocol import ApplyPlan, Control, Pause, Resume, Said, Stop, WorkerConfig, WorkerPlan
+from mlstress_tui.load.tickets import SentCounts, Tickets
 
 
 @dataclass(frozen=True)
@@ -41,27 +42,48 @@ class WorkerBackend:
     def tickets(self, slots: int) -> Tickets:
         raise NotImplementedError
 
+    def sent_counts(self, slots: int) -> SentCounts | None:
+        """Per-slot send counters the engine can read after a worker dies; None where none can be shared."""
+        return None
+
     def before_start(self) -> None:
         """Every slot is ready: what must be known before the start instant is chosen (the nodes' clocks)."""
 
     def spawn(self, worker_id: int, config: WorkerConfig, plan: WorkerPlan) -> None:
         raise NotImplementedError
 
-    def send(self, worker_id: int, message: tuple) -> None:
+    def send(self, worker_id: int, message: Control) -> None:
         """A control message; a slot already gone ignores it."""
+        raise NotImplementedError
+
+    def broadcast(self, message: Control) -> None:
+        for worker_id in self.slots():
+            self.send(worker_id, message)
+
+    def broadcast_pause(self) -> None:
+        self.broadcast(Pause())
+
+    def broadcast_resume(self) -> None:
+        self.broadcast(Resume())
+
+    def broadcast_stop(self) -> None:
+        self.broadcast(Stop())
+
+    def slots(self) -> list[int]:
+        """Every slot ever spawned."""
         raise NotImplementedError
 
     def start(self, worker_id: int, start_perf_ns: int, start_wall_ns: int) -> None:
         """Tell a ready slot the run's start (this process's perf_counter and wall clock, taken together)."""
         raise NotImplementedError
 
-    def send_plans(self, plans: dict[int, WorkerPlan]) -> None:
-        """A control change: each slot's new share of the load."""
+    def send_plans(self, plans: dict[int, WorkerPlan], at_ns: int | None) -> None:
+        """A control change: each slot's new share of the load, from the tick boundary at `at_ns` (perf_counter_ns)."""
         for worker_id, plan in plans.items():
-            self.send(worker_id, ("plan", plan))
+            self.send(worker_id, ApplyPlan(plan, at_ns))
 
-    def receive(self, timeout_s: float) -> tuple | None:
-        """The next (kind, worker_id, payload) a slot said, or None after `timeout_s`."""
+    def receive(self, timeout_s: float) -> Said | None:
+        """The next thing a slot said, or None after `timeout_s`."""
         raise NotImplementedError
 
     def exit_of(self, worker_id: int) -> WorkerExit | None:
@@ -72,13 +94,17 @@ class WorkerBackend:
         """Wait for the slot's worker to end by itself; True if it did."""
         raise NotImplementedError
 
+    def kill(self, worker_id: int) -> None:
+        """End one slot's worker at once (it is wedged: nothing it does can be waited for)."""
+        raise NotImplementedError
+
     def kill_all(self) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
         """Release what `connect` took (a cluster this run started)."""
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"backend": self.name}
 
     def node_of(self, worker_id: int) -> str:
@@ -88,6 +114,10 @@ class WorkerBackend:
     def clock_offsets_ms(self) -> dict[str, float]:
         """Each node's wall clock minus this one's, measured at start."""
         return {}
+
+    def niceness_of(self, worker_id: int) -> int | None:
+        """The scheduling niceness a slot's worker kept (None: not known)."""
+        return None
 
 
 def backend_for(ray_address: str | None) -> WorkerBackend:

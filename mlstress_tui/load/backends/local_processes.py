@@ -6,9 +6,12 @@ import multiprocessing
 import os
 import queue
 
+from typing import Any
+
 from mlstress_tui.load.backends import WorkerBackend, WorkerExit
-from mlstress_tui.load.tickets import ProcessTickets, Tickets
-from mlstress_tui.load.worker import WorkerConfig, WorkerPlan, worker_main
+from mlstress_tui.load.protocol import Control, Said, Start, WorkerConfig, WorkerPlan
+from mlstress_tui.load.tickets import ProcessTickets, SentCounts, Tickets
+from mlstress_tui.load.worker import worker_main
 
 
 class LocalProcesses(WorkerBackend):
@@ -18,9 +21,10 @@ class LocalProcesses(WorkerBackend):
     def __init__(self) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._stats_queue = self._context.Queue()
-        self._controls: dict[int, object] = {}
-        self._processes: dict[int, object] = {}
+        self._controls: dict[int, Any] = {}
+        self._processes: dict[int, Any] = {}
         self._tickets: ProcessTickets | None = None
+        self._sent: SentCounts | None = None
 
     def default_workers(self) -> int:
         return os.cpu_count() or 1
@@ -30,15 +34,23 @@ class LocalProcesses(WorkerBackend):
             self._tickets = ProcessTickets(self._context, slots)
         return self._tickets
 
+    def sent_counts(self, slots: int) -> SentCounts | None:
+        if self._sent is None:
+            self._sent = SentCounts(self._context, slots)
+        return self._sent
+
+    def slots(self) -> list[int]:
+        return list(self._processes)
+
     def spawn(self, worker_id: int, config: WorkerConfig, plan: WorkerPlan) -> None:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(target=worker_main,
-                                        args=(config, plan, theirs, self._stats_queue, self._tickets),
+                                        args=(config, plan, theirs, self._stats_queue, self._tickets, self._sent),
                                         name=f"mlstress-worker-{worker_id}", daemon=True)
         process.start()
         self._controls[worker_id], self._processes[worker_id] = ours, process
 
-    def send(self, worker_id: int, message: tuple) -> None:
+    def send(self, worker_id: int, message: Control) -> None:
         try:
             self._controls[worker_id].send(message)
         except (OSError, ValueError, KeyError):
@@ -46,13 +58,14 @@ class LocalProcesses(WorkerBackend):
 
     def start(self, worker_id: int, start_perf_ns: int, start_wall_ns: int) -> None:
         # One machine, one monotonic clock: the start is an instant every process reads the same.
-        self.send(worker_id, ("start", start_perf_ns))
+        self.send(worker_id, Start(start_perf_ns))
 
-    def receive(self, timeout_s: float) -> tuple | None:
+    def receive(self, timeout_s: float) -> Said | None:
         try:
-            return self._stats_queue.get(timeout=timeout_s)
+            said: Said = self._stats_queue.get(timeout=timeout_s)
         except queue.Empty:
             return None
+        return said
 
     def exit_of(self, worker_id: int) -> WorkerExit | None:
         code = self._processes[worker_id].exitcode
@@ -65,16 +78,21 @@ class LocalProcesses(WorkerBackend):
         process.join(timeout_s)
         return not process.is_alive()
 
+    def kill(self, worker_id: int) -> None:
+        process = self._processes.get(worker_id)
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(1.0)
+
     def kill_all(self) -> None:
+        # What is still alive here did not end when asked (a SIGTERM is a polite stop to a worker, which a
+        # wedged one never gets to): SIGKILL.
         processes = list(self._processes.values())
         for process in processes:
             if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(2.0)
-            if process.is_alive():
                 process.kill()
-                process.join(1.0)
+        for process in processes:
+            process.join(1.0)
 
     def pids(self) -> list[int]:
         return [process.pid for process in self._processes.values()]

@@ -28,10 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.backends import WorkerBackend, WorkerExit
+from mlstress_tui.load.protocol import (ApplyPlan, Control, Crashed, Exited, Failed, Said, Start, Stop,
+                                        WorkerConfig, WorkerPlan)
 from mlstress_tui.load.tickets import Tickets, block_size
-from mlstress_tui.load.worker import CRASH_STATUS, WorkerConfig, WorkerPlan, serve_worker
+from mlstress_tui.load.worker import CRASH_STATUS, serve_worker
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +58,37 @@ def import_ray() -> Any:
     return ray
 
 
+@dataclass(frozen=True)
+class _StartAtWall:
+    """The start as a wall-clock instant of the actor's node (the front end shifted it by the node's offset)."""
+
+    wall_ns: int
+
+
+@dataclass(frozen=True)
+class _PlanAtWall:
+    plan: WorkerPlan
+    wall_ns: int
+
+
 class _Control:
     """The actor's end of the control channel, as the worker's listener reads it (`recv`)."""
 
     def __init__(self) -> None:
-        self.messages: queue.Queue = queue.Queue()
+        self.messages: queue.Queue[Control] = queue.Queue()
         self.heard = time.monotonic()
 
-    def put(self, message: tuple) -> None:
+    def put(self, message: Control) -> None:
         self.heard = time.monotonic()
         self.messages.put(message)
 
-    def recv(self) -> tuple:
+    def recv(self) -> Control:
         while True:
             try:
                 return self.messages.get(timeout=1.0)
             except queue.Empty:
                 if time.monotonic() - self.heard > SILENCE_S:
-                    return ("stop",)  # the front end went silent: no load without it
+                    return Stop()  # the front end went silent: no load without it
 
 
 class WorkerActor:
@@ -79,9 +96,9 @@ class WorkerActor:
 
     def __init__(self) -> None:
         self.control = _Control()
-        self.outbox: queue.Queue = queue.Queue()
+        self.outbox: queue.Queue[Said] = queue.Queue()
 
-    def boot(self, config: WorkerConfig, plan: WorkerPlan, tickets: Tickets | None) -> dict:
+    def boot(self, config: WorkerConfig, plan: WorkerPlan, tickets: Tickets | None) -> dict[str, Any]:
         """The preflight from this node, then the worker on a thread; where this actor runs."""
         import ray
 
@@ -93,13 +110,13 @@ class WorkerActor:
         except OSError:
             pass
         where = {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
-                 "ip": ray.util.get_node_ip_address(), "pid": os.getpid(),
+                 "ip": ray.util.get_node_ip_address(), "pid": os.getpid(),  # type: ignore[no-untyped-call]
                  "niceness": os.getpriority(os.PRIO_PROCESS, 0)}
         try:
             # The target's own check, from here: the SQLite file exists on this node, the DSN or URL answers here.
             config.target.check()
         except UsageError as error:
-            self.outbox.put(("failed", config.worker_id, str(error)))
+            self.outbox.put(Failed(config.worker_id, str(error)))
             return where
         output = None
         if config.output_path:
@@ -114,15 +131,17 @@ class WorkerActor:
                          daemon=True, name="worker").start()
         return where
 
-    def send(self, message: tuple) -> None:
+    def send(self, message: Control | _StartAtWall | _PlanAtWall) -> None:
         # Instants arrive in this node's wall clock (the front end shifted them by the measured offset).
-        if message[0] == "start_wall":
-            message = ("start", time.perf_counter_ns() + (message[1] - time.time_ns()))
-        elif message[0] == "plan_at":
-            message = ("plan", message[1], time.perf_counter_ns() + (message[2] - time.time_ns()))
-        self.control.put(message)
+        match message:
+            case _StartAtWall(wall_ns=wall_ns):
+                self.control.put(Start(time.perf_counter_ns() + (wall_ns - time.time_ns())))
+            case _PlanAtWall(plan=plan, wall_ns=wall_ns):
+                self.control.put(ApplyPlan(plan, time.perf_counter_ns() + (wall_ns - time.time_ns())))
+            case _:
+                self.control.put(message)
 
-    def take(self, timeout_s: float) -> list:
+    def take(self, timeout_s: float) -> list[Said]:
         """What the worker said since the last call, waiting up to `timeout_s` for something."""
         self.control.heard = time.monotonic()
         said = []
@@ -168,7 +187,7 @@ class RayTickets(Tickets):
     def claim(self, quota: int, slot: int) -> int:
         import ray
 
-        return ray.get(self.counter.claim.remote(quota, slot))
+        return int(ray.get(self.counter.claim.remote(quota, slot)))
 
     def give_back(self, count: int, slot: int) -> None:
         import ray
@@ -178,12 +197,12 @@ class RayTickets(Tickets):
     def taken(self) -> int:
         import ray
 
-        return ray.get(self.counter.taken.remote())
+        return int(ray.get(self.counter.taken.remote()))
 
     def held(self, slot: int) -> int:
         import ray
 
-        return ray.get(self.counter.held_by.remote(slot))
+        return int(ray.get(self.counter.held_by.remote(slot)))
 
 
 class RayActors(WorkerBackend):
@@ -197,10 +216,10 @@ class RayActors(WorkerBackend):
         self._owns_connection = False
         self._actor_class: Any = None
         self._actors: dict[int, Any] = {}
-        self._nodes: dict[int, dict] = {}
+        self._nodes: dict[int, dict[str, Any]] = {}
         self._polls: dict[Any, tuple[int, str]] = {}
         self._lock = threading.Lock()
-        self._inbox: queue.Queue = queue.Queue()
+        self._inbox: queue.Queue[Said] = queue.Queue()
         self._exits: dict[int, WorkerExit] = {}
         self._ended: set[int] = set()
         self._offsets_ns: dict[str, int] = {}
@@ -208,6 +227,7 @@ class RayActors(WorkerBackend):
         self._closed = threading.Event()
         self._pump: threading.Thread | None = None
         self.connect_s = 0.0
+        self._start_clocks: tuple[int, int] | None = None
 
     # -- the cluster ------------------------------------------------------
 
@@ -252,7 +272,10 @@ class RayActors(WorkerBackend):
 
     # -- messages ---------------------------------------------------------
 
-    def send(self, worker_id: int, message: tuple) -> None:
+    def slots(self) -> list[int]:
+        return list(self._actors)
+
+    def send(self, worker_id: int, message: Any) -> None:
         actor = self._actors.get(worker_id)
         if actor is not None and worker_id not in self._exits:
             actor.send.options(concurrency_group=CONTROL).remote(message)
@@ -265,12 +288,17 @@ class RayActors(WorkerBackend):
                              f"{_first_line(error)}") from None
 
     def start(self, worker_id: int, start_perf_ns: int, start_wall_ns: int) -> None:
-        self.send(worker_id, ("start_wall", start_wall_ns + self._offset_of(worker_id)))
+        self._start_clocks = (start_perf_ns, start_wall_ns)
+        self.send(worker_id, _StartAtWall(start_wall_ns + self._offset_of(worker_id)))
 
-    def send_plans(self, plans: dict[int, WorkerPlan]) -> None:
+    def send_plans(self, plans: dict[int, WorkerPlan], at_ns: int | None) -> None:
+        # A tick boundary of the front end's clock as a wall-clock instant, at least PLAN_LEAD_NS ahead on every node.
         effective = time.time_ns() + PLAN_LEAD_NS
+        if at_ns is not None and self._start_clocks is not None:
+            start_perf, start_wall = self._start_clocks
+            effective = max(start_wall + (at_ns - start_perf), effective)
         for worker_id, plan in plans.items():
-            self.send(worker_id, ("plan_at", plan, effective + self._offset_of(worker_id)))
+            self.send(worker_id, _PlanAtWall(plan, effective + self._offset_of(worker_id)))
 
     def _offset_of(self, worker_id: int) -> int:
         return self._offsets_ns.get(self.node_of(worker_id), 0)
@@ -288,12 +316,13 @@ class RayActors(WorkerBackend):
                 back = time.time_ns()
                 if best is None or back - sent < best[0]:
                     best = (back - sent, theirs - (sent + back) // 2)
-            self._offsets_ns[node] = best[1]
+            if best is not None:
+                self._offsets_ns[node] = best[1]
 
     def clock_offsets_ms(self) -> dict[str, float]:
         return {node: offset / 1e6 for node, offset in self._offsets_ns.items()}
 
-    def receive(self, timeout_s: float) -> tuple | None:
+    def receive(self, timeout_s: float) -> Said | None:
         try:
             return self._inbox.get(timeout=timeout_s)
         except queue.Empty:
@@ -335,30 +364,32 @@ class RayActors(WorkerBackend):
             except Exception:
                 pass
             if kind == "boot":
-                self._inbox.put(("failed", worker_id, f"worker {worker_id} could not start on node {where}: {reason}"))
+                self._inbox.put(Failed(worker_id, f"worker {worker_id} could not start on node {where}: {reason}"))
             self._exits.setdefault(worker_id, WorkerExit(-1, f"actor lost on node {where} ({reason})"))
             return
         except ray.exceptions.RayError as error:
-            self._inbox.put(("failed", worker_id, f"worker {worker_id} on node {self.node_of(worker_id)}: "
-                                                  f"{_first_line(error)}"))
+            self._inbox.put(Failed(worker_id, f"worker {worker_id} on node {self.node_of(worker_id)}: "
+                                              f"{_first_line(error)}"))
             self._exits.setdefault(worker_id, WorkerExit(-1, "its actor failed"))
             return
         if kind == "boot":
             self._nodes[worker_id] = value
         else:
             for message in value:
-                said, _, payload = message
-                if said == "failed":
-                    # The preflight failed there: the error names the node it failed on.
-                    message = ("failed", worker_id, f"{payload} (on node {self.node_of(worker_id)})")
-                    self._ended.add(worker_id)
-                elif said == "crashed":
-                    # The worker's loop failed: a death whose cause travels with it (no separate message to race).
-                    self._ended.add(worker_id)
-                    self._exits[worker_id] = WorkerExit(CRASH_STATUS, f"exit status {CRASH_STATUS}, {payload}")
-                    continue
-                elif said == "exit":
-                    self._ended.add(worker_id)
+                match message:
+                    case Failed(reason=reason):
+                        # The preflight failed there: the error names the node it failed on.
+                        message = Failed(worker_id, f"{reason} (on node {self.node_of(worker_id)})")
+                        self._ended.add(worker_id)
+                    case Crashed(reason=reason):
+                        # The worker's loop failed: a death whose cause travels with it (no separate message to race).
+                        self._ended.add(worker_id)
+                        self._exits[worker_id] = WorkerExit(CRASH_STATUS, f"exit status {CRASH_STATUS}, {reason}")
+                        continue
+                    case Exited():
+                        self._ended.add(worker_id)
+                    case _:
+                        pass
                 self._inbox.put(message)
         if worker_id not in self._ended and worker_id not in self._exits and not self._closed.is_set():
             actor = self._actors[worker_id]
@@ -377,6 +408,15 @@ class RayActors(WorkerBackend):
                 return True
             time.sleep(0.02)
         return worker_id in self._ended or worker_id in self._exits
+
+    def kill(self, worker_id: int) -> None:
+        self._ended.add(worker_id)
+        actor = self._actors.get(worker_id)
+        if actor is not None:
+            try:
+                self._ray.kill(actor, no_restart=True)
+            except Exception:  # already gone with its node
+                pass
 
     def kill_all(self) -> None:
         for worker_id, actor in self._actors.items():
@@ -413,7 +453,7 @@ class RayActors(WorkerBackend):
         node = self._nodes.get(worker_id)
         return None if node is None else node.get("niceness")
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         nodes = sorted({self.node_of(worker_id) for worker_id in self._actors})
         return {"backend": "ray", "ray": self.address, "nodes": nodes, "connect_s": round(self.connect_s, 2),
                 "clock_offsets_ms": {node: round(ms, 3) for node, ms in self.clock_offsets_ms().items()}}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.pool import ConnectionSlots
+from mlstress_tui.load.pool import ConnectionPool, ConnectionSlots
 
 
 class RequestTimeout(Exception):
@@ -49,13 +49,17 @@ class LiveTarget(ABC):
         """A new connection for one pool slot (None when the target needs none)."""
 
     @abstractmethod
-    def request(self, connection: Any, user_id: str, deadline_ns: int) -> None:
-        """One request for `user_id`; raises on failure, RequestTimeout past `deadline_ns` (perf_counter_ns)."""
+    def request(self, connection: Any, user_id: str, deadline_ns: int) -> str | None:
+        """One request for `user_id`; raises on failure, RequestTimeout past `deadline_ns` (perf_counter_ns).
+
+        A target with more than one path (a cache in front of a database) returns the
+        path this request took ("cache", "db", …); the harness counts each path apart.
+        """
 
     def close(self, connection: Any) -> None:
         """Release a connection."""
 
-    def make_pool(self) -> Any:
+    def make_pool(self) -> ConnectionPool:
         """The pool of connections the worker's virtual users share (default: the harness's fair slot pool)."""
         return ConnectionSlots(self.connect, self.close)
 
@@ -70,7 +74,7 @@ class Target(ABC):
     def label(self) -> str:
         """A short name for headers and summaries, without secrets."""
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """The `target` object of summary.json, without secrets."""
         return {"kind": self.kind, "label": self.label}
 

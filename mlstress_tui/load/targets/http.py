@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import pycurl
@@ -74,7 +74,7 @@ class HttpTarget(Target):
     def label(self) -> str:
         return public_url(self.url)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         # Header names only: their values are often credentials.
         return {**super().describe(), "method": self.method,
                 "headers": [header.split(":", 1)[0].strip() for header in self.headers],
@@ -100,7 +100,7 @@ class HttpTarget(Target):
         if self.body is not None and self.body.lstrip()[:1] in ("{", "["):
             try:
                 json.loads(self.body.replace(PLACEHOLDER, "USR00000001"))
-            except ValueError as error:
+            except json.JSONDecodeError as error:
                 raise UsageError(f"--body is not valid JSON after {PLACEHOLDER} is substituted ({error.msg} "
                                  f"at column {error.colno})") from None
         self._preflight()
@@ -153,7 +153,7 @@ class _LiveHttp(LiveTarget):
         if self.target.body is not None:
             handle.setopt(pycurl.POSTFIELDS, self.target.body.replace(PLACEHOLDER, user_id))
         handle.perform()
-        return handle.getinfo(pycurl.RESPONSE_CODE)
+        return int(handle.getinfo(pycurl.RESPONSE_CODE))
 
     def request(self, handle: pycurl.Curl, user_id: str, deadline_ns: int) -> None:
         try:

@@ -34,7 +34,7 @@ class PostgresTarget(Target):
     def label(self) -> str:
         return dsn_label(self.dsn)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         parts = {key: value for key, value in dsn_parts(self.dsn).items() if key != "password"}
         return {**super().describe(), "dsn": parts, "query": "builtin:feature_query (postgres)"}
 
@@ -49,7 +49,7 @@ class PostgresTarget(Target):
         return _LivePostgres(self.dsn, timeout_s)
 
 
-def session_options(timeout_s: float) -> dict:
+def session_options(timeout_s: float) -> dict[str, Any]:
     """Connection options: autocommit statements, each a read-only transaction cancelled by the server at the deadline."""
     statement_ms = max(int(timeout_s * 1000), 1)
     return {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": APPLICATION_NAME,
@@ -83,10 +83,10 @@ class _LivePostgres(LiveTarget):
 class PsycopgSlots:
     """psycopg_pool's ConnectionPool behind the worker's pool interface (get, put, resize, replace, retire)."""
 
-    def __init__(self, dsn: str, options: dict) -> None:
+    def __init__(self, dsn: str, options: dict[str, Any]) -> None:
         self._dsn = dsn
         self._options = options
-        self._pool: ConnectionPool | None = None
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._size = 0
         self._extra = 0  # connections left with calls stuck past their deadline
 
@@ -99,26 +99,31 @@ class PsycopgSlots:
         else:
             self._pool.resize(min_size=size, max_size=size)
 
-    def get(self, timeout: float) -> psycopg.Connection:
+    @property
+    def pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        assert self._pool is not None, "resize() opens the pool before any get()"
+        return self._pool
+
+    def get(self, timeout: float) -> psycopg.Connection[Any]:
         """A connection, waiting at most `timeout` seconds; queue.Empty (counted as `pool_timeout`) when none came."""
         try:
-            return self._pool.getconn(timeout=timeout)
+            return self.pool.getconn(timeout=timeout)
         except PoolTimeout:
             raise queue.Empty from None
 
-    def put(self, connection: psycopg.Connection) -> None:
-        self._pool.putconn(connection)
+    def put(self, connection: psycopg.Connection[Any]) -> None:
+        self.pool.putconn(connection)
 
     def resize(self, slots: int) -> None:
         self._size = slots
         self._apply_size()
 
-    def replace(self, connection: psycopg.Connection) -> None:
+    def replace(self, connection: psycopg.Connection[Any]) -> None:
         self._extra += 1
         self._apply_size()
 
-    def retire(self, connection: psycopg.Connection) -> None:
-        self._pool.putconn(connection)
+    def retire(self, connection: psycopg.Connection[Any]) -> None:
+        self.pool.putconn(connection)
         self._extra = max(self._extra - 1, 0)
         self._apply_size()
 

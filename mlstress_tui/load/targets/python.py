@@ -7,7 +7,7 @@ import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.targets import LiveTarget, RequestTimeout, Target
@@ -17,7 +17,7 @@ class BadResult(Exception):
     """The pipeline function returned something other than a dict."""
 
 
-def resolve_function(spec: str) -> Callable[[str], dict]:
+def resolve_function(spec: str) -> Callable[[str], Any]:
     """Import `pkg.module:function`; a one-line UsageError when it cannot be found."""
     module_name, _, function_name = spec.rpartition(":")
     try:
@@ -27,7 +27,7 @@ def resolve_function(spec: str) -> Callable[[str], dict]:
     function = getattr(module, function_name, None)
     if not callable(function):
         raise UsageError(f"{module_name!r} has no function {function_name!r}: check the python:{spec} target")
-    return function
+    return function  # type: ignore[no-any-return]  # user code: checked as callable, typed by its result
 
 
 def check_module(spec: str) -> None:
@@ -59,7 +59,7 @@ class PythonTarget(Target):
     def label(self) -> str:
         return f"python:{self.function}"
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {**super().describe(), "function": self.function}
 
     def check(self) -> None:
@@ -70,7 +70,7 @@ class PythonTarget(Target):
 
 
 class _LivePython(LiveTarget):
-    def __init__(self, function: Callable[[str], dict]) -> None:
+    def __init__(self, function: Callable[[str], Any]) -> None:
         self.function = function
 
     def connect(self) -> None:

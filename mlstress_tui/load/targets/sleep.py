@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mlstress_tui.load.targets import LiveTarget, RequestTimeout, Target
 
@@ -18,7 +18,7 @@ class SleepTarget(Target):
     def label(self) -> str:
         return f"sleep:{self.sleep_ms:g}ms"
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {**super().describe(), "sleep_ms": self.sleep_ms}
 
     def open(self, timeout_s: float) -> LiveTarget:

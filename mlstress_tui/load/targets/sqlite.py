@@ -6,7 +6,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from mlstress_tui.errors import UsageError
@@ -63,7 +63,7 @@ class SQLiteTarget(Target):
     def label(self) -> str:
         return self.db_path.name
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {**super().describe(), "db": str(self.db_path), "query": self.query_file or "builtin:feature_query"}
 
     def check(self) -> None:

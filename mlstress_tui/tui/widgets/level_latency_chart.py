@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from mlstress_tui.results.run_stats import LevelStats
+from mlstress_tui.analysis.ramp import RampStep
 from mlstress_tui.tui.format import fmt_level
 from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, linear_ticks, log_ticks, round_sig
 
@@ -17,11 +18,11 @@ MAX_LEVEL_TICKS = 6
 class LevelLatencyChart(DashboardChart):
     """One point per level: x the concurrency (or rate), y the p95 latency there."""
 
-    def show(self, levels: list[LevelStats], mode: str, current: float | None, sla_p95_ms: float,
+    def show(self, points: Sequence[RampStep], mode: str, current: float | None, sla_p95_ms: float,
              knee: float | None, *, force: bool = False) -> None:
-        levels = [stats for stats in levels if stats.latency.count]
-        signature = (mode, current, sla_p95_ms, knee,
-                     tuple((s.level, round_sig(s.latency.percentile_ms(95))) for s in levels))
+        """`points`: each level's figures (the session's), lowest level first."""
+        levels = [point for point in points if point.p95_ms is not None]
+        signature = (mode, current, sla_p95_ms, knee, tuple((s.level, round_sig(s.p95_ms)) for s in levels))
         if not self.needs_redraw(signature, force=force):
             return
         axis = "offered rate req/s" if mode == "open" else "concurrency"
@@ -34,7 +35,7 @@ class LevelLatencyChart(DashboardChart):
             legend += f" [$success]│[/]knee {fmt_level(knee)}"
         self.border_subtitle = legend
         xs = [stats.level for stats in levels]
-        p95 = [stats.latency.percentile_ms(95) or 0.0 for stats in levels]
+        p95 = [stats.p95_ms or 0.0 for stats in levels]
         log_y = max(p95) / max(min(p95), 1e-6) > LOG_Y_SPREAD
         ys = [math.log10(max(value, 1e-3)) for value in p95] if log_y else p95
         sla_y = math.log10(sla_p95_ms) if log_y else sla_p95_ms

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from mlstress_tui.analysis.ramp import UslFit
-from mlstress_tui.results.run_stats import LevelStats
+from mlstress_tui.analysis.ramp import RampStep, UslFit
 from mlstress_tui.tui.format import fmt_level
 from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, linear_ticks, round_sig
 
@@ -18,9 +19,10 @@ CURVE_POINTS = 60
 class LevelThroughputChart(DashboardChart):
     """One point per level: x the concurrency (or offered rate), y the requests per second achieved."""
 
-    def show(self, levels: list[LevelStats], mode: str, current: float | None,
+    def show(self, points: Sequence[RampStep], mode: str, current: float | None,
              knee: float | None, usl: UslFit | None, *, force: bool = False) -> None:
-        levels = [stats for stats in levels if stats.seconds > 0]
+        """`points`: each level's figures (the session's), lowest level first."""
+        levels = [point for point in points if point.seconds > 0]
         signature = (mode, current, knee, usl is not None and (round_sig(usl.lam), round_sig(usl.sigma), round_sig(usl.kappa)),
                      tuple((s.level, round_sig(s.throughput_rps)) for s in levels))
         if not self.needs_redraw(signature, force=force):

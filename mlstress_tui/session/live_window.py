@@ -1,4 +1,4 @@
-"""The dashboard's "last second": a sliding window over the newest ticks (the whole run is the session's RunStats)."""
+"""The run's "last second": a sliding window over the newest ticks, for the live numbers and the progress line."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ class LiveWindow:
         self._recent: deque[IntervalStats] = deque(maxlen=16)
         self.ticks_seen = 0
 
-    def add(self, ticks: list[IntervalStats]) -> None:
-        self._recent.extend(ticks)
-        self.ticks_seen += len(ticks)
+    def on_tick(self, tick: IntervalStats) -> None:
+        self._recent.append(tick)
+        self.ticks_seen += 1
 
     def interval(self) -> IntervalStats | None:
         """The ticks of the last `window_s` seconds merged into one, None before the first tick."""

@@ -1,0 +1,122 @@
+"""One request through the pool to the target and into the records: the measured path, kept to a few C-level calls.
+
+A clock read, a slot from the pool, a dict entry for the request in flight,
+the call, one `deque.append` of a tuple: the harness costs microseconds; all
+aggregation happens once a tick on the batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import time
+from collections.abc import Callable
+
+from mlstress_tui.load.pool import ConnectionPool
+from mlstress_tui.load.targets import LiveTarget
+from mlstress_tui.load.worker.deadlines import Deadlines
+from mlstress_tui.load.worker.quota import RequestQuota
+from mlstress_tui.load.worker.records import Records
+from mlstress_tui.load.worker.virtual_users import VirtualUser
+
+MAX_KIND_CHARS = 64
+MAX_MESSAGE_CHARS = 200
+
+# Set in a child process the target forked (os.register_at_fork): such a child must never run the harness.
+_forked_child = False
+
+
+def _mark_forked_child() -> None:
+    global _forked_child
+    _forked_child = True
+
+
+os.register_at_fork(after_in_child=_mark_forked_child)
+
+
+def _printable(text: str, limit: int) -> str:
+    """Text from a target, safe to print: no control characters or terminal escapes, bounded."""
+    cleaned = "".join(char if char.isprintable() else " " for char in text[: limit * 2])
+    return cleaned[:limit]
+
+
+def describe_failure(error: BaseException) -> tuple[str, str]:
+    """What a target raised as (kind, message): its `error_kind` or exception name, both printable and bounded.
+
+    A target describes its own errors, and may do it badly (a kind that is a number
+    or a tuple, a `__str__` that raises): whatever it hands back is data, made
+    printable here; a failure to describe the error is itself an error of a named kind.
+    """
+    try:
+        kind = getattr(error, "error_kind", None)
+        kind = kind if isinstance(kind, str) and kind else type(error).__name__
+        kind = _printable(kind, MAX_KIND_CHARS).strip().replace(" ", "_") or "undescribable_error"
+    except BaseException:  # a property that raises: the error cannot say what it is
+        return "undescribable_error", "the target's error could not describe its own kind"
+    try:
+        message = str(error)
+    except BaseException:
+        message = f"{type(error).__name__} (its message could not be read)"
+    return kind, _printable(message, MAX_MESSAGE_CHARS) or kind
+
+
+class SendPath:
+    """Sends one request for a user and records its outcome, from `started` (closed loop: now; open: its due time)."""
+
+    def __init__(self, target: LiveTarget, pool: ConnectionPool, records: Records, deadlines: Deadlines,
+                 quota: RequestQuota | None, timeout_s: float, mark_sent: Callable[[], None] | None = None) -> None:
+        self._target = target
+        self._pool = pool
+        self._records = records
+        self._deadlines = deadlines
+        self._quota = quota
+        self._timeout_s = timeout_s
+        self._timeout_ns = int(timeout_s * 1e9)
+        self._serials = itertools.count()
+        # Counts each send where the engine can read it if this process dies (None where nobody can).
+        self._mark_sent = mark_sent
+
+    def send(self, vu: VirtualUser, user_id: str, event_count: int, group: int, started: int,
+             deadline_ns: int | None) -> None:
+        """One request; `deadline_ns` None counts `--timeout` from the actual send (an open-loop request that
+        queued behind the schedule is late, not timed out)."""
+        clock = time.perf_counter_ns
+        outcomes = self._records.outcomes
+        quota = self._quota
+        try:
+            connection = self._pool.get(timeout=self._timeout_s)
+        except queue.Empty:
+            waited = clock() - started
+            outcomes.append((waited, 0, waited, event_count, "pool_timeout", group, None))
+            if quota is not None:
+                quota.settled()
+            return
+        if not vu.running:
+            self._pool.put(connection)  # stopped or replaced while it waited for a slot: never sent
+            if quota is not None:
+                quota.unused()
+            return
+        sent = clock()
+        deadline = deadline_ns or sent + self._timeout_ns
+        serial = next(self._serials)
+        inflight = self._deadlines.inflight
+        inflight[serial] = (started, deadline, event_count, sent, connection, vu, group)
+        if self._mark_sent is not None:
+            self._mark_sent()
+        kind = path = None
+        try:
+            path = self._target.request(connection, user_id, deadline)
+        except BaseException as error:  # SystemExit or KeyboardInterrupt raised by target code is its error too
+            kind, message = describe_failure(error)
+            self._records.failures.append((kind, message))
+        if _forked_child:
+            os._exit(0)  # a child the target forked came back here: it must not run the harness
+        done = clock()
+        if inflight.pop(serial, None) is None:
+            self._deadlines.late_return(vu, connection)
+            return
+        self._pool.put(connection)
+        outcomes.append((done - started, done - sent, sent - started, event_count, kind, group, path))
+        if quota is not None:
+            quota.settled()

@@ -1,0 +1,137 @@
+"""The dashboard's main screen: the widgets, laid out, and how a run snapshot is drawn on them.
+
+It draws figures and never makes one: every number, line and chart point
+comes from the session's `RunSnapshot`.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Container, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from mlstress_tui.results.kinds import OPEN
+from mlstress_tui.session.headless_printer import fault_line
+from mlstress_tui.session.snapshot import RunSnapshot
+from mlstress_tui.tui.format import fmt_level, fmt_rate
+from mlstress_tui.tui.widgets.errors_panel import ErrorsPanel
+from mlstress_tui.tui.widgets.final_banner import FinalBanner
+from mlstress_tui.tui.widgets.latency_histogram_chart import LatencyHistogramChart
+from mlstress_tui.tui.widgets.latency_scatter_chart import LatencyScatterChart
+from mlstress_tui.tui.widgets.level_latency_chart import LevelLatencyChart
+from mlstress_tui.tui.widgets.level_throughput_chart import LevelThroughputChart
+from mlstress_tui.tui.widgets.run_header import RunHeader
+from mlstress_tui.tui.widgets.sla_light import SlaLight
+from mlstress_tui.tui.widgets.stats_panel import StatsPanel
+from mlstress_tui.tui.widgets.strata_panel import StrataPanel
+
+# The scatter is a sample cloud: redrawn once per this many ticks (a second), not on every chart refresh.
+SCATTER_TICKS = 4
+# The newest faults shown above the errors.
+FAULT_LINES = 3
+
+
+class DashboardScreen(Screen[None]):
+    """Header, SLA light, live numbers, errors or the heavy-user table, and four charts."""
+
+    class Ready(Message):
+        """The widgets are mounted: the app may draw its first frame."""
+
+    ready = False
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="run-header")
+        yield SlaLight(id="sla")
+        yield FinalBanner(id="final-banner")
+        with VerticalScroll(id="body"):
+            with Container(id="top"):
+                # The errors panel takes only the lines it has; the histogram takes the rest of the column.
+                with Container(id="left"):
+                    yield StatsPanel(id="stats")
+                    yield ErrorsPanel(id="errors")
+                    yield StrataPanel(id="strata")
+                    yield LatencyHistogramChart(id="histogram", classes="chart")
+                with Container(id="charts"):
+                    yield LatencyScatterChart(id="scatter", classes="chart")
+                    yield LevelLatencyChart(id="level-latency", classes="chart")
+                    yield LevelThroughputChart(id="level-throughput", classes="chart")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.header = self.query_one(RunHeader)
+        self.sla = self.query_one(SlaLight)
+        self.banner = self.query_one(FinalBanner)
+        self.stats = self.query_one(StatsPanel)
+        self.errors = self.query_one(ErrorsPanel)
+        self.strata = self.query_one(StrataPanel)
+        self.histogram = self.query_one(LatencyHistogramChart)
+        self.scatter = self.query_one(LatencyScatterChart)
+        self.level_latency = self.query_one(LevelLatencyChart)
+        self.level_throughput = self.query_one(LevelThroughputChart)
+        self.query_one("#body").focus()
+        self.ready = True
+        self.post_message(self.Ready())
+
+    def show_heavy_users(self, showing: bool) -> None:
+        self.errors.display = not showing
+        self.strata.display = showing
+
+    def show_header(self, snapshot: RunSnapshot, *, state: str, level: tuple[str, float] | None) -> None:
+        """`level`: a level the operator asked for that the engine has not reported yet (shown until it does)."""
+        commanded = snapshot.level
+        shown_rate, shown_users = commanded.rate, commanded.concurrency
+        if level is not None:
+            if commanded.mode == OPEN:
+                shown_rate = level[1]
+            else:
+                shown_users = int(level[1])
+        self.header.show(target_info=snapshot.target, mode=commanded.mode.value, concurrency=shown_users,
+                         rate=shown_rate, pool_size=commanded.pool, elapsed_s=snapshot.elapsed_s,
+                         duration_s=snapshot.duration_s, requests_limit=snapshot.requests_limit, state=state,
+                         note=snapshot.note, running=snapshot.users_running)
+
+    def show_numbers(self, snapshot: RunSnapshot, *, replace_stuck: bool) -> None:
+        window = snapshot.window
+        total = snapshot.total
+        self.stats.show(window, total if total.requests else None, open_loop=snapshot.level.mode == OPEN)
+        self.sla.show(window.latency.percentile_ms(95) if window else None, snapshot.sla_p95_ms,
+                      window.stuck_users if window else 0)
+        self.errors.show(window, total, snapshot.recent_errors, self._fault_lines(snapshot, replace_stuck))
+
+    @staticmethod
+    def _fault_lines(snapshot: RunSnapshot, replace_stuck: bool) -> list[str]:
+        """What went wrong with the measurement itself, newest state first, one line each."""
+        lines = [fault_line(event) for event in snapshot.faults[-FAULT_LINES:]]
+        window = snapshot.window
+        if window is not None and window.stuck_users:
+            how = "replaced" if replace_stuck else "not replaced"
+            lines.append(f"{window.stuck_users} users stuck in the target past their deadline ({how})")
+        if snapshot.bottleneck:
+            lines.append(snapshot.bottleneck)
+        if snapshot.figures.output_lines:
+            lines.append(f"the target wrote {snapshot.figures.output_lines:,} lines: in target.log (l to view)")
+        return lines
+
+    def show_charts(self, snapshot: RunSnapshot, *, heavy_users: bool, ticks: int, force: bool = False) -> None:
+        mode = snapshot.level.mode
+        current = snapshot.current_level
+        if current is not None:
+            label = (f"{fmt_rate(current.level)} req/s" if current.mode == OPEN
+                     else f"{fmt_level(current.level)} users")
+            histogram = current.latency if current.latency.count else None
+        else:
+            label, histogram = "this level", None
+        now_level = current.level if current is not None and current.mode == mode else None
+        curve = snapshot.curve
+        knee = curve.knee.knee_level if curve.knee is not None else None
+        self.histogram.show(histogram, label, snapshot.sla_p95_ms, force=force)
+        breach = None
+        if heavy_users:
+            heavy = snapshot.heavy_users
+            self.strata.show(heavy, sla_p95_ms=snapshot.sla_p95_ms, reason=snapshot.heavy_users_why)
+            breach = heavy["breach_event_count"] if heavy else None
+        self.scatter.show(snapshot.scatter, generation=ticks // SCATTER_TICKS, breach_events=breach, force=force)
+        self.level_latency.show(curve.points, mode.value, now_level, snapshot.sla_p95_ms, knee, force=force)
+        self.level_throughput.show(curve.points, mode.value, now_level, knee, curve.usl, force=force)
