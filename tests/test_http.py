@@ -9,6 +9,7 @@ import time
 import pytest
 
 from http_fixtures import reference_service, stop
+from mlstress_tui.analysis.edge_users import edge_report
 from mlstress_tui.cli import main
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
 from mlstress_tui.load.targets.http import HttpTarget
@@ -131,3 +132,55 @@ def urllib_ok(url: str) -> bool:
     import urllib.request
 
     return urllib.request.urlopen(url, timeout=2).status == 200
+
+
+def wrong_answers(path: str) -> tuple[int, str, bytes]:
+    """JSON cut short under a JSON Content-Type, plain text, or made-up features for any id at all."""
+    kind, _, user_id = path.strip("/").partition("/")
+    if kind == "cut":
+        return 200, "application/json", b'{"user_id": "' + user_id.encode()
+    if kind == "text":
+        return 200, "text/plain; charset=utf-8", b"ok"
+    return 200, "application/json", json.dumps({"user_id": user_id, "score": 0.5}).encode()
+
+
+@pytest.mark.parametrize("path, expect_json, kinds", [
+    ("cut", None, {"bad_response": 20}),  # the Content-Type promises JSON: a body that does not parse fails
+    ("cut", False, {}),
+    ("text", None, {}),  # nothing promised JSON
+    ("text", True, {"bad_response": 20}),
+    ("any", True, {}),
+])
+def test_a_body_that_is_not_the_json_promised_is_bad_response(tmp_path, path, expect_json, kinds):
+    from http_fixtures import stub_service
+
+    with stub_service(wrong_answers) as base:
+        engine = LoadEngine(HttpTarget(url=f"{base}/{path}/{{user_id}}", expect_json=expect_json),
+                            LoadSpec(concurrency=1, requests=20, workers=1), run_dir=tmp_path)
+        summary = RunSession(engine, run_dir=tmp_path).run_bounded()
+    assert summary["requests"] == 20 and summary["errors_by_kind"] == kinds
+
+
+def test_the_reference_service_keeps_the_contract_features_as_json_and_404_for_unknown(service, small_db, tmp_path):
+    engine = LoadEngine(HttpTarget(url=f"{service}/predict/{{user_id}}", expect_json=True),
+                        LoadSpec(concurrency=2, user_mix="edge", requests=40), run_dir=tmp_path, users_db=small_db)
+    session = RunSession(engine, run_dir=tmp_path)
+    session.add_report("edge.json", lambda done: edge_report(done.stats.total.edge_classes, engine.edge_class_sizes))
+    summary = session.run_bounded()
+    assert set(summary["errors_by_kind"]) == {"missing_user"}
+    assert session.reports["edge.json"]["edge_errors"] == 0
+
+
+@pytest.mark.slow
+def test_a_service_answering_ids_nobody_holds_fails_the_edge_class(small_db, tmp_path, capsys):
+    from http_fixtures import stub_service
+
+    with stub_service(wrong_answers) as base:
+        code = main(["run", "--headless", "--url", f"{base}/any/{{user_id}}", "--users-db", str(small_db),
+                     "--user-mix", "edge", "--requests", "40", "--concurrency", "2", "--out", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().out[-2000:]
+    edge = json.loads((tmp_path / "run" / "edge.json").read_text())
+    unknown = next(row for row in edge["classes"] if row["class"] == "unknown_user")
+    assert unknown["requests"] > 0 and unknown["failures_by_kind"] == {"answered_unknown": unknown["requests"]}
+    assert edge["edge_errors"] == unknown["requests"]
+    assert "answered_unknown" in capsys.readouterr().out
