@@ -57,6 +57,8 @@ def print_outliers(report: dict, out: TextIO) -> None:
     print("\n" + table.to_string(index=False), file=out)
     breach = report["breach_event_count"]
     fit = report.get("fit") or {}
+    if report.get("failing"):
+        print(f"\n  failing: {report['failing']['text']} (a failure is past any budget)", file=out)
     if not report.get("judged", True):
         print("\n  breach event count: not judged (too few requests per stratum)", file=out)
     elif breach is None:
