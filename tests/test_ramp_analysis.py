@@ -99,6 +99,12 @@ def test_a_real_retrograde_term_is_kept_beside_a_floored_one():
     assert fit.peak_concurrency == pytest.approx(math.sqrt(1 / 0.0005), rel=0.05) and fit.peak_note is None
 
 
+def test_throughput_that_fell_keeps_its_retrograde_term_even_from_four_levels():
+    # Too few levels for the F-test to see anything, but the fall from 4,500 to 2,000 req/s is in the data.
+    fit = fit_usl([4, 8, 16, 32], [2000.0, 4000.0, 4500.0, 2000.0])
+    assert fit.kappa > 0 and 8 <= fit.peak_concurrency <= 20 and fit.peak_note is None
+
+
 def test_usl_fit_needs_three_distinct_levels_with_throughput():
     assert fit_usl([1, 2], [100, 200]) is None
     assert fit_usl([1, 1, 2, 2], [100, 100, 200, 200]) is None

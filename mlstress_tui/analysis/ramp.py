@@ -10,13 +10,15 @@ A coefficient the data cannot tell from zero is zero: least squares hands back
 κ = 7e-18 for a target with no limit at all, and √(1/κ) turns that rounding
 noise into a "peak" at 367 million users. A term is kept only when its share
 of the USL's denominator at the largest N measured is at least 0.1% (below
-that it changes no prediction a measurement resolves) and the fit with it is
-better than the fit without it by more than noise (an F-test of the two nested
-fits at 5%, so noise alone keeps a term about one ramp in twenty; with no
-residual degrees of freedom the share alone decides). A term dropped is 0 and
-the rest refitted. With κ = 0 there is no peak. On a flat 50 ms sleep to 64
-users measured with 0.2–2% noise, the test's p for κ was 0.08–1.0 over five
-seeds; for a true κ = 0.0005 under the same noise it was below 1e-4.
+that it changes no prediction a measurement resolves) and the data shows it:
+for κ, throughput measured falling (a step under 90% of the best below it, the
+ramp's own noise allowance), or either term making the fit better than the
+fit without it by more than noise (an F-test of the two nested fits at 5%, so
+noise alone keeps a term about one ramp in twenty; with no residual degrees of
+freedom the share alone decides). A term dropped is 0 and the rest refitted.
+With κ = 0 there is no peak. On a flat 50 ms sleep to 64 users measured with
+0.2–2% noise, the test's p for κ was 0.08–1.0 over five seeds; for a true
+κ = 0.0005 under the same noise it was below 1e-4.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ MIN_GAIN_SHARE = 0.2
 MIN_TERM_SHARE = 1e-3
 # A term is kept when the fit without it is worse than the fit with it beyond this chance (F-test).
 TERM_SIGNIFICANCE = 0.05
+# Throughput under this share of the best at a lower N has fallen (past_cliff's allowance for noise).
+FALLEN_SHARE = 0.9
 NO_PEAK = "no retrograde term: throughput did not fall"
 
 
@@ -139,7 +143,8 @@ def fit_usl(concurrency: Sequence[float], throughput: Sequence[float]) -> UslFit
         if fitted[index] == 0:
             continue
         without = _least_squares_usl(n, x, **_as_free({**free, term: False}))
-        if without is not None and not _term_resolved(n, x, fitted, without, index, sum(free.values()) + 1):
+        fell = term == "kappa" and _throughput_fell(n, x)
+        if without is not None and not _term_resolved(n, x, fitted, without, index, sum(free.values()) + 1, fell):
             free[term] = False
             fitted = without
     lam, sigma, kappa = fitted
@@ -155,14 +160,29 @@ def _as_free(free: dict[str, bool]) -> dict[str, bool]:
     return {"free_sigma": free["sigma"], "free_kappa": free["kappa"]}
 
 
+def _throughput_fell(n: np.ndarray, x: np.ndarray) -> bool:
+    """Some step's throughput is under FALLEN_SHARE of the best measured at a lower N."""
+    order = np.argsort(n, kind="stable")
+    levels, rates = n[order], x[order]
+    best_below = -np.inf
+    for level in np.unique(levels):
+        here = rates[levels == level]
+        if np.any(here < FALLEN_SHARE * best_below):
+            return True
+        best_below = max(best_below, float(here.max()))
+    return False
+
+
 def _term_resolved(n: np.ndarray, x: np.ndarray, with_term: tuple[float, float, float],
-                   without: tuple[float, float, float], index: int, parameters: int) -> bool:
+                   without: tuple[float, float, float], index: int, parameters: int, fell: bool) -> bool:
     """Whether the σ (index 1) or κ (index 2) of `with_term` is a term the data resolves (see the module)."""
     top = float(n.max())
     lam, sigma, kappa = with_term
     terms = (0.0, sigma * (top - 1.0), kappa * top * (top - 1.0))
     if terms[index] / (1.0 + terms[1] + terms[2]) < MIN_TERM_SHARE:
         return False
+    if fell:
+        return True
     dof = n.size - parameters
     if dof <= 0:
         return True  # an exact fit: no residuals to judge it by, only the share
