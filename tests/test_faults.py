@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from mlstress_tui.analysis.validity import validity
 from mlstress_tui.cli import main
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
 from mlstress_tui.load.targets import Target, parse_target
@@ -191,9 +192,11 @@ def test_a_stopped_harness_is_a_stall_said_and_not_load_time(tmp_path):
     printed, _ = process.communicate(timeout=60)
     assert process.returncode == 0, printed
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["harness"]["verdict"] == "stalled", summary["harness"]
+    # Seconds stopped are a stop, not a lagging timer: the words keep them apart.
+    assert summary["harness"]["verdict"] == "stopped", summary["harness"]
     assert summary["harness"]["stalled_s"] >= 1.2
     assert "stalled for" in printed
+    assert validity(summary).kind == "stopped" and validity(summary).vouched is False
     # The stopped time is not load time: the rate is over the time the load ran.
     assert summary["throughput_rps"] >= summary["requests"] / (summary["duration_s"] - 1.2)
     marked = [json.loads(line) for line in (out / "intervals.jsonl").read_text().splitlines()]
