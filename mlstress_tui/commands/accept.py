@@ -36,6 +36,7 @@ DEFAULT_PRESET = "acceptance"
 RAMP_CUT_OFF = "run ended"
 # A duration-bound stage that stopped this much short of its duration did not end (its end instant is exact).
 DURATION_SLACK_S = 0.5
+INTERRUPTED_BEFORE = "did not run: the suite was interrupted before it"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -227,7 +228,7 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
     target: dict = {}
     for number, stage in enumerate(preset.stages, start=1):
         if stop.is_set() or any(end.status == INTERRUPTED for end in ends.values()):
-            ends[stage.name] = StageEnd(NOT_RUN, "did not run: the suite was interrupted before it")
+            ends[stage.name] = StageEnd(NOT_RUN, INTERRUPTED_BEFORE)
             continue
         print(f"\n== stage {number}/{len(preset.stages)} {stage.name}: {_describe(stage)}", flush=True)
         session = None
@@ -235,6 +236,9 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
             session = _stage_session(_stage_args(args, stage, report_dir), stage)
             database = session.database or database
             target = session.engine.target_info
+            if stop.is_set():  # a signal while the stage was being built: its own handler was not there yet
+                ends[stage.name] = StageEnd(NOT_RUN, INTERRUPTED_BEFORE)
+                continue
             code = run_headless(session, describe=f"stage {stage.name}")
         except UsageError as error:
             print(f"  !! stage {stage.name} could not start: {error}", flush=True)
@@ -262,7 +266,8 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
                           started_at=started_at, duration_s=time.monotonic() - began, ends=ends,
                           validity=validities)
     report["target"] = target
-    interrupted = any(end.status == INTERRUPTED for end in ends.values()) or stop.is_set()
+    # A signal after the last stage ended stopped nothing: the suite is complete, and judged so.
+    interrupted = any(end.status == INTERRUPTED or end.reason == INTERRUPTED_BEFORE for end in ends.values())
     report["interrupted"] = interrupted
     write_errors: list[str] = []
     written = write_reports(report, report_dir, write_errors)
