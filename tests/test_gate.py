@@ -136,21 +136,22 @@ value = 0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pipeline, code, failures", [("answers_anyone", 1, 10), ("none_for_unknown", 0, 0)])
-def test_a_pipeline_answering_unknown_ids_fails_the_edge_gate(tmp_path, small_db, monkeypatch, capsys,
-                                                              pipeline, code, failures):
+@pytest.mark.parametrize("pipeline, code", [("answers_anyone", 1), ("none_for_unknown", 0)])
+def test_a_pipeline_answering_unknown_ids_fails_the_edge_gate(tmp_path, small_db, monkeypatch, capsys, pipeline, code):
     monkeypatch.setenv("MLSTRESS_LINEAR_DB", str(small_db))
     reports = tmp_path / "reports"
     assert main(["accept", "--target", f"python:pipeline_fixtures:{pipeline}", "--users-db", str(small_db),
                  "--preset", str(preset(tmp_path, EDGE_SUITE)), "--report-dir", str(reports), "--headless"]) == code
     edge = json.loads((reports / "edge" / "edge.json").read_text())
     unknown = next(row for row in edge["classes"] if row["class"] == "unknown_user")
-    assert unknown["requests"] == 10 and edge["edge_errors"] == failures
-    if failures:
-        assert unknown["failures_by_kind"] == {"answered_unknown": 10}
+    # Each of the 2 virtual users takes the 4 classes in turn: 10 requests a class, give or take one per user.
+    assert 8 <= unknown["requests"] <= 12
+    if code:
+        assert unknown["failures_by_kind"] == {"answered_unknown": unknown["requests"]}
+        assert edge["edge_errors"] == unknown["requests"]
         assert "answered_unknown" in capsys.readouterr().out
     else:
-        assert unknown["errors_by_kind"] == {"missing_user": 10}
+        assert unknown["errors_by_kind"] == {"missing_user": unknown["requests"]} and edge["edge_errors"] == 0
 
 
 # --- a stage that cannot start ------------------------------------------------------------------------------
