@@ -64,7 +64,7 @@ def print_outliers(report: dict, out: TextIO) -> None:
     elif breach is None:
         print(f"\n  breach event count: none (no user's p95 is predicted above {report['threshold_ms']:g} ms)", file=out)
     else:
-        print(f"\n  breach event count: {breach:,} events (p95 > {report['threshold_ms']:g} ms from there on; "
+        print(f"\n  breach event count: {breach:,} events (past p95 {report['threshold_ms']:g} ms from there on; "
               f"{report['population_share_above']:.3%} of users, {report['users_above']:,} users)", file=out)
     if fit.get("method"):
         print(f"  fit: {fit.get('model', '')} ({fit['method']})", file=out)
