@@ -199,35 +199,41 @@ def test_a_stage_whose_target_disappears_fails_with_the_reason_and_the_others_st
 # --- reports that cannot be written ------------------------------------------------------------------------
 
 @pytest.fixture
-def full_directory(tmp_path):
-    """A 16 kB tmpfs filled to the last byte (root only: mount needs it)."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("a full file system needs a tmpfs mount: run as root")
+def unwritable_directory(tmp_path):
+    """A 16 kB tmpfs filled to the last byte where a mount is allowed (root); else a read-only directory."""
     mount_point = tmp_path / "full"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    mounted = None
+    if os.geteuid() == 0 and shutil.which("mount"):
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount_point)],
+                                 capture_output=True, text=True)
+    if mounted is None or mounted.returncode != 0:
+        mount_point.chmod(0o500)
+        try:
+            yield mount_point, "Permission denied"
+        finally:
+            mount_point.chmod(0o700)
+        return
     try:
         with open(mount_point / "filler", "wb") as filler:
             try:
                 filler.write(b"\0" * 65536)
                 filler.flush()
             except OSError:
-                pass
-        yield mount_point
+                pass  # full: the point
+        yield mount_point, "No space left on device"
     finally:
         subprocess.run(["umount", str(mount_point)], check=False)
 
 
-def test_a_full_report_directory_is_one_line_and_exit_3(full_directory):
+def test_a_report_directory_that_cannot_be_written_is_one_line_and_exit_3(unwritable_directory):
+    directory, why = unwritable_directory
     done = subprocess.run([sys.executable, "-m", "mlstress_tui", "accept", "--headless", "--preset", "smoke",
-                           "--target", "sleep:1ms", "--report-dir", str(full_directory / "reports")],
+                           "--target", "sleep:1ms", "--report-dir", str(directory / "reports")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "No space left on device" in lines[0] and "--report-dir" in lines[0]
+    assert len(lines) == 1 and why in lines[0] and "--report-dir" in lines[0]
     assert "Traceback" not in done.stderr and "== stage" not in done.stdout
 
 

@@ -207,8 +207,8 @@ def run(args: argparse.Namespace) -> int:
         report_dir = _make_report_dir(args)
     except OSError as error:
         where = args.report_dir if args.report_dir is not None else "the default report directory"
-        _say(f"cannot write reports into {str(where)!r}: {error.strerror or error}; free space there or "
-             "choose another --report-dir")
+        _say(f"cannot write reports into {str(where)!r}: {error.strerror or error}; free space there, make it "
+             "writable, or choose another --report-dir")
         return EXIT_FAULT
     with StopSignals() as between_stages:
         return _run_suite(args, preset, report_dir, between_stages.event)
