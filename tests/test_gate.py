@@ -226,6 +226,7 @@ def unwritable_directory(tmp_path):
         subprocess.run(["umount", str(mount_point)], check=False)
 
 
+@pytest.mark.slow
 def test_a_report_directory_that_cannot_be_written_is_one_line_and_exit_3(unwritable_directory):
     directory, why = unwritable_directory
     done = subprocess.run([sys.executable, "-m", "mlstress_tui", "accept", "--headless", "--preset", "smoke",

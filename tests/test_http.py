@@ -144,21 +144,39 @@ def wrong_answers(path: str) -> tuple[int, str, bytes]:
     return 200, "application/json", json.dumps({"user_id": user_id, "score": 0.5}).encode()
 
 
-@pytest.mark.parametrize("path, expect_json, kinds", [
-    ("cut", None, {"bad_response": 20}),  # the Content-Type promises JSON: a body that does not parse fails
-    ("cut", False, {}),
-    ("text", None, {}),  # nothing promised JSON
-    ("text", True, {"bad_response": 20}),
-    ("any", True, {}),
+@pytest.mark.parametrize("path, expect_json, kind", [
+    ("cut", None, "bad_response"),  # the Content-Type promises JSON: a body that does not parse fails
+    ("cut", False, None),
+    ("text", None, None),  # nothing promised JSON
+    ("text", True, "bad_response"),
+    ("any", True, None),
 ])
-def test_a_body_that_is_not_the_json_promised_is_bad_response(tmp_path, path, expect_json, kinds):
+def test_a_body_that_is_not_the_json_promised_is_bad_response(path, expect_json, kind):
+    from http_fixtures import stub_service
+    from mlstress_tui.load.targets.http import HttpError
+
+    with stub_service(wrong_answers) as base:
+        live = HttpTarget(url=f"{base}/{path}/{{user_id}}", expect_json=expect_json).open(2.0)
+        handle = live.connect()
+        try:
+            if kind is None:
+                live.request(handle, "USR00000001", time.perf_counter_ns() + 2_000_000_000)
+            else:
+                with pytest.raises(HttpError) as raised:
+                    live.request(handle, "USR00000001", time.perf_counter_ns() + 2_000_000_000)
+                assert raised.value.error_kind == kind and "not JSON" in str(raised.value)
+        finally:
+            live.close(handle)
+
+
+def test_bad_responses_are_counted_by_kind_in_a_run(tmp_path):
     from http_fixtures import stub_service
 
     with stub_service(wrong_answers) as base:
-        engine = LoadEngine(HttpTarget(url=f"{base}/{path}/{{user_id}}", expect_json=expect_json),
-                            LoadSpec(concurrency=1, requests=20, workers=1), run_dir=tmp_path)
+        engine = LoadEngine(HttpTarget(url=f"{base}/cut/{{user_id}}"), LoadSpec(concurrency=1, requests=20, workers=1),
+                            run_dir=tmp_path)
         summary = RunSession(engine, run_dir=tmp_path).run_bounded()
-    assert summary["requests"] == 20 and summary["errors_by_kind"] == kinds
+    assert summary["requests"] == 20 and summary["errors_by_kind"] == {"bad_response": 20}
 
 
 def test_the_reference_service_keeps_the_contract_features_as_json_and_404_for_unknown(service, small_db, tmp_path):
