@@ -64,6 +64,8 @@ def test_an_interrupted_suite_is_incomplete_in_every_artefact_and_exits_130(tmp_
     assert (reports / "report.md").read_text().startswith("# Acceptance INCOMPLETE: preset `smoke`")
     assert "INCOMPLETE" in (reports / "acceptance.svg").read_text()
     assert "acceptance INCOMPLETE" in out
+    # The printed stage line says the validity in the report's words.
+    assert f"  stage smoke: {stage['validity']['line']}" in out
     assert main(["show", str(reports)]) == 0
     shown = capsys.readouterr().out
     assert shown.startswith("acceptance INCOMPLETE") and "not finished: smoke interrupted after" in shown

@@ -257,6 +257,7 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
         summaries[stage.name] = {"run_dir": _relative(session.run_dir, report_dir),
                                  "duration_s": summary.get("duration_s"),
                                  "harness_verdict": summary.get("harness", {}).get("verdict")}
+        print(f"  stage {stage.name}: {stage_validity.line}", flush=True)
         if ends[stage.name].status != COMPLETED:
             print(f"  !! stage {stage.name}: {ends[stage.name].reason}", flush=True)
         faulted = faulted or code == EXIT_FAULT
