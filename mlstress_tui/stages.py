@@ -221,10 +221,46 @@ class Criterion:
         return f"{self.metric} {self.op} {self.value:g}"
 
 
-def verdict_of(passed: Iterable[bool]) -> str:
-    """PASS when every criterion passed; FAIL otherwise, and with no criteria at all (no evidence is no pass)."""
+PASS, FAIL, INCOMPLETE = "PASS", "FAIL", "INCOMPLETE"
+# How a stage's run ended. Only a stage that ran to its own end (its requests, its duration, the ramp's
+# last step) or could not start at all (its criteria fail, saying why) leaves the suite complete.
+COMPLETED = "completed"
+COULD_NOT_START = "could_not_start"
+INTERRUPTED = "interrupted"
+DID_NOT_END = "did_not_end"
+NOT_RUN = "not_run"
+UNFINISHED = frozenset({INTERRUPTED, DID_NOT_END, NOT_RUN})
+
+
+@dataclass(frozen=True)
+class StageEnd:
+    """How a stage's run ended (COMPLETED, COULD_NOT_START, …) and, unless it completed, why in one clause."""
+
+    status: str = COMPLETED
+    reason: str = ""
+
+    @property
+    def finished(self) -> bool:
+        """The stage ran to its own end or could not start at all: either way nothing about it is still unknown."""
+        return self.status not in UNFINISHED
+
+
+def verdict_of(passed: Iterable[bool], stage_ends: Iterable[str] = ()) -> str:
+    """The suite's verdict, the one rule every artefact shows: INCOMPLETE, FAIL or PASS.
+
+    INCOMPLETE when any stage did not finish (interrupted, did not end, did not
+    run): what it would have shown is not known, so neither PASS nor FAIL can be
+    said. Otherwise FAIL when a stage could not start or any criterion failed,
+    and with no criteria at all (no evidence is no pass); PASS when every
+    criterion passed.
+    """
+    ends = list(stage_ends)
+    if any(end in UNFINISHED for end in ends):
+        return INCOMPLETE
     flags = list(passed)
-    return "PASS" if flags and all(flag is True for flag in flags) else "FAIL"
+    if COULD_NOT_START in ends or not flags:
+        return FAIL
+    return PASS if all(flag is True for flag in flags) else FAIL
 
 
 def format_metric(metric: str, value: float | None) -> str:

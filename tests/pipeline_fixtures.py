@@ -7,10 +7,14 @@ def features(user_id: str) -> dict:
     return {"user_id": user_id, "score": 0.5}
 
 
+class FeatureStoreDown(RuntimeError):
+    """An exception of the pipeline's own kind."""
+
+
 def flaky(user_id: str) -> dict:
     """Fails for every user whose number is odd, with an exception of its own kind."""
     if int(user_id[3:]) % 2:
-        raise LookupError(f"no features for {user_id}")
+        raise FeatureStoreDown(f"no features for {user_id}")
     return {"user_id": user_id}
 
 
@@ -105,3 +109,38 @@ def crashes_on_nulls(user_id: str) -> dict:
     if row is None:
         raise LookupError(f"no user {user_id}")
     return {"device": row[0].upper(), "city": row[1].lower()}
+
+
+def _known(user_id: str) -> bool:
+    import os
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{os.environ['MLSTRESS_LINEAR_DB']}?mode=ro", uri=True)
+    found = connection.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone()
+    connection.close()
+    return found is not None
+
+
+def answers_anyone(user_id: str) -> dict:
+    """Makes up features for any id, held by the database or not: the wrong answer for an unknown user."""
+    return {"user_id": user_id, "score": 0.5}
+
+
+def none_for_unknown(user_id: str) -> dict | None:
+    """The contract's "no such user" by return value: None for an id the database does not hold."""
+    return {"user_id": user_id} if _known(user_id) else None
+
+
+def fails_for_heavy_users(user_id: str) -> dict:
+    """Raises at once for users with 100 events or more; everyone else takes 5 ms."""
+    import os
+    import sqlite3
+
+    if not _EVENT_COUNTS:
+        connection = sqlite3.connect(f"file:{os.environ['MLSTRESS_LINEAR_DB']}?mode=ro", uri=True)
+        _EVENT_COUNTS.update(connection.execute("SELECT user_id, event_count FROM mlstress_user_stats"))
+        connection.close()
+    if _EVENT_COUNTS.get(user_id, 0) >= 100:
+        raise RuntimeError(f"feature vector too large for {user_id}")
+    time.sleep(0.005)
+    return {"user_id": user_id}

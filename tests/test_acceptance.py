@@ -13,7 +13,8 @@ from mlstress_tui.analysis.acceptance import CriterionResult, evaluate, load_met
 from mlstress_tui.errors import UsageError
 from mlstress_tui.presets import available_presets, load_preset
 from mlstress_tui.report.acceptance_report import build_report, write_reports
-from mlstress_tui.stages import METRICS_BY_KIND, Criterion, EdgeStage, LoadStage, OutliersStage, RampStage
+from mlstress_tui.stages import (COMPLETED, COULD_NOT_START, DID_NOT_END, INTERRUPTED, METRICS_BY_KIND, NOT_RUN,
+                                 Criterion, EdgeStage, LoadStage, OutliersStage, RampStage, StageEnd)
 
 STARTED = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -131,16 +132,44 @@ def test_each_op_at_its_threshold(op, measured, passed):
     assert result == CriterionResult(criterion, measured, passed, "")
 
 
-def test_a_stage_that_did_not_run_or_a_metric_not_measured_fails():
-    criteria = [Criterion("gone", "p95_ms", "<", 100), Criterion("m", "p99_ms", "<", 100),
-                Criterion("m", "p95_ms", "<", 100), Criterion("m", "error_rate", "<", 0.01),
-                Criterion("r", "usl_peak_concurrency", ">=", 1)]
-    results = evaluate(criteria, {"m": {"p95_ms": None, "error_rate": math.nan}, "r": {"usl_peak_concurrency": None}})
-    assert [r.passed for r in results] == [False] * 5
+def test_a_metric_not_measured_fails():
+    criteria = [Criterion("m", "p99_ms", "<", 100), Criterion("m", "p95_ms", "<", 100),
+                Criterion("m", "error_rate", "<", 0.01), Criterion("r", "usl_peak_concurrency", ">=", 1)]
+    results = evaluate(criteria, {"m": {"p95_ms": None, "error_rate": math.nan}, "r": {"usl_peak_concurrency": None}},
+                       why_missing={"r": {"usl_peak_concurrency": "no retrograde term: throughput did not fall"}})
+    assert [r.passed for r in results] == [False] * 4 and all(r.judged for r in results)
     assert all(r.measured is None and r.note.startswith("not measured: ") for r in results)
-    assert "did not run" in results[0].note and "no p99_ms" in results[1].note
-    assert "USL" in results[4].note
+    assert "no p99_ms" in results[0].note
+    assert results[3].note == "not measured: no retrograde term: throughput did not fall"
     assert verdict(results) == "FAIL"
+
+
+def test_a_stage_that_did_not_run_leaves_its_criteria_unjudged_and_the_suite_incomplete():
+    criteria = [Criterion("gone", "p95_ms", "<", 100), Criterion("m", "p95_ms", "<", 100)]
+    results = evaluate(criteria, {"m": {"p95_ms": 10.0}})
+    assert [(r.passed, r.judged) for r in results] == [(False, False), (True, True)]
+    assert results[0].note == "not judged: stage 'gone' did not run"
+    assert verdict(results) == "INCOMPLETE"
+
+
+def test_an_interrupted_stage_is_shown_but_not_judged_and_a_stage_that_could_not_start_fails():
+    criteria = [Criterion("a", "p95_ms", "<", 100), Criterion("b", "p95_ms", "<", 100)]
+    measured = {"a": {"p95_ms": 10.0}}
+    interrupted = {"a": StageEnd(INTERRUPTED, "interrupted after 2.5 s"), "b": StageEnd(NOT_RUN, "did not run")}
+    results = evaluate(criteria, measured, ends=interrupted)
+    assert results[0] == CriterionResult(criteria[0], 10.0, False, "not judged: stage 'a' interrupted after 2.5 s",
+                                         judged=False)
+    assert verdict(results, interrupted) == "INCOMPLETE"
+    gone = {"a": StageEnd(COMPLETED), "b": StageEnd(COULD_NOT_START, "cannot import 'model' (FileNotFoundError)")}
+    results = evaluate(criteria, measured, ends=gone)
+    assert [(r.passed, r.judged) for r in results] == [(True, True), (False, True)]
+    assert results[1].note == "stage 'b' could not start: cannot import 'model' (FileNotFoundError)"
+    assert verdict(results, gone) == "FAIL"
+    # A stage with no criterion that could not start fails the suite too; one that did not end leaves it incomplete.
+    only_a = evaluate(criteria[:1], measured, ends=gone)
+    assert verdict(only_a, gone) == "FAIL"
+    assert verdict(only_a, {"a": StageEnd(COMPLETED), "b": StageEnd(DID_NOT_END, "did not end")}) == "INCOMPLETE"
+    assert verdict(only_a, {"a": StageEnd(COMPLETED)}) == "PASS"
 
 
 @pytest.mark.parametrize("op", ["<", "<=", ">", ">="])
@@ -212,17 +241,19 @@ def test_report_json_holds_the_verdict_criteria_and_stages(report):
     assert not list(paths[0].parent.glob("*.tmp"))
     stored = json.loads(paths[0].read_text())
     assert stored == document
-    assert stored["schema"] == "mlstress.report/1" and stored["verdict"] == "FAIL"
-    assert (stored["passed"], stored["failed"]) == (4, 2)
+    # The edge stage did not run: the suite is INCOMPLETE, whatever the others say, and its criterion is not judged.
+    assert stored["schema"] == "mlstress.report/1" and stored["verdict"] == "INCOMPLETE"
+    assert (stored["passed"], stored["failed"], stored["not_judged"]) == (4, 1, 1)
     assert stored["knee_concurrency"] == 8 and stored["safe_concurrency"] == 8
     assert stored["breach_event_count"] is None
     assert stored["started_at"] == "2025-01-02T03:04:05.000+00:00" and stored["seed"] == 42
     peak_p95 = next(c for c in stored["criteria"] if c["stage"] == "peak" and c["metric"] == "p95_ms")
     assert peak_p95 == {"stage": "peak", "metric": "p95_ms", "op": "<", "threshold": 300.0, "unit": "ms",
-                        "measured": 350.0, "passed": False,
+                        "measured": 350.0, "passed": False, "judged": True,
                         "note": "measurement suspect: cpu_bound: the harness was saturated"}
     stages = {s["name"]: s for s in stored["stages"]}
     assert stages["edge"]["ran"] is False and stages["peak"]["suspect"].startswith("cpu_bound")
+    assert (stages["edge"]["status"], stages["moderate"]["status"]) == ("not_run", "completed")
     assert stages["moderate"]["summary"] == {"run_dir": "moderate"} and stages["peak"]["summary"] is None
 
 
@@ -235,16 +266,24 @@ def test_junit_has_one_case_per_criterion_and_fails_where_the_criteria_failed(re
     assert len(cases) == len(document["criteria"]) == int(suite.get("tests"))
     failed = {(case.get("classname"), case.get("name")): case.find("failure") for case in cases
               if case.find("failure") is not None}
-    assert int(suite.get("failures")) == len(failed) == 2
-    assert set(failed) == {("peak", "p95_ms < 300"), ("edge", "edge_errors <= 0")}
+    assert int(suite.get("failures")) == len(failed) == 1
+    assert set(failed) == {("peak", "p95_ms < 300")}
     assert failed[("peak", "p95_ms < 300")].get("message") == "measured 350.0 ms, threshold < 300.0 ms"
-    assert "did not run" in failed[("edge", "edge_errors <= 0")].text
+    # The criterion of the stage that did not run is an error: CI marks it red, not skipped and not green.
+    errors = {(case.get("classname"), case.get("name")): case.find("error") for case in cases
+              if case.find("error") is not None}
+    assert int(suite.get("errors")) == len(errors) == 1
+    assert errors[("edge", "edge_errors <= 0")].get("message") == "not judged: stage 'edge' did not run"
+    properties = {prop.get("name"): prop.get("value") for prop in suite.iter("property")}
+    assert properties["verdict"] == "INCOMPLETE" and properties["stage.edge"] == "did not run"
 
 
 def test_report_md_lists_every_criterion_with_its_result(report):
     document, paths = report
     text = paths[1].read_text()
-    assert text.startswith("# Acceptance FAIL: preset `acceptance`")
+    assert text.startswith("# Acceptance INCOMPLETE: preset `acceptance`")
+    assert "4 of 6 criteria passed, 1 not judged (their stage did not finish)." in text
+    assert "| NOT JUDGED | edge | edge_errors <= 0 | n/a | not judged: stage 'edge' did not run |" in text
     assert "| FAIL | peak | p95_ms < 300.0 ms | 350.0 ms | measurement suspect" in text
     assert "| PASS | moderate | p95_ms < 100.0 ms | 42.5 ms |" in text
     assert "| PASS | peak | error_rate < 1.00% | 0.20% |" in text
@@ -252,3 +291,4 @@ def test_report_md_lists_every_criterion_with_its_result(report):
     for criterion in document["criteria"]:
         assert f"| {criterion['stage']} | {criterion['metric']} {criterion['op']} " in text
     assert "| edge | edge | did not run |" in text
+    assert "| peak | load | completed | 1,000 | 650.0 req/s | 350.0 ms | 0.20% | measurement suspect: cpu_bound" in text

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from mlstress_tui.analysis.validity import validity
 from mlstress_tui.cli import main
 from mlstress_tui.load.engine import LoadEngine
 from mlstress_tui.load.spec import LoadSpec
@@ -193,9 +194,11 @@ def test_a_stopped_harness_is_a_stall_said_and_not_load_time(tmp_path):
     printed, _ = process.communicate(timeout=60)
     assert process.returncode == 0, printed
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["harness"]["verdict"] == "stalled", summary["harness"]
+    # Seconds stopped are a stop, not a lagging timer: the words keep them apart.
+    assert summary["harness"]["verdict"] == "stopped", summary["harness"]
     assert summary["harness"]["stopped_s"] >= 1.2 and summary["stopped_s"] >= 1.2
     assert "stalled for" in printed and "every worker" in printed
+    assert validity(summary).kind == "stopped" and validity(summary).vouched is False
     # Every worker stood still: that time is not load time, and the rate is over the time the load ran.
     assert summary["load_s"] <= summary["duration_s"] - 1.2
     assert summary["throughput_rps"] == pytest.approx(summary["requests"] / summary["load_s"], rel=1e-3)

@@ -69,8 +69,9 @@ def test_edge_users_report_a_crash_on_nulls_by_class(tmp_path, small_db, monkeyp
     assert classes["missing_profile"].errors_by_kind.get("AttributeError", 0) > 0
     assert classes["heaviest"].errors == 0
     # Each virtual user takes the classes in turn: the shares are equal to within one per user.
-    assert set(classes["unknown_user"].errors_by_kind) == {"LookupError"}
-    assert 18 <= classes["unknown_user"].errors_by_kind["LookupError"] <= 22
+    # A LookupError is the contract's "no such user": missing_user, the right answer for an unknown id.
+    assert set(classes["unknown_user"].errors_by_kind) == {"missing_user"}
+    assert 18 <= classes["unknown_user"].errors_by_kind["missing_user"] <= 22
 
 
 def test_run_with_the_edge_mix_names_the_class_a_pipeline_fails_on(tmp_path, small_db, monkeypatch, capsys):

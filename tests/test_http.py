@@ -9,6 +9,7 @@ import time
 import pytest
 
 from http_fixtures import reference_service, stop
+from mlstress_tui.analysis.edge_users import edge_report
 from mlstress_tui.cli import main
 from mlstress_tui.load.engine import LoadEngine
 from mlstress_tui.load.spec import LoadSpec
@@ -132,3 +133,73 @@ def urllib_ok(url: str) -> bool:
     import urllib.request
 
     return urllib.request.urlopen(url, timeout=2).status == 200
+
+
+def wrong_answers(path: str) -> tuple[int, str, bytes]:
+    """JSON cut short under a JSON Content-Type, plain text, or made-up features for any id at all."""
+    kind, _, user_id = path.strip("/").partition("/")
+    if kind == "cut":
+        return 200, "application/json", b'{"user_id": "' + user_id.encode()
+    if kind == "text":
+        return 200, "text/plain; charset=utf-8", b"ok"
+    return 200, "application/json", json.dumps({"user_id": user_id, "score": 0.5}).encode()
+
+
+@pytest.mark.parametrize("path, expect_json, kind", [
+    ("cut", None, "bad_response"),  # the Content-Type promises JSON: a body that does not parse fails
+    ("cut", False, None),
+    ("text", None, None),  # nothing promised JSON
+    ("text", True, "bad_response"),
+    ("any", True, None),
+])
+def test_a_body_that_is_not_the_json_promised_is_bad_response(path, expect_json, kind):
+    from http_fixtures import stub_service
+    from mlstress_tui.load.targets.http import HttpError
+
+    with stub_service(wrong_answers) as base:
+        live = HttpTarget(url=f"{base}/{path}/{{user_id}}", expect_json=expect_json).open(2.0)
+        handle = live.connect()
+        try:
+            if kind is None:
+                live.request(handle, "USR00000001", time.perf_counter_ns() + 2_000_000_000)
+            else:
+                with pytest.raises(HttpError) as raised:
+                    live.request(handle, "USR00000001", time.perf_counter_ns() + 2_000_000_000)
+                assert raised.value.error_kind == kind and "not JSON" in str(raised.value)
+        finally:
+            live.close(handle)
+
+
+def test_bad_responses_are_counted_by_kind_in_a_run(tmp_path):
+    from http_fixtures import stub_service
+
+    with stub_service(wrong_answers) as base:
+        engine = LoadEngine(HttpTarget(url=f"{base}/cut/{{user_id}}"), LoadSpec(concurrency=1, requests=20, workers=1),
+                            run_dir=tmp_path)
+        summary = RunSession(engine, run_dir=tmp_path).run_bounded()
+    assert summary["requests"] == 20 and summary["errors_by_kind"] == {"bad_response": 20}
+
+
+def test_the_reference_service_keeps_the_contract_features_as_json_and_404_for_unknown(service, small_db, tmp_path):
+    engine = LoadEngine(HttpTarget(url=f"{service}/predict/{{user_id}}", expect_json=True),
+                        LoadSpec(concurrency=2, user_mix="edge", requests=40), run_dir=tmp_path, users_db=small_db)
+    session = RunSession(engine, run_dir=tmp_path)
+    session.add_report("edge.json", lambda done: edge_report(done.totals.total.edge_classes, done.edge_class_sizes))
+    summary = session.run_bounded()
+    assert set(summary["errors_by_kind"]) == {"missing_user"}
+    assert session.reports["edge.json"]["edge_errors"] == 0
+
+
+@pytest.mark.slow
+def test_a_service_answering_ids_nobody_holds_fails_the_edge_class(small_db, tmp_path, capsys):
+    from http_fixtures import stub_service
+
+    with stub_service(wrong_answers) as base:
+        code = main(["run", "--headless", "--url", f"{base}/any/{{user_id}}", "--users-db", str(small_db),
+                     "--user-mix", "edge", "--requests", "40", "--concurrency", "2", "--out", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().out[-2000:]
+    edge = json.loads((tmp_path / "run" / "edge.json").read_text())
+    unknown = next(row for row in edge["classes"] if row["class"] == "unknown_user")
+    assert unknown["requests"] > 0 and unknown["failures_by_kind"] == {"answered_unknown": unknown["requests"]}
+    assert edge["edge_errors"] == unknown["requests"]
+    assert "answered_unknown" in capsys.readouterr().out

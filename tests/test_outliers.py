@@ -7,13 +7,16 @@ import json
 import numpy as np
 import pytest
 
+from mlstress_tui.analysis.acceptance import evaluate
 from mlstress_tui.analysis.outliers import (
     LatencyCurve,
     StratumResult,
     breach_event_count,
+    heavy_breach_rate,
     outliers_report,
     strata_table,
 )
+from mlstress_tui.stages import Criterion
 from mlstress_tui.load.user_strata import Stratum, build_strata, population_counts, stratum_index
 from mlstress_tui.results.histogram import LatencyHistogram
 
@@ -214,3 +217,66 @@ def test_too_few_requests_are_not_judged_rather_than_nobody_breaching():
     report = outliers_report(results, threshold_ms=200, event_counts_population=population, concurrency=1)
     assert report["judged"] is False and report["breach_event_count"] is None
     assert "too few requests" in report["action"] and "no user breaches" not in report["action"]
+
+
+def failing_above(results, min_events, *, kind="RuntimeError", latency_ms=0.006):
+    """The strata from `min_events` up fail every request fast, as a target that raises at once for heavy users."""
+    failed = []
+    for result in results:
+        if result.stratum.min_events < min_events:
+            failed.append(result)
+            continue
+        latency = histogram_of(np.full(result.requests, latency_ms))
+        failed.append(StratumResult(result.stratum, result.requests, latency, result.mean_events,
+                                    {kind: result.requests}))
+    return failed
+
+
+def test_failing_heavy_users_are_the_breach_and_the_action_names_them():
+    counts = heavy_tailed_population()
+    strata = build_strata(counts)
+    first = next(s for s in strata if s.min_events >= 100)
+    results = failing_above(measured_strata(counts, strata, lambda events: 0.5 + 0.001 * events, requests=200),
+                            first.min_events)
+    report = outliers_report(results, threshold_ms=THRESHOLD_MS, event_counts_population=counts, concurrency=1)
+    assert report["breach_event_count"] == first.min_events
+    assert report["users_above"] == int(np.sum(counts >= first.min_events))
+    assert report["failing"]["text"] == f"users with {first.min_events:,}+ events fail: RuntimeError 100%"
+    assert report["action"].startswith(f"users with {first.min_events:,}+ events fail: RuntimeError 100%")
+    rows = {row["name"]: row for row in report["strata"]}
+    heaviest = report["strata"][-1]
+    # The failures' own 0.006 ms is not shown as the stratum's latency: nothing answered, so no percentile.
+    assert (heaviest["errors"], heaviest["error_rate"], heaviest["p95_ms"]) == (200, 1.0, None)
+    assert heaviest["errors_by_kind"] == {"RuntimeError": 200} and heaviest["share_above_threshold"] == 1.0
+    assert rows[strata[0].name]["errors"] == 0 and rows[strata[0].name]["share_above_threshold"] == 0.0
+    assert heavy_breach_rate(report) == 1.0
+    [result] = evaluate([Criterion("heavy", "breach_rate", "<", 0.05)], {"heavy": {"breach_rate": heavy_breach_rate(report)}})
+    assert result.passed is False
+    table = strata_table(report)
+    assert table["Errors"].iloc[-1] == 200 and table["Error rate"].iloc[-1] == 1.0
+    json.dumps(report, allow_nan=False)
+
+
+def test_a_few_fast_failures_count_past_the_budget_without_failing_the_stratum():
+    stratum = Stratum(0, "1-9", 1, 9, 100)
+    answered = np.full(98, 5.0)
+    latency = histogram_of(np.concatenate([answered, [0.01, 0.01]]))
+    result = StratumResult(stratum, 100, latency, 5.0, {"ValueError": 2})
+    assert result.errors == 2 and not result.fails
+    assert result.share_past_ms(200.0) == pytest.approx(0.02)
+    assert result.answered.count == 98 and result.answered.percentile_ms(50) == pytest.approx(5.0, rel=0.01)
+    # Ranked past every answer: the p99 of 100 requests with 2 failures is a failure.
+    assert result.percentile_ms(95) == pytest.approx(5.0, rel=0.01) and result.percentile_ms(99) == float("inf")
+
+
+def test_timeouts_are_the_slowest_recorded_and_the_failed_latencies_when_sent_are_exact():
+    stratum = Stratum(0, "1-9", 1, 9, 100)
+    values = np.concatenate([np.full(90, 3.0), np.full(10, 5000.0)])
+    timeouts = StratumResult(stratum, 100, histogram_of(values), 5.0, {"timeout": 10})
+    assert timeouts.answered.max_ns < 4e6 and timeouts.fails
+    # A failure that took 2 s (a slow 5xx): with the failed requests' own latencies the split is exact.
+    slow_5xx = np.concatenate([np.full(97, 3.0), np.full(3, 2000.0)])
+    exact = StratumResult(stratum, 100, histogram_of(slow_5xx), 5.0, {"http_5xx": 3},
+                          failed_latency=histogram_of(np.full(3, 2000.0)))
+    assert exact.answered.count == 97 and exact.answered.max_ns < 4e6
+    assert exact.share_past_ms(200.0) == pytest.approx(0.03)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from mlstress_tui.analysis import ramp
+from mlstress_tui.analysis.acceptance import evaluate
 from mlstress_tui.analysis.ramp import RampStep, UslFit, find_knee, fit_usl, past_cliff, ramp_report
+from mlstress_tui.stages import Criterion
 
 SLA = 200.0
 
@@ -66,6 +68,43 @@ def test_usl_fit_on_noisy_repeated_steps():
     assert fit.peak_concurrency == pytest.approx(math.sqrt(0.9 / 0.01), rel=0.15)
 
 
+def flat_sleep_ramp(levels, *, sleep_ms=50.0, noise=0.0, seed=3):
+    """A target with no limit at all (a pure sleep): throughput N / sleep at every N, measured with some noise."""
+    n = np.asarray(levels, dtype=float)
+    return n, n * 1000 / sleep_ms * np.random.default_rng(seed).normal(1.0, noise, n.size)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.002, 0.01])
+def test_a_flat_sleep_ramp_has_no_retrograde_term_and_no_peak(noise):
+    n, x = flat_sleep_ramp([1, 2, 4, 8, 16, 32, 64], noise=noise)
+    fit = fit_usl(n, x)
+    assert fit is not None
+    assert fit.kappa == 0 and fit.peak_concurrency is None
+    assert fit.peak_note == "no retrograde term: throughput did not fall"
+    assert fit.lam == pytest.approx(20.0, rel=0.02)
+    report = ramp_report([step(level, rate, 50.0) for level, rate in zip(n, x)], sla_p95_ms=SLA)
+    assert report["usl"]["peak_concurrency"] is None and report["usl"]["kappa"] == 0
+    # A criterion on the missing peak fails, saying why; it never passes on a number the fit made up.
+    [result] = evaluate([Criterion("cliff", "usl_peak_concurrency", ">=", 1000)],
+                        {"cliff": {"usl_peak_concurrency": report["usl"]["peak_concurrency"]}},
+                        why_missing={"cliff": {"usl_peak_concurrency": report["usl"]["peak_note"]}})
+    assert result.passed is False and result.note == "not measured: no retrograde term: throughput did not fall"
+
+
+def test_a_real_retrograde_term_is_kept_beside_a_floored_one():
+    truth = UslFit(lam=200.0, sigma=0.0, kappa=0.0005, peak_concurrency=None, r2=1.0)
+    n = np.array([1, 2, 4, 8, 16, 32, 64], dtype=float)
+    fit = fit_usl(n, truth.throughput(n))
+    assert fit.kappa == pytest.approx(0.0005, rel=0.05) and fit.sigma == 0
+    assert fit.peak_concurrency == pytest.approx(math.sqrt(1 / 0.0005), rel=0.05) and fit.peak_note is None
+
+
+def test_throughput_that_fell_keeps_its_retrograde_term_even_from_four_levels():
+    # Too few levels for the F-test to see anything, but the fall from 4,500 to 2,000 req/s is in the data.
+    fit = fit_usl([4, 8, 16, 32], [2000.0, 4000.0, 4500.0, 2000.0])
+    assert fit.kappa > 0 and 8 <= fit.peak_concurrency <= 20 and fit.peak_note is None
+
+
 def test_usl_fit_needs_three_distinct_levels_with_throughput():
     assert fit_usl([1, 2], [100, 200]) is None
     assert fit_usl([1, 1, 2, 2], [100, 100, 200, 200]) is None
@@ -110,7 +149,7 @@ def test_closed_loop_report_gives_knee_and_usl():
     report = ramp_report(saturating([1, 2, 3, 4, 5, 6, 8]), sla_p95_ms=SLA)
     assert report["knee_concurrency"] == 4 and report["safe_concurrency"] == 4
     assert "knee_rate" not in report
-    assert set(report["usl"]) == {"lambda", "sigma", "kappa", "peak_concurrency", "r2"}
+    assert set(report["usl"]) == {"lambda", "sigma", "kappa", "peak_concurrency", "peak_note", "r2"}
     assert report["steps"][0]["concurrency"] == 1 and report["steps"][0]["error_rate"] == 0
     json.dumps(report, allow_nan=False)
 

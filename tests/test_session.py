@@ -112,7 +112,13 @@ def test_the_ramp_command_headless_prints_the_steps_and_writes_ramp_json(capsys,
     assert code == 0
     assert "knee: 4 users" in out and "USL fit" in out
     report = json.loads((tmp_path / "ramp.json").read_text())
-    assert report["usl"] is not None and 2.5 <= report["usl"]["peak_concurrency"] <= 8
+    usl = report["usl"]
+    assert usl is not None
+    # A pool of 4 plateaus rather than falls: a peak only where the measured throughput fell, and then near the pool.
+    if usl["peak_concurrency"] is None:
+        assert usl["kappa"] == 0 and usl["peak_note"] == "no retrograde term: throughput did not fall"
+    else:
+        assert 2.5 <= usl["peak_concurrency"] <= 8
 
 
 def test_the_ramp_command_rejects_an_impossible_ramp_in_one_line(capsys, tmp_path):

@@ -85,3 +85,37 @@ def test_acceptance_panel(snap_compare, size: str) -> None:
     from mlstress_tui.tui.acceptance_view import AcceptanceApp
 
     assert snap_compare(AcceptanceApp(ACCEPTANCE_REPORT), terminal_size=SIZES[size], run_before=settle)
+
+
+def incomplete_report() -> dict:
+    """The acceptance preset stopped by Ctrl-C in its peak stage, which the harness was also stopped in: INCOMPLETE."""
+    from mlstress_tui.analysis.acceptance import evaluate
+    from mlstress_tui.analysis.validity import Validity
+    from mlstress_tui.presets import load_preset
+    from mlstress_tui.report.acceptance_report import build_report
+    from mlstress_tui.stages import COMPLETED, INTERRUPTED, StageEnd
+
+    preset = load_preset("acceptance")
+    measured = {"moderate": {"p95_ms": 21.04, "requests": 1000, "error_rate": 0.0},
+                "peak": {"p95_ms": 3010.0, "requests": 412, "error_rate": 0.0}}
+    said = {"moderate": Validity(True, "ok", "timer lag p99 0.21 ms, busiest worker 38% of a core"),
+            "peak": Validity(False, "stopped", "the harness was stopped for 3.02 s at 1.5 s (Ctrl-Z, SIGSTOP or a VM "
+                                               "pause): latencies then include the stop, not only the target's time")}
+    ends = {"moderate": StageEnd(COMPLETED), "peak": StageEnd(INTERRUPTED, "interrupted after 4.2 s")}
+    suspect = {name: v.suspect_reason for name, v in said.items()}
+    results = evaluate(preset.criteria, measured, suspect, ends=ends)
+    report = build_report(preset_name=preset.name, stages=preset.stages, results=results, measured=measured,
+                          suspect=suspect, seed=42, database={"users": 100_000, "events": 4_500_000, "seed": 42},
+                          started_at="2026-03-01T12:00:00.000+00:00", duration_s=9.7, ends=ends,
+                          validity={name: v.to_json() for name, v in said.items()})
+    report["target"] = {"kind": "sqlite", "label": "default.sqlite"}
+    report["interrupted"] = True
+    return report
+
+
+def test_acceptance_panel_of_an_interrupted_suite(snap_compare) -> None:
+    from mlstress_tui.tui.acceptance_view import AcceptanceApp
+
+    report = incomplete_report()
+    assert report["verdict"] == "INCOMPLETE"
+    assert snap_compare(AcceptanceApp(report), terminal_size=(80, 24), run_before=settle)

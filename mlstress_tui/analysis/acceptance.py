@@ -1,5 +1,10 @@
 """Acceptance criteria held against what each stage measured: PASS or FAIL per criterion, and for the suite.
 
+A criterion on a stage that did not finish (interrupted, cut off before its
+own end, never run) is not judged: it is neither passed nor failed, and the
+suite is INCOMPLETE (`stages.verdict_of`). A stage that could not start (its
+target gone) fails its criteria with the reason.
+
 No criterion passes on a number that was not measured. Two metrics read None
 as a fact rather than a gap: `breach_event_count` None means no stratum of
 users breaches the stage's threshold, counted as +infinity (so `> N` and
@@ -15,13 +20,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mlstress_tui.stages import Criterion, verdict_of
+from mlstress_tui.analysis.validity import validity
+from mlstress_tui.stages import COMPLETED, COULD_NOT_START, NOT_RUN, Criterion, StageEnd, verdict_of
 
 # Why a metric can be None although its stage ran, in the words a report uses.
 NOT_MEASURED_BECAUSE = {
     "knee_concurrency": "no knee: the ramp's first step already broke its SLA",
     "safe_concurrency": "no safe level: the ramp's first step already broke its SLA",
-    "usl_peak_concurrency": "no USL peak: too few ramp steps to fit, or no retrograde term (throughput never falls)",
+    "usl_peak_concurrency": "no USL peak: too few ramp steps to fit",
 }
 # summary.json's latency keys, as the load metrics name them.
 _LATENCY_METRICS = {"p50_ms": "p50", "p90_ms": "p90", "p95_ms": "p95", "p99_ms": "p99", "p999_ms": "p999",
@@ -34,21 +40,35 @@ class CriterionResult:
 
     criterion: Criterion
     measured: float | None
-    passed: bool  # never None: a criterion that could not be judged failed, and `note` says why
+    passed: bool  # never None: a criterion that could not be judged did not pass, and `note` says why
     note: str = ""
+    judged: bool = True  # False: its stage did not finish, so it neither passed nor failed (the suite is INCOMPLETE)
 
 
 def evaluate(criteria: Sequence[Criterion], measured: Mapping[str, Mapping[str, float | None]],
-             suspect: Mapping[str, str | None] | None = None) -> list[CriterionResult]:
+             suspect: Mapping[str, str | None] | None = None, *, ends: Mapping[str, StageEnd] | None = None,
+             why_missing: Mapping[str, Mapping[str, str]] | None = None) -> list[CriterionResult]:
     """Each criterion against `measured[stage][metric]`; a stage in `suspect` keeps its verdicts with the reason noted.
 
-    A stage missing from `measured` did not run; a metric missing or None was not
-    measured (but see the module's note on breach_event_count); either fails.
+    `ends` says how each stage ended (default: completed when measured, not run
+    otherwise); `why_missing[stage][metric]` says why a metric the stage gave
+    as None is missing, when the stage knows better than NOT_MEASURED_BECAUSE.
+    A metric missing or None was not measured (but see the module's note on
+    breach_event_count) and fails.
     """
     suspect = suspect or {}
     results = []
     for criterion in criteria:
-        value, passed, notes = _judge(criterion, measured)
+        end = stage_end(criterion.stage, measured, ends)
+        if end.status == COULD_NOT_START:
+            results.append(CriterionResult(criterion, None, False, f"stage {criterion.stage!r} could not start: "
+                                                                   f"{end.reason}"))
+            continue
+        value, passed, notes = _judge(criterion, measured, (why_missing or {}).get(criterion.stage, {}))
+        if not end.finished:
+            # What it measured before it stopped is shown, never judged.
+            results.append(CriterionResult(criterion, value, False, _not_judged(criterion.stage, end), judged=False))
+            continue
         reason = suspect.get(criterion.stage)
         if reason:
             notes.append(f"measurement suspect: {reason}")
@@ -56,8 +76,19 @@ def evaluate(criteria: Sequence[Criterion], measured: Mapping[str, Mapping[str, 
     return results
 
 
-def _judge(criterion: Criterion,
-           measured: Mapping[str, Mapping[str, float | None]]) -> tuple[float | None, bool, list[str]]:
+def stage_end(stage: str, measured: Mapping[str, object], ends: Mapping[str, StageEnd] | None) -> StageEnd:
+    """How a stage ended: as `ends` says, else completed when it measured something and not run when it did not."""
+    if ends and stage in ends:
+        return ends[stage]
+    return StageEnd(COMPLETED) if stage in measured else StageEnd(NOT_RUN, "did not run")
+
+
+def _not_judged(stage: str, end: StageEnd) -> str:
+    return f"not judged: stage {stage!r} {end.reason or end.status.replace('_', ' ')}"
+
+
+def _judge(criterion: Criterion, measured: Mapping[str, Mapping[str, float | None]],
+           why_missing: Mapping[str, str]) -> tuple[float | None, bool, list[str]]:
     stage, metric = criterion.stage, criterion.metric
     if stage not in measured:
         return None, False, [f"not measured: stage {stage!r} did not run"]
@@ -68,16 +99,20 @@ def _judge(criterion: Criterion,
     if value is None and metric == "breach_event_count":
         return math.inf, criterion.holds(math.inf), ["no users breach the threshold: counted as +infinity"]
     if value is None:
-        return None, False, [f"not measured: {NOT_MEASURED_BECAUSE.get(metric, f'stage {stage!r} gave no {metric}')}"]
+        why = why_missing.get(metric) or NOT_MEASURED_BECAUSE.get(metric, f"stage {stage!r} gave no {metric}")
+        return None, False, [f"not measured: {why}"]
     value = float(value)
     if math.isnan(value):
         return None, False, [f"not measured: stage {stage!r} gave no number for {metric}"]
     return value, criterion.holds(value), []
 
 
-def verdict(results: Sequence[CriterionResult]) -> str:
-    """"PASS" when every criterion passed, else "FAIL" (also with no criteria: nothing was shown)."""
-    return verdict_of(result.passed for result in results)
+def verdict(results: Sequence[CriterionResult], ends: Mapping[str, StageEnd] | None = None) -> str:
+    """The suite's verdict (`stages.verdict_of`): INCOMPLETE when a stage did not finish, else PASS or FAIL."""
+    statuses = [end.status for end in (ends or {}).values()]
+    # A criterion left unjudged belongs to a stage that did not finish, whether or not `ends` names it.
+    statuses += [NOT_RUN for result in results if not result.judged]
+    return verdict_of((result.passed for result in results), statuses)
 
 
 def load_metrics(summary: Mapping) -> dict[str, float | None]:
@@ -94,23 +129,5 @@ def load_metrics(summary: Mapping) -> dict[str, float | None]:
 
 
 def suspect_reason(summary: dict) -> str | None:
-    """Why the harness cannot vouch for a stage's latencies, None when it can.
-
-    SQLite runs inside the workers: the cores it takes (and the timer lag its
-    threads cause) are the system's cost, not a harness that fell behind, so
-    only a lost load or a stopped harness makes a SQLite stage suspect.
-    """
-    harness = summary.get("harness", {})
-    verdict_ = harness.get("verdict")
-    if verdict_ == "load_not_held":
-        # The note ends with why the load was not held; what comes before it is about the cores.
-        return (harness.get("note") or verdict_).split("; ")[-1]
-    stopped = [event for event in summary.get("faults", {}).get("events", [])
-               if event.get("action") == "harness_stall" and event.get("stopped")]
-    if stopped:
-        return f"the harness was stopped for {stopped[0]['stall_ms'] / 1000:.2f} s at {stopped[0]['t']:.1f} s"
-    if summary.get("target", {}).get("kind") == "sqlite":
-        return None
-    if verdict_ in ("stalled", "cpu_bound"):
-        return harness.get("note") or verdict_
-    return None
+    """Why the harness cannot vouch for a run's latencies (`validity`'s rule), None when it can."""
+    return validity(summary).suspect_reason

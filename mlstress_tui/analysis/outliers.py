@@ -11,13 +11,21 @@ stratified sampler draws them), and a, b, c, σ are chosen so each stratum's mix
 reproduces the p50 and p95 it measured. On the same data that lands within
 about 3% of the true breach with 1,000+ requests a stratum, also under gamma
 and uniform noise the model does not assume.
+
+A failed request is past any latency budget: a stratum's share over the
+threshold counts its failures, its quantiles for the fit rank failures above
+every answer, and a stratum whose failures alone pass its p95 (more than 5% of
+its requests) *fails*: the breach is at its lower edge at the latest, and the
+action names it ("users with 100+ events fail: RuntimeError 100%") before any
+latency advice. The percentiles a stratum's row shows are of the requests that
+answered, beside its error count and rate.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,7 +33,7 @@ from scipy.optimize import OptimizeResult, least_squares
 from scipy.special import ndtr, ndtri
 
 from mlstress_tui.load.user_strata import Stratum
-from mlstress_tui.results.histogram import LatencyHistogram
+from mlstress_tui.results.histogram import LatencyHistogram, bucket_value_ns
 
 SCHEMA = "mlstress.outliers/1"
 MODEL = "p95_ms = a + b * events^c"
@@ -43,16 +51,68 @@ SIGMA_BOUNDS = (0.01, 3.0)
 # The histogram's smallest value: keeps logarithms finite for a curve that reaches zero.
 FLOOR_MS = 1e-4
 _Z95 = float(ndtri(0.95))
+# A stratum whose failures alone reach past this quantile has its p95 past any budget: it fails.
+FAILING_QUANTILE = 0.95
+# Failures that are not timeouts are taken as fast (their latency at the bottom of the histogram) when the
+# workers do not send the failed requests' own latencies; a timeout is recorded at its deadline, the slowest
+# any request can be.
+TIMEOUT_KIND = "timeout"
 
 
 @dataclass(frozen=True)
 class StratumResult:
-    """What one stratum measured: its requests, their latencies and the mean event count of the users they asked for."""
+    """What one stratum measured: its requests, their latencies (failed ones too), its errors by kind, the mean event count.
+
+    `failed_latency` holds the failed requests' own latencies (a part of
+    `latency`) when the workers send them; without it the split between the
+    answered and the failed is inferred from the kinds (see TIMEOUT_KIND).
+    """
 
     stratum: Stratum
     requests: int
     latency: LatencyHistogram
     mean_events: float
+    errors_by_kind: Mapping[str, int] = field(default_factory=dict)
+    failed_latency: LatencyHistogram | None = None
+
+    @property
+    def errors(self) -> int:
+        return min(sum(self.errors_by_kind.values()), self.latency.count)
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.latency.count if self.latency.count else 0.0
+
+    @property
+    def answered(self) -> LatencyHistogram:
+        """The latencies of the requests that answered (the failed ones taken out)."""
+        if not self.errors:
+            return self.latency
+        if self.failed_latency is not None and self.failed_latency.count == self.errors:
+            return _histogram_of_counts(self.latency.counts - self.failed_latency.counts)
+        timeouts = min(self.errors_by_kind.get(TIMEOUT_KIND, 0), self.errors)
+        return _trimmed(self.latency, low=self.errors - timeouts, high=timeouts)
+
+    @property
+    def fails(self) -> bool:
+        """Its failures alone put its p95 past any budget."""
+        return math.isinf(self.percentile_ms(FAILING_QUANTILE * 100))
+
+    def percentile_ms(self, percent: float) -> float:
+        """The latency at `percent` with every failure ranked past every answer (math.inf where failures are)."""
+        answered = self.answered
+        rank = max(1, math.ceil(self.latency.count * percent / 100.0))
+        if rank > answered.count:
+            return math.inf
+        return _value_at_rank(answered, rank)
+
+    def share_past_ms(self, threshold_ms: float) -> float:
+        """Of its requests, the share that failed or answered slower than `threshold_ms`."""
+        if not self.latency.count:
+            return 0.0
+        answered = self.answered
+        slow = answered.share_above_ms(threshold_ms) * answered.count
+        return min(1.0, (slow + self.errors) / self.latency.count)
 
 
 @dataclass(frozen=True)
@@ -88,6 +148,8 @@ class Breach:
     event_count: int | None
     curve: LatencyCurve | None
     method: str
+    # When strata fail: where latency alone (the strata that answer) breaches, None when it does not.
+    latency_event_count: int | None = None
 
 
 def fit_latency_curve(events: np.ndarray, p95_ms: np.ndarray, weights: np.ndarray) -> LatencyCurve | None:
@@ -118,7 +180,7 @@ def fit_strata_curve(results: Sequence[StratumResult], event_counts_population: 
         raise ValueError(f"a curve needs 2 or more strata with data, got {len(results)}")
     population = np.sort(np.asarray(event_counts_population, dtype=np.int64))
     user_events, user_weights = _representative_users(results, population)
-    observed = np.log([[r.latency.percentile_ms(q * 100) for q in FIT_QUANTILES] for r in results])
+    observed = np.log([[r.percentile_ms(q * 100) for q in FIT_QUANTILES] for r in results])
     # Binomial standard error of a quantile's rank: residuals in these units weigh a stratum by its requests, not its milliseconds.
     rank_error = np.sqrt(FIT_QUANTILES * (1 - FIT_QUANTILES) / np.array([r.latency.count for r in results])[:, None])
     scale = max(float(user_events.max()), 1.0)
@@ -157,10 +219,27 @@ def fit_strata_curve(results: Sequence[StratumResult], event_counts_population: 
 def breach_event_count(
     strata_results: Sequence[StratumResult], *, threshold_ms: float, event_counts_population: np.ndarray
 ) -> Breach:
-    """The smallest event count whose p95 the fitted curve puts above `threshold_ms`, None when no user of the population reaches it."""
+    """The smallest event count whose p95 is above `threshold_ms`: the lower edge of the first failing stratum, or
+    where the curve fitted to the others crosses it, whichever is lower; None when no user of the population reaches it."""
     usable = sorted((r for r in strata_results if r.latency.count >= MIN_REQUESTS), key=lambda r: r.stratum.index)
     if not usable:
         return Breach(None, None, NOT_JUDGED)
+    failing = [r for r in usable if r.fails]
+    if not failing:
+        return _latency_breach(usable, threshold_ms, event_counts_population)
+    method = f"failures: {_strata_names(failing)} {'fails' if len(failing) == 1 else 'fail'} (a failure is past any budget)"
+    answering = [r for r in usable if not r.fails]
+    below = _latency_breach(answering, threshold_ms, event_counts_population) if answering else None
+    first = failing[0].stratum.min_events
+    latency = below.event_count if below is not None else None
+    if latency is not None and latency < first:
+        return Breach(latency, below.curve, f"{below.method}; {method}", latency)
+    return Breach(first, below.curve if below else None, method, latency)
+
+
+def _latency_breach(usable: Sequence[StratumResult], threshold_ms: float,
+                    event_counts_population: np.ndarray) -> Breach:
+    """The breach from the latencies of strata that answer: a fitted curve, or the strata themselves when too few."""
     if len(usable) < 2:
         strata = "stratum" if len(usable) == 1 else "strata"
         return _breach_from_strata(usable, threshold_ms, f"{len(usable)} {strata} with {MIN_REQUESTS}+ requests, too few to fit")
@@ -188,7 +267,17 @@ def outliers_report(
     population = np.sort(np.asarray(event_counts_population, dtype=np.int64))
     results = sorted(strata_results, key=lambda r: r.stratum.index)
     breach = breach_event_count(results, threshold_ms=threshold_ms, event_counts_population=population)
-    users_above = 0 if breach.event_count is None else int(population.size - np.searchsorted(population, breach.event_count))
+    failing = [r for r in results if r.latency.count >= MIN_REQUESTS and r.fails]
+    if failing:
+        # Users of a failing stratum, and users past the latency breach of the strata that answer.
+        past = np.zeros(population.size, dtype=bool)
+        for result in failing:
+            past |= (population >= result.stratum.min_events) & (population <= result.stratum.max_events)
+        if breach.latency_event_count is not None:
+            past |= population >= breach.latency_event_count
+        users_above = int(past.sum())
+    else:
+        users_above = 0 if breach.event_count is None else int(population.size - np.searchsorted(population, breach.event_count))
     share_above = users_above / population.size if population.size else 0.0
     curve = breach.curve
     return {
@@ -198,6 +287,8 @@ def outliers_report(
         "target": target,
         "strata": [_stratum_row(r, _members(population, r.stratum).size, threshold_ms) for r in results],
         "breach_event_count": breach.event_count,
+        # Strata whose failures alone pass their p95: named before any latency advice.
+        "failing": _failing(failing, results, population),
         # False when too few requests reached any stratum: a null breach then means "not known", not "nobody".
         "judged": breach.method != NOT_JUDGED,
         "population_share_above": _rounded(share_above, 6),
@@ -210,19 +301,19 @@ def outliers_report(
             "noise_sigma": _rounded(curve.noise_sigma, 4) if curve and curve.noise_sigma is not None else None,
             "method": breach.method,
         },
-        "action": _action(breach, threshold_ms, users_above, share_above, population),
+        "action": _action(breach, threshold_ms, users_above, share_above, population, failing, results),
     }
 
 
 def strata_results(strata: Sequence[Stratum], groups: dict) -> list[StratumResult]:
     """What each stratum measured, from a run's per-stratum counts (`IntervalStats.strata`), strata without requests left out."""
-    return [StratumResult(stratum, groups[stratum.index].requests, groups[stratum.index].latency,
-                          groups[stratum.index].mean_events)
-            for stratum in strata if stratum.index in groups and groups[stratum.index].requests]
+    return [StratumResult(stratum, group.requests, group.latency, group.mean_events, dict(group.errors_by_kind),
+                          getattr(group, "failed_latency", None))
+            for stratum in strata if (group := groups.get(stratum.index)) is not None and group.requests]
 
 
 def heavy_breach_rate(report: dict) -> float | None:
-    """Of requests by the top 1% of users (each user equally likely), the share slower than the threshold."""
+    """Of requests by the top 1% of users (each user equally likely), the share that failed or was slower than the threshold."""
     heavy = [row for row in report["strata"] if row["name"].startswith(("top ", "heaviest"))]
     users = sum(row["users"] for row in heavy)
     if not users or any(row["share_above_threshold"] is None for row in heavy):
@@ -240,6 +331,8 @@ def strata_table(report: dict) -> pd.DataFrame:
             "Users": row["users"],
             "Requests": row["requests"],
             "Mean events": row["mean_events"],
+            "Errors": row.get("errors", 0),
+            "Error rate": row.get("error_rate", 0.0),
             "p50 ms": row["p50_ms"],
             "p95 ms": row["p95_ms"],
             "p99 ms": row["p99_ms"],
@@ -247,7 +340,8 @@ def strata_table(report: dict) -> pd.DataFrame:
         }
         for row in report["strata"]
     ]
-    columns = ["Stratum", "Events", "Users", "Requests", "Mean events", "p50 ms", "p95 ms", "p99 ms", over]
+    columns = ["Stratum", "Events", "Users", "Requests", "Mean events", "Errors", "Error rate", "p50 ms", "p95 ms",
+               "p99 ms", over]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -304,14 +398,15 @@ def _breach_from_strata(usable: Sequence[StratumResult], threshold_ms: float, wh
     """The lower edge of the first stratum whose measured p95 is above the threshold, for when no curve can be fitted."""
     method = f"strata: {why}; the breach is the first stratum whose p95 exceeds the threshold"
     for result in usable:
-        if result.latency.percentile_ms(95) > threshold_ms:
+        if result.percentile_ms(95) > threshold_ms:
             return Breach(result.stratum.min_events, None, method)
     return Breach(None, None, method)
 
 
 def _stratum_row(result: StratumResult, users: int, threshold_ms: float) -> dict:
-    latency = result.latency
-    percentile = {key: _rounded(latency.percentile_ms(q), 3) for key, q in (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99))}
+    # The percentiles shown are of the requests that answered; the failures are counted beside them.
+    answered = result.answered
+    percentile = {key: _rounded(answered.percentile_ms(q), 3) for key, q in (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99))}
     return {
         "name": result.stratum.name,
         "min_events": result.stratum.min_events,
@@ -319,14 +414,68 @@ def _stratum_row(result: StratumResult, users: int, threshold_ms: float) -> dict
         "users": users,
         "requests": result.requests,
         "mean_events": _rounded(result.mean_events, 2),
+        "errors": result.errors,
+        "error_rate": _rounded(result.error_rate, 6),
+        "errors_by_kind": dict(sorted(result.errors_by_kind.items())),
         **percentile,
-        "share_above_threshold": _rounded(latency.share_above_ms(threshold_ms), 6),
+        # Failures count as past the budget.
+        "share_above_threshold": _rounded(result.share_past_ms(threshold_ms), 6),
     }
 
 
-def _action(breach: Breach, threshold_ms: float, users_above: int, share_above: float, sorted_population: np.ndarray) -> str:
-    """One line saying what to do about heavy users."""
+def _strata_names(results: Sequence[StratumResult]) -> str:
+    names = [r.stratum.name for r in results]
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _kinds_share(results: Sequence[StratumResult]) -> str:
+    """`RuntimeError 100%`: the failing strata's errors by kind, as shares of their requests, commonest first."""
+    requests = sum(r.latency.count for r in results) or 1
+    ranked = sorted(_merged_kinds(results).items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{kind} {_share_text(count / requests)}" for kind, count in ranked[:3])
+
+
+def _failing_users(failing: Sequence[StratumResult], results: Sequence[StratumResult]) -> str:
+    """`users with 100+ events`, when every stratum from the first failing one up fails; else the strata by name."""
+    first = failing[0].stratum.index
+    above = [r for r in results if r.stratum.index >= first and r.latency.count >= MIN_REQUESTS]
+    if [r.stratum.index for r in above] == [r.stratum.index for r in failing]:
+        return f"users with {failing[0].stratum.min_events:,}+ events"
+    return "users in " + " and ".join(
+        f"{r.stratum.min_events:,}" + (f"–{r.stratum.max_events:,}" if r.stratum.max_events != r.stratum.min_events
+                                       else "") + " events" for r in failing[:3])
+
+
+def _failing(failing: Sequence[StratumResult], results: Sequence[StratumResult], population: np.ndarray) -> dict | None:
+    """outliers.json's `failing`: which strata fail, from which event count, by which errors, and the line that says so."""
+    if not failing:
+        return None
+    users = sum(_members(population, r.stratum).size for r in failing)
+    return {"strata": [r.stratum.name for r in failing], "min_events": failing[0].stratum.min_events,
+            "users": int(users), "errors_by_kind": _merged_kinds(failing),
+            "text": f"{_failing_users(failing, results)} fail: {_kinds_share(failing)}"}
+
+
+def _merged_kinds(results: Sequence[StratumResult]) -> dict[str, int]:
+    kinds: dict[str, int] = {}
+    for result in results:
+        for kind, count in result.errors_by_kind.items():
+            kinds[kind] = kinds.get(kind, 0) + count
+    return dict(sorted(kinds.items()))
+
+
+def _share_text(share: float) -> str:
+    return f"{share:.0%}" if share >= 0.1 else f"{share:.1%}"
+
+
+def _action(breach: Breach, threshold_ms: float, users_above: int, share_above: float, sorted_population: np.ndarray,
+            failing: Sequence[StratumResult] = (), results: Sequence[StratumResult] = ()) -> str:
+    """One line saying what to do about heavy users: failures first, then latency."""
     budget = f"p95 {threshold_ms:g} ms"
+    if failing:
+        said = (f"{_failing_users(failing, results)} fail: {_kinds_share(failing)}; fix the failures first "
+                f"({_percent(share_above)} of users, {users_above:,} users at this scale, are past {budget})")
+        return said
     if breach.method == NOT_JUDGED:
         return f"too few requests to judge {budget}: {NOT_JUDGED}; raise --requests-per-stratum"
     if breach.event_count == 0:
@@ -339,6 +488,40 @@ def _action(breach: Breach, threshold_ms: float, users_above: int, share_above: 
     heaviest = int(sorted_population[-1]) if sorted_population.size else 0
     predicted = breach.curve.predict(heaviest)
     return f"no user breaches {budget}: the heaviest user ({heaviest:,} events) is predicted at {predicted:.1f} ms"
+
+
+def _histogram_of_counts(counts: np.ndarray) -> LatencyHistogram:
+    """A histogram holding these bucket counts; min, max and sum from the buckets' own values."""
+    histogram = LatencyHistogram()
+    counts = np.maximum(np.asarray(counts, dtype=np.int64), 0)
+    filled = np.flatnonzero(counts)
+    if filled.size:
+        histogram.counts = counts
+        histogram.count = int(counts.sum())
+        histogram.min_ns = int(bucket_value_ns(int(filled[0])))
+        histogram.max_ns = int(bucket_value_ns(int(filled[-1])))
+        histogram.sum_ns = int(np.dot(counts[filled], bucket_value_ns(filled)))
+    return histogram
+
+
+def _trimmed(histogram: LatencyHistogram, *, low: int, high: int) -> LatencyHistogram:
+    """The histogram without its `low` fastest and `high` slowest values."""
+    counts = histogram.counts.copy()
+    for remove, order in ((low, np.arange(counts.size)), (high, np.arange(counts.size)[::-1])):
+        for index in order[counts[order] > 0]:
+            if remove <= 0:
+                break
+            taken = min(remove, int(counts[index]))
+            counts[index] -= taken
+            remove -= taken
+    return _histogram_of_counts(counts)
+
+
+def _value_at_rank(histogram: LatencyHistogram, rank: int) -> float:
+    """The rank-th smallest value (1-based) in milliseconds, as percentile_ms reports values."""
+    index = int(np.searchsorted(np.cumsum(histogram.counts), rank))
+    value = float(bucket_value_ns(index))
+    return min(max(value, histogram.min_ns), histogram.max_ns) / 1e6
 
 
 def _percent(share: float) -> str:

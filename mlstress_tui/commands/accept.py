@@ -3,28 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import os
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mlstress_tui.analysis.acceptance import evaluate, load_metrics, suspect_reason, verdict
+from mlstress_tui.analysis.acceptance import evaluate, load_metrics, verdict
 from mlstress_tui.analysis.edge_users import edge_lines
 from mlstress_tui.analysis.outliers import heavy_breach_rate
-from mlstress_tui.commands.options import add_target_arguments, build_session, positive_int
+from mlstress_tui.analysis.validity import validity
+from mlstress_tui.commands.options import add_target_arguments, build_session, positive_int, resolve_target
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
 from mlstress_tui.commands.run import run_headless
-from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from mlstress_tui.commands.stop_signals import StopSignals
+from mlstress_tui.errors import (EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK,
+                                 UsageError)
 from mlstress_tui.paths import default_run_dir
 from mlstress_tui.presets import Preset, load_preset
 from mlstress_tui.report.acceptance_report import build_report, write_reports
 from mlstress_tui.results.kinds import CLOSED, OPEN
-from mlstress_tui.session import RampPlan, RunSession
-from mlstress_tui.stages import EdgeStage, LoadStage, OutliersStage, RampStage, Stage
+from mlstress_tui.session import RUN_ENDED, RampPlan, RunSession
+from mlstress_tui.stages import (COMPLETED, COULD_NOT_START, DID_NOT_END, INCOMPLETE, INTERRUPTED, NOT_RUN, PASS,
+                                 EdgeStage, LoadStage, OutliersStage, RampStage, Stage, StageEnd)
 
 DEFAULT_PRESET = "acceptance"
+# The ramp controller's reason when the run's time bound ended it before its own last step (session.finish).
+RAMP_CUT_OFF = RUN_ENDED
+# A duration-bound stage that stopped this much short of its duration did not end (its end instant is exact).
+DURATION_SLACK_S = 0.5
+INTERRUPTED_BEFORE = "did not run: the suite was interrupted before it"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -119,6 +131,17 @@ def stage_metrics(stage: Stage, session: RunSession) -> dict[str, float | None]:
     return metrics
 
 
+def stage_gaps(stage: Stage, session: RunSession) -> dict[str, str]:
+    """Why a metric the stage gave as None is missing, in its analysis's own words (the USL fit's)."""
+    if isinstance(stage, RampStage) and session.ramp_report is not None:
+        usl = session.ramp_report.get("usl")
+        if usl is None:
+            return {"usl_peak_concurrency": "no USL fit: fewer than 3 ramp steps with throughput to fit"}
+        if usl.get("peak_concurrency") is None and usl.get("peak_note"):
+            return {"usl_peak_concurrency": usl["peak_note"]}
+    return {}
+
+
 def _print_stage_extras(stage: Stage, session: RunSession) -> None:
     if isinstance(stage, RampStage) and session.ramp_report is not None:
         print_ramp(session.ramp_report, sys.stdout)
@@ -131,12 +154,45 @@ def _print_stage_extras(stage: Stage, session: RunSession) -> None:
 
 
 def _make_report_dir(args: argparse.Namespace) -> Path:
+    """The report directory, created and proven writable (a byte written and removed): else OSError."""
     report_dir = args.report_dir if args.report_dir is not None else default_run_dir()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    probe = report_dir / f".mlstress-write-probe-{os.getpid()}"
     try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create report directory {str(report_dir)!r}: {error.strerror}") from None
+        probe.write_bytes(b"mlstress-tui\n")
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
     return report_dir
+
+
+def how_stage_ended(stage: Stage, session: RunSession) -> StageEnd:
+    """Whether a stage that started ran to its own end: its requests all with an outcome, its duration, its ramp's end."""
+    summary = session.summary or {}
+    ran_s = summary.get("duration_s") or 0.0
+    if session.interrupted:
+        return StageEnd(INTERRUPTED, f"interrupted after {ran_s:.1f} s")
+    if isinstance(stage, RampStage):
+        stopped = (session.ramp_report or {}).get("stopped_because")
+        if stopped == RAMP_CUT_OFF:
+            return StageEnd(DID_NOT_END, f"the ramp was cut off after {ran_s:.1f} s, before its last step ended")
+        return StageEnd(COMPLETED)
+    limit = (summary.get("load") or {}).get("requests")
+    if limit:
+        # A request lost with a dead worker has an outcome of its own (lost, and the exit code says so).
+        accounted = summary.get("requests", 0) + (summary.get("faults") or {}).get("requests_lost", 0)
+        if accounted < limit:
+            return StageEnd(DID_NOT_END, f"did not end: {accounted:,} of {limit:,} requests had an outcome "
+                                         f"after {ran_s:.1f} s")
+        return StageEnd(COMPLETED)
+    asked = (summary.get("load") or {}).get("duration_s")
+    if asked and ran_s < asked - DURATION_SLACK_S:
+        return StageEnd(DID_NOT_END, f"did not end: ran {ran_s:.1f} s of {asked:g} s")
+    return StageEnd(COMPLETED)
+
+
+def _say(problem: str) -> None:
+    print(f"mlstress-tui accept: error: {problem}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,53 +200,117 @@ def run(args: argparse.Namespace) -> int:
     if not preset.criteria:
         raise UsageError(f"preset {preset.name!r} has no [[criteria]]: nothing to gate on; use an acceptance "
                          "preset such as 'acceptance', 'smoke' or 'peak'")
-    report_dir = _make_report_dir(args)
+    # A target that cannot work at all is bad input, said before anything runs; one that stops working
+    # between stages (a model file removed, a service gone) is a stage that could not start.
+    resolve_target(args)
+    try:
+        report_dir = _make_report_dir(args)
+    except OSError as error:
+        where = args.report_dir if args.report_dir is not None else "the default report directory"
+        _say(f"cannot write reports into {str(where)!r}: {error.strerror or error}; free space there, make it "
+             "writable, or choose another --report-dir")
+        return EXIT_FAULT
+    with StopSignals() as between_stages:
+        return _run_suite(args, preset, report_dir, between_stages.event)
+
+
+def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop: threading.Event) -> int:
+    """Every stage that can run, then the verdict and the reports; signals between stages stop the suite too."""
     started_at, began = datetime.now(timezone.utc), time.monotonic()
     measured: dict[str, dict] = {}
+    why_missing: dict[str, dict[str, str]] = {}
     suspect: dict[str, str | None] = {}
+    validities: dict[str, dict] = {}
+    ends: dict[str, StageEnd] = {}
     summaries: dict[str, dict] = {}
     database: dict = {}
-    interrupted = False
     faulted = False  # a stage lost a worker or its files: a pass is then not a clean pass
     target: dict = {}
     for number, stage in enumerate(preset.stages, start=1):
+        if stop.is_set() or any(end.status == INTERRUPTED for end in ends.values()):
+            ends[stage.name] = StageEnd(NOT_RUN, INTERRUPTED_BEFORE)
+            continue
         print(f"\n== stage {number}/{len(preset.stages)} {stage.name}: {_describe(stage)}", flush=True)
-        session = _stage_session(_stage_args(args, stage, report_dir), stage)
-        database = session.database or database
-        target = session.target_info
-        code = run_headless(session, describe=f"stage {stage.name}")
+        session = None
+        try:
+            session = _stage_session(_stage_args(args, stage, report_dir), stage)
+            database = session.database or database
+            target = session.target_info
+            if stop.is_set():  # a signal while the stage was being built: its own handler was not there yet
+                ends[stage.name] = StageEnd(NOT_RUN, INTERRUPTED_BEFORE)
+                continue
+            code = run_headless(session, describe=f"stage {stage.name}")
+        except UsageError as error:
+            print(f"  !! stage {stage.name} could not start: {error}", flush=True)
+            ends[stage.name] = StageEnd(COULD_NOT_START, str(error))
+            if session is not None:
+                summaries[stage.name] = {"run_dir": _relative(session.run_dir, report_dir)}
+            continue
         _print_stage_extras(stage, session)
         summary = session.summary or {}
         measured[stage.name] = stage_metrics(stage, session)
-        suspect[stage.name] = suspect_reason(summary)
-        summaries[stage.name] = {"run_dir": str(session.run_dir.relative_to(report_dir)),
+        why_missing[stage.name] = stage_gaps(stage, session)
+        stage_validity = validity(summary)
+        suspect[stage.name] = stage_validity.suspect_reason
+        validities[stage.name] = stage_validity.to_json()
+        ends[stage.name] = how_stage_ended(stage, session)
+        summaries[stage.name] = {"run_dir": _relative(session.run_dir, report_dir),
                                  "duration_s": summary.get("duration_s"),
                                  "harness_verdict": summary.get("harness", {}).get("verdict")}
-        if code == EXIT_INTERRUPTED:
-            interrupted = True
-            break
+        print(f"  stage {stage.name}: {stage_validity.line}", flush=True)
+        if ends[stage.name].status != COMPLETED:
+            print(f"  !! stage {stage.name}: {ends[stage.name].reason}", flush=True)
         faulted = faulted or code == EXIT_FAULT
-    results = evaluate(preset.criteria, measured, suspect)
+    results = evaluate(preset.criteria, measured, suspect, ends=ends, why_missing=why_missing)
     report = build_report(preset_name=preset.name, stages=preset.stages, results=results, measured=measured,
                           suspect=suspect, summaries=summaries, seed=args.seed, database=database,
-                          started_at=started_at, duration_s=time.monotonic() - began)
+                          started_at=started_at, duration_s=time.monotonic() - began, ends=ends,
+                          validity=validities)
     report["target"] = target
+    # A signal after the last stage ended stopped nothing: the suite is complete, and judged so.
+    interrupted = any(end.status == INTERRUPTED or end.reason == INTERRUPTED_BEFORE for end in ends.values())
     report["interrupted"] = interrupted
-    written = write_reports(report, report_dir)
-    _finish_panel(args, report, report_dir, written)
+    write_errors: list[str] = []
+    written = write_reports(report, report_dir, write_errors)
+    _finish_panel(args, report, report_dir, written, write_errors)
+    return exit_code(verdict(results, ends), interrupted=interrupted, reports_written=not write_errors,
+                     faulted=faulted)
+
+
+def exit_code(suite_verdict: str, *, interrupted: bool, reports_written: bool, faulted: bool) -> int:
+    """130 interrupted; 3 reports not written; 4 INCOMPLETE (a stage did not end); 1 FAIL; 3 a clean pass that
+    lost load or files on the way; 0 PASS."""
     if interrupted:
         return EXIT_INTERRUPTED
-    if verdict(results) != "PASS":
+    if not reports_written:
+        return EXIT_FAULT
+    if suite_verdict == INCOMPLETE:
+        return EXIT_INCOMPLETE
+    if suite_verdict != PASS:
         return EXIT_CRITERIA_FAILED
     return EXIT_FAULT if faulted else EXIT_OK
 
 
-def _finish_panel(args: argparse.Namespace, report: dict, report_dir: Path, written: list[Path]) -> None:
+def _relative(run_dir: Path, report_dir: Path) -> str:
+    try:
+        return str(run_dir.relative_to(report_dir))
+    except ValueError:
+        return str(run_dir)
+
+
+def _finish_panel(args: argparse.Namespace, report: dict, report_dir: Path, written: list[Path],
+                  write_errors: list[str]) -> None:
     """The verdict as text, acceptance.svg beside the reports, and the panel on screen when there is one."""
     from mlstress_tui.tui.acceptance_view import acceptance_text, save_acceptance_svg, show_acceptance
 
     print("\n" + acceptance_text(report), flush=True)
-    svg = save_acceptance_svg(report, report_dir, theme=args.theme)
-    print("  written: " + ", ".join(str(path) for path in [*written, svg]), flush=True)
+    try:
+        written = [*written, save_acceptance_svg(report, report_dir, theme=args.theme)]
+    except OSError as error:
+        write_errors.append(f"cannot write {report_dir / 'acceptance.svg'}: {error.strerror or error}")
+    if written:
+        print("  written: " + ", ".join(str(path) for path in written), flush=True)
+    for problem in write_errors:
+        _say(f"{problem} (the verdict above is the suite's; that file is not on disk)")
     if not args.headless and sys.stdout.isatty():
         show_acceptance(report, theme=args.theme)

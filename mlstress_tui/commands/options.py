@@ -55,6 +55,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--body", metavar="TEMPLATE", help="request body for --url, with {user_id} substituted")
     group.add_argument("-H", "--header", dest="headers", action="append", metavar="'NAME: VALUE'", help="an HTTP header for --url (repeatable; never shown in any output)")
     group.add_argument("--expect-status", metavar="CODES", help="status codes that count as ok for --url, e.g. 200,204 (default any 2xx)")
+    group.add_argument("--expect-json", action=argparse.BooleanOptionalAction, default=None, help="for --url: an ok answer's body must parse as JSON, else it is bad_response (default: when its Content-Type says JSON)")
     group.add_argument("--query", metavar="FILE", help="your own feature query file (SQLite), with a :user_id parameter")
     group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep, python and HTTP targets take user ids and event counts from (default: the default database, generated into the cache directory)")
     group.add_argument("--pool-size", type=positive_int, metavar="P", help="connection slots (default: one per virtual user; 64 in the open loop)")
@@ -148,7 +149,8 @@ def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]
         from mlstress_tui.load.targets.http import HttpTarget, parse_expect_status
 
         spec = HttpTarget(url=args.url, method=args.method, body=args.body, headers=tuple(args.headers or ()),
-                          expect_status=parse_expect_status(args.expect_status))
+                          expect_status=parse_expect_status(args.expect_status),
+                          expect_json=getattr(args, "expect_json", None))
         spec.check()
         users_db = args.users_db or ensure_default_database()
         return spec, database_info(users_db), users_db

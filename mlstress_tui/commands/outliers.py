@@ -58,12 +58,14 @@ def print_outliers(report: dict, out: TextIO) -> None:
     print("\n" + table.to_string(index=False), file=out)
     breach = report["breach_event_count"]
     fit = report.get("fit") or {}
+    if report.get("failing"):
+        print(f"\n  failing: {report['failing']['text']} (a failure is past any budget)", file=out)
     if not report.get("judged", True):
         print("\n  breach event count: not judged (too few requests per stratum)", file=out)
     elif breach is None:
         print(f"\n  breach event count: none (no user's p95 is predicted above {report['threshold_ms']:g} ms)", file=out)
     else:
-        print(f"\n  breach event count: {breach:,} events (p95 > {report['threshold_ms']:g} ms from there on; "
+        print(f"\n  breach event count: {breach:,} events (past p95 {report['threshold_ms']:g} ms from there on; "
               f"{report['population_share_above']:.3%} of users, {report['users_above']:,} users)", file=out)
     if fit.get("method"):
         print(f"  fit: {fit.get('model', '')} ({fit['method']})", file=out)

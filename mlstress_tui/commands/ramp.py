@@ -72,7 +72,8 @@ def print_ramp(report: dict, out: TextIO) -> None:
         print(f"  ramp stopped: {report['stopped_because']}", file=out)
     usl = report.get("usl")
     if usl:
-        peak = "none (no retrograde term)" if usl["peak_concurrency"] is None else f"{usl['peak_concurrency']:.1f}"
+        peak = (f"none ({usl.get('peak_note') or 'no retrograde term'})" if usl["peak_concurrency"] is None
+                else f"{usl['peak_concurrency']:.1f}")
         print(f"  USL fit: λ {usl['lambda']:.4g} req/s per user, σ {usl['sigma']:.4g}, κ {usl['kappa']:.4g}, "
               f"N* {peak}, r² {usl['r2']:.3f}", file=out)
     else:

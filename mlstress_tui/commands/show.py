@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlstress_tui.errors import EXIT_OK, UsageError
 from mlstress_tui.presets import DEFAULT_SLA_P95_MS
+from mlstress_tui.report.acceptance_report import report_verdict
 from mlstress_tui.session.run_acceptance import run_acceptance
 
 
@@ -41,16 +42,23 @@ def load_run_report(run_dir: Path) -> dict:
         raise UsageError(f"run directory {str(run_dir)!r} does not exist: pass a directory a run or accept wrote")
     report = _read(run_dir / "report.json")
     if report is not None:
+        try:
+            # Today's rule, also for a report written before it (an interrupted suite once read PASS).
+            report["verdict"] = report_verdict(report)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise UsageError(f"{str(run_dir / 'report.json')!r} is not a report this version reads ({error})") from None
         return report
     summary = _read(run_dir / "summary.json")
     if summary is None:
         raise UsageError(f"{str(run_dir)!r} holds no report.json or summary.json: it is not a finished run "
                          "(a run killed before its end leaves intervals.jsonl only)")
     try:
-        return run_acceptance(summary, sla_p95_ms=summary.get("sla_p95_ms") or DEFAULT_SLA_P95_MS,
-                              ramp=_read(run_dir / "ramp.json"), outliers=_read(run_dir / "outliers.json"))
+        report = run_acceptance(summary, sla_p95_ms=summary.get("sla_p95_ms") or DEFAULT_SLA_P95_MS,
+                                ramp=_read(run_dir / "ramp.json"), outliers=_read(run_dir / "outliers.json"))
     except (KeyError, TypeError, ValueError) as error:
         raise UsageError(f"{str(run_dir / 'summary.json')!r} is not a summary this version reads ({error})") from None
+    report["verdict"] = report_verdict(report)
+    return report
 
 
 def run(args: argparse.Namespace) -> int:

@@ -50,6 +50,7 @@ class RunSummary:
     bottleneck: str | None
     users_running_max: int
     harness: dict[str, Any]
+    validity: dict[str, Any]
     faults: dict[str, Any]
     target_output: dict[str, Any]
     seed: int
@@ -99,6 +100,8 @@ class RunSummary:
             # The most users that actually ran at once (threads may fail to start under a memory or pids limit).
             "users_running_max": self.users_running_max,
             "harness": self.harness,
+            # Vouched for, or measurement suspect and why: the one rule, as every artefact says it.
+            "validity": self.validity,
             "faults": self.faults,
             # What the target printed or logged went to the run directory, never over the screen.
             "target_output": self.target_output,

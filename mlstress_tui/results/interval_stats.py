@@ -29,6 +29,8 @@ class UserGroupStats:
     events_sum: int = 0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    # The failed requests' own latencies (a part of `latency`): a failure is past any budget, whatever its time.
+    failed_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     @property
     def errors(self) -> int:
@@ -44,6 +46,7 @@ class UserGroupStats:
         for kind, count in other.errors_by_kind.items():
             self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + count
         self.latency.merge(other.latency)
+        self.failed_latency.merge(other.failed_latency)
 
 
 def group_stats(keys: np.ndarray, latency_ns: np.ndarray, event_counts: np.ndarray,
@@ -62,6 +65,8 @@ def group_stats(keys: np.ndarray, latency_ns: np.ndarray, event_counts: np.ndarr
         group.latency.record_many(latency_ns[members])
         if failed is not None:
             group.errors_by_kind = dict(Counter(kind for kind in failed[members] if kind is not None))
+            did_fail = np.fromiter((kind is not None for kind in failed[members]), dtype=bool, count=len(members))
+            group.failed_latency.record_many(latency_ns[members][did_fail])
         groups[key] = group
     return groups
 

@@ -173,6 +173,7 @@ def print_summary(snapshot: RunSnapshot, run_dir: Path, out: TextIO, write_error
           f"{stopped}  (how late the workers' own timer woke)  verdict: {harness['verdict']}", file=out)
     if harness.get("note"):
         print(f"  harness: {harness['note']}", file=out)
+    print(f"  {snapshot.validity.line}", file=out)
     written = [run_dir / "summary.json", run_dir / "intervals.jsonl"]
     if ramp:
         written.append(run_dir / "ramp.json")

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 # Past this many steps a ramp is a mistake in its options, not a plan.
 MAX_STEPS = 200
+# Why a ramp ended when the run's own bound (or a stop) came before its last step: `accept` reads it as cut off.
+RUN_ENDED = "run ended"
 # The next level is commanded this long before a step ends (two ticks: the front end pumps at 4 Hz or faster).
 LEAD_S = 0.5
 

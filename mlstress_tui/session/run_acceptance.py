@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlstress_tui.analysis.acceptance import evaluate, load_metrics, suspect_reason
+from mlstress_tui.analysis.acceptance import evaluate, load_metrics
+from mlstress_tui.analysis.validity import validity
 from mlstress_tui.report.acceptance_report import build_report
-from mlstress_tui.stages import Criterion, LoadStage
+from mlstress_tui.stages import COMPLETED, INTERRUPTED, Criterion, LoadStage, StageEnd
 
 RUN_STAGE = "run"
 # What any run is held to without an acceptance preset: its SLA, and errors under 1%.
@@ -20,14 +21,20 @@ def run_acceptance(summary: Mapping[str, Any], *, sla_p95_ms: float, ramp: Mappi
     criteria = [Criterion(RUN_STAGE, "p95_ms", "<=", float(sla_p95_ms)),
                 Criterion(RUN_STAGE, "error_rate", "<", RUN_MAX_ERROR_RATE)]
     measured = {RUN_STAGE: load_metrics(summary)}
-    suspect = {RUN_STAGE: suspect_reason(dict(summary))}
-    results = evaluate(criteria, measured, suspect)
+    judged = validity(summary)
+    suspect = {RUN_STAGE: judged.suspect_reason}
+    # A run stopped before its own end (Ctrl-C, q on an unbounded dashboard run is its own end) is not judged.
+    interrupted = bool(summary.get("interrupted"))
+    ends = {RUN_STAGE: StageEnd(INTERRUPTED, f"interrupted after {float(summary.get('duration_s') or 0):.1f} s")
+            if interrupted else StageEnd(COMPLETED)}
+    results = evaluate(criteria, measured, suspect, ends=ends)
     # A run is one load stage, bounded by what it was asked (the report reads a stage's name and kind only).
     stage = LoadStage(name=RUN_STAGE, concurrency=1, duration_s=max(float(summary.get("duration_s") or 1.0), 1e-3))
     report = build_report(preset_name=f"run (SLA p95 {sla_p95_ms:g} ms)", stages=[stage], results=results,
                           measured=measured, suspect=suspect, seed=summary.get("seed", 0),
                           database=summary.get("database") or {}, started_at=summary.get("started_at", ""),
-                          duration_s=summary.get("duration_s") or 0.0)
+                          duration_s=summary.get("duration_s") or 0.0, ends=ends,
+                          validity={RUN_STAGE: judged.to_json()})
     report["target"] = summary.get("target", {})
     report["interrupted"] = summary.get("interrupted", False)
     if ramp:

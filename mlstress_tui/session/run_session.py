@@ -31,10 +31,10 @@ from mlstress_tui.session.heavy_users import HeavyUsers
 from mlstress_tui.session.level_analysis import LevelAnalysis
 from mlstress_tui.session.level_ledger import LevelLedger
 from mlstress_tui.session.live_window import LiveWindow
-from mlstress_tui.session.ramp_controller import RampController, RampPlan
+from mlstress_tui.session.ramp_controller import RUN_ENDED, RampController, RampPlan
 from mlstress_tui.session.run_totals import RunTotals
 from mlstress_tui.session.snapshot import (LevelEntry, RunSnapshot, level_bottleneck, load_time_s, run_figures,
-                                           run_harness)
+                                           run_harness, run_validity)
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,11 @@ class RunSession:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._writer = IntervalWriter(self.run_dir / "intervals.jsonl", self._report_interval_s)
         self._consumers.insert(1, self._writer)
-        self._engine.start(on_waiting)
+        try:
+            self._engine.start(on_waiting)
+        except BaseException:
+            self._writer.close()  # a run that never started leaves no open file behind (accept goes on)
+            raise
 
     def pump(self) -> list[IntervalStats]:
         """Hand the ticks that arrived since the last call to every consumer; return them, oldest first."""
@@ -272,7 +276,7 @@ class RunSession:
             self.pump()
             self.ledger.finish()
             if self.ramp is not None:
-                self.ramp.close("run ended" if self.ramp.active else None)
+                self.ramp.close(RUN_ENDED if self.ramp.active else None)
                 self.ramp_report = self.ramp.report()
             if self._writer is not None:
                 self._writer.close()
@@ -322,6 +326,8 @@ class RunSession:
         if settled_current is not None and settled_current.level_id is not None:
             bottleneck_level = engine.commanded(settled_current.level_id) or level
         heavy = self.heavy_users.report(fresh=final)
+        harness = run_harness(totals, target_kind=target.get("kind"), workers=engine.worker_count,
+                              replace_stuck=self.replace_stuck, engine_faults=faults)
         return RunSnapshot(
             state="finished" if final else self.state, finished=final or engine.finished, note=ramp_note,
             level=level, users_running=last.users_running if steady and last is not None else None,
@@ -333,8 +339,7 @@ class RunSession:
             total=totals.total, window=self.live.interval(), current_level=settled_current, levels=levels,
             curve=self.analysis.curve(level.mode), heavy_users=heavy, heavy_users_why=self.heavy_users.why_none,
             bottleneck=level_bottleneck(bottleneck_stats, bottleneck_level, target.get("kind")),
-            harness=run_harness(totals, target_kind=target.get("kind"), workers=engine.worker_count,
-                                replace_stuck=self.replace_stuck, engine_faults=faults),
+            harness=harness, validity=run_validity(harness, tuple(totals.faults), target),
             faults=tuple(totals.faults), engine_faults=faults, stuck_users_max=totals.stuck_users_max,
             users_running_max=totals.users_running_max, recent_errors=tuple(totals.recent_errors),
             scatter=np.array(totals.scatter, dtype=np.float64).reshape(-1, 2), nodes=engine.node_report(),
@@ -365,7 +370,8 @@ class RunSession:
             offered_rps=figures.offered_rps, latency_ms=figures.latency_ms, service_ms=figures.service_ms,
             pool_wait_ms=figures.pool_wait_ms, latency_with_unsent_ms=figures.latency_with_unsent_ms,
             levels=[entry.to_json() for entry in snapshot.levels], bottleneck=snapshot.bottleneck,
-            users_running_max=snapshot.users_running_max, harness=snapshot.harness, faults=faults,
+            users_running_max=snapshot.users_running_max, harness=snapshot.harness,
+            validity=snapshot.validity.to_json(), faults=faults,
             target_output={"lines": figures.output_lines, "file": "target.log"}, seed=self.seed,
             database=self.database, sla_p95_ms=self.sla_p95_ms, paths=paths, nodes=snapshot.nodes, ramp=ramp)
 

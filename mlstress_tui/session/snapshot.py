@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mlstress_tui.analysis.ramp import RampStep
+from mlstress_tui.analysis.validity import Validity, validity
 from mlstress_tui.load.levels import CommandedLevel
 from mlstress_tui.results.bottleneck import pool_bottleneck
 from mlstress_tui.results.harness_verdict import harness_verdict
@@ -98,6 +99,7 @@ class RunSnapshot:
     heavy_users_why: str
     bottleneck: str | None
     harness: dict[str, Any]
+    validity: Validity  # whether the harness vouches for the figures, in the words every artefact uses
     faults: tuple[RunEvent, ...]
     engine_faults: dict[str, Any]
     stuck_users_max: int
@@ -155,6 +157,11 @@ def run_harness(totals: RunTotals, *, target_kind: str | None, workers: int, rep
         notes.append(load_not_held_note(engine_faults, cannot_hold, totals.stuck_users_max))
         harness["note"] = "; ".join(notes)
     return harness
+
+
+def run_validity(harness: dict[str, Any], faults: tuple[RunEvent, ...], target: dict[str, Any]) -> Validity:
+    """The one validity rule (analysis.validity) on the run as it stands."""
+    return validity({"harness": harness, "target": target, "faults": {"events": [event.to_json() for event in faults]}})
 
 
 def load_not_held_note(faults: dict[str, Any], cannot_hold: list[RunEvent], stuck_users_max: int) -> str:

@@ -9,6 +9,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
 
+from mlstress_tui.report.acceptance_report import end_summary, outcome, validity_summary
 from mlstress_tui.stages import format_metric
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
 from mlstress_tui.tui.widgets.acceptance_panel import AcceptancePanel
@@ -62,12 +63,16 @@ def save_acceptance_svg(report: dict, directory: Path, theme: str | None = None)
 
 
 def acceptance_text(report: dict) -> str:
-    """The verdict and the criteria as plain lines, for a log or a CI console."""
+    """The verdict, the criteria, how the stages ended and whether they are vouched for, as plain lines for a log or a CI console."""
     lines = [f"acceptance {report['verdict']}: {report['passed']} of {len(report['criteria'])} criteria passed "
              f"(preset {report['preset']})"]
     for criterion in report["criteria"]:
         threshold = f"{criterion['op']} {format_metric(criterion['metric'], criterion['threshold'])}"
-        lines.append(f"  {'PASS' if criterion['passed'] else 'FAIL'}  {criterion['stage']:10} "
+        lines.append(f"  {outcome(criterion):<10}  {criterion['stage']:10} "
                      f"{criterion['metric']:22} {format_metric(criterion['metric'], criterion['measured']):>12}  "
                      f"vs {threshold}" + (f"  ({criterion['note']})" if criterion["note"] else ""))
+    ended = end_summary(report)
+    if ended:
+        lines.append(f"  not finished: {ended}")
+    lines.append(f"  {validity_summary(report)[1]}")
     return "\n".join(lines)

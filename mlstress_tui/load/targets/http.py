@@ -8,6 +8,11 @@ keep-alive connections: pycurl 56 µs a request; http.client 140 µs, urllib3
 4 threads than with 1). One curl handle per pool slot keeps its connection
 alive; pool wait is the wait for a handle, service the send to the full
 response read. Headers and credentials never reach any output.
+
+A 2xx is ok only when its body is what the service promises: when the
+response's Content-Type says JSON (the service's own promise, as the reference
+service's does), or always with `--expect-json`, a body that does not parse is
+`bad_response` (`--no-expect-json`: bodies are not read for meaning).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from mlstress_tui.load.targets import LiveTarget, RequestTimeout, Target
 PLACEHOLDER = "{user_id}"
 METHODS = ("GET", "POST")
 PREFLIGHT_TIMEOUT_S = 5.0
+# Statuses that carry no body by definition: nothing to parse.
+NO_BODY_STATUSES = (204, 205, 304)
 # libcurl's error numbers, by the kind a summary counts them as.
 _KINDS = {
     pycurl.E_COULDNT_CONNECT: "connect_refused", pycurl.E_COULDNT_RESOLVE_HOST: "connect_refused",
@@ -69,6 +76,7 @@ class HttpTarget(Target):
     body: str | None = None
     headers: tuple[str, ...] = ()
     expect_status: tuple[int, ...] = ()  # empty: any 2xx
+    expect_json: bool | None = None  # None: when the Content-Type says JSON; True: always; False: never
 
     @property
     def label(self) -> str:
@@ -78,7 +86,8 @@ class HttpTarget(Target):
         # Header names only: their values are often credentials.
         return {**super().describe(), "method": self.method,
                 "headers": [header.split(":", 1)[0].strip() for header in self.headers],
-                "expect_status": list(self.expect_status) or "2xx"}
+                "expect_status": list(self.expect_status) or "2xx",
+                "expect_json": {None: "when the Content-Type says so", True: "always", False: "never"}[self.expect_json]}
 
     def check(self) -> None:
         """A well-formed URL with {user_id}, a body that is still valid after substitution, and a service there."""
@@ -138,8 +147,12 @@ class _LiveHttp(LiveTarget):
         handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(self.timeout_s, PREFLIGHT_TIMEOUT_S) * 1000))
         # Every request's deadline is --timeout from its send, in both load models: set once, not per request.
         handle.setopt(pycurl.TIMEOUT_MS, max(int(self.timeout_s * 1000), 1))
-        # The body is read to its end (service time is send -> full response) and dropped: nothing to keep.
-        handle.setopt(pycurl.WRITEFUNCTION, _discard)
+        # The body is read to its end (service time is send -> full response); kept only to check it is JSON.
+        if self.target.expect_json is False:
+            handle.setopt(pycurl.WRITEFUNCTION, _discard)
+        else:
+            handle.body = bytearray()
+            handle.setopt(pycurl.WRITEFUNCTION, handle.body.extend)
         if self.target.headers:
             handle.setopt(pycurl.HTTPHEADER, list(self.target.headers))
         if self.target.method == "POST":
@@ -152,6 +165,9 @@ class _LiveHttp(LiveTarget):
         handle.setopt(pycurl.URL, url)
         if self.target.body is not None:
             handle.setopt(pycurl.POSTFIELDS, self.target.body.replace(PLACEHOLDER, user_id))
+        body = getattr(handle, "body", None)
+        if body is not None:
+            body.clear()
         handle.perform()
         return int(handle.getinfo(pycurl.RESPONSE_CODE))
 
@@ -164,11 +180,31 @@ class _LiveHttp(LiveTarget):
                 raise RequestTimeout() from None
             raise HttpError(kind, f"curl error {error.args[0]}: {error.args[1]}"[:200]) from None
         if self.expect and status in self.expect or not self.expect and 200 <= status < 300:
+            self._check_body(handle, status)
             return
         raise HttpError(_status_kind(status), f"HTTP {status} for {user_id}")
 
+    def _check_body(self, handle: pycurl.Curl, status: int) -> None:
+        """A body promised as JSON (by its Content-Type, or by --expect-json) that does not parse is bad_response."""
+        if self.target.expect_json is False or status in NO_BODY_STATUSES:
+            return
+        if not self.target.expect_json and not _says_json(handle.getinfo(pycurl.CONTENT_TYPE)):
+            return
+        try:
+            json.loads(handle.body)
+        except ValueError as error:
+            said = getattr(error, "msg", None) or type(error).__name__
+            raise HttpError("bad_response", f"HTTP {status} with a body that is not JSON ({said}, "
+                                            f"{len(handle.body)} bytes)") from None
+
     def close(self, handle: pycurl.Curl) -> None:
         handle.close()
+
+
+def _says_json(content_type: str | None) -> bool:
+    """application/json, or any type with a +json suffix (application/problem+json), whatever its parameters."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def parse_expect_status(text: str | None) -> tuple[int, ...]:

@@ -1,4 +1,11 @@
-"""The user's own pipeline function, `python:pkg.module:function`, called with a user id."""
+"""The user's own pipeline function, `python:pkg.module:function`, called with a user id.
+
+The contract: return the user's features as a dict; for a user id that does
+not exist, return None or raise a `LookupError` (KeyError and IndexError are
+LookupErrors too): "no such user", counted as `missing_user`, the right answer
+for an unknown id and an error for a known one. Anything else returned is
+`BadResult`; anything else raised is an error of its exception's name.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,13 @@ from mlstress_tui.load.targets import LiveTarget, RequestTimeout, Target
 
 
 class BadResult(Exception):
-    """The pipeline function returned something other than a dict."""
+    """The pipeline function returned something other than a dict (or None for no such user)."""
+
+
+class NoSuchUser(Exception):
+    """The pipeline function said "no such user" (returned None, or raised a LookupError)."""
+
+    error_kind = "missing_user"
 
 
 def resolve_function(spec: str) -> Callable[[str], Any]:
@@ -77,9 +90,14 @@ class _LivePython(LiveTarget):
         return None
 
     def request(self, connection: None, user_id: str, deadline_ns: int) -> None:
-        result = self.function(user_id)
+        try:
+            result = self.function(user_id)
+        except LookupError as error:
+            raise NoSuchUser(f"{type(error).__name__}: {error}"[:200]) from None
         # A plain function cannot be interrupted: one that overran is a timeout after the fact.
         if time.perf_counter_ns() > deadline_ns:
             raise RequestTimeout()
+        if result is None:
+            raise NoSuchUser(f"returned None for {user_id}")
         if not isinstance(result, dict):
-            raise BadResult(f"returned {type(result).__name__}, expected dict")
+            raise BadResult(f"returned {type(result).__name__}, expected dict (or None for no such user)")

@@ -5,14 +5,24 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from mlstress_tui.tui.format import fmt_count, fmt_ms
+from mlstress_tui.tui.format import DASH, fmt_count, fmt_ms
 
 
-WIDE_COLUMNS = 45
+WIDE_COLUMNS = 48
+
+
+def _error_cell(row: dict) -> str:
+    """A stratum's error rate in five columns or fewer: `100%`, `2.5%`, `<0.1%`, a dash for none."""
+    rate = row.get("error_rate") or 0.0
+    if not row.get("errors"):
+        return DASH
+    if rate >= 0.1:
+        return f"{rate:.0%}"
+    return f"{rate:.1%}" if rate >= 0.001 else "<0.1%"
 
 
 class StrataPanel(Static):
-    """Per stratum: requests and p50/p95 over the whole run; the breach event count from the fitted curve."""
+    """Per stratum: requests, p50/p95 of the requests that answered and the error rate; the breach, or the strata that fail."""
 
     def on_mount(self) -> None:
         self.border_title = "heavy users"
@@ -24,18 +34,22 @@ class StrataPanel(Static):
             return
         # A narrow panel (80 columns) drops p50: p95 is what the breach is judged on.
         wide = self.size.width == 0 or self.size.width >= WIDE_COLUMNS
-        value = 10 if wide else 9  # narrow: 13 + 7 + 9 columns fit the 30 an 80-column screen leaves
-        name = 14 if wide else 13
-        lines = [Content.styled(f"{'events':<{name}}{'req':>7}" + (f"{'p50':>10}" if wide else "") + f"{'p95':>{value}}",
-                                "bold")]
+        name, count, value, error = (14, 7, 10, 7) if wide else (12, 6, 7, 5)
+        lines = [Content.styled(f"{'events':<{name}}{'req':>{count}}" + (f"{'p50':>{value}}" if wide else "")
+                                + f"{'p95':>{value}}{'err':>{error}}", "bold")]
         for row in report["strata"]:
             p95 = row["p95_ms"]
-            style = "$error" if p95 is not None and p95 > report["threshold_ms"] else ""
+            slow = p95 is not None and p95 > report["threshold_ms"]
             lines.append(Content.assemble(
-                f"{row['name']:<{name}}{fmt_count(row['requests']):>7}" + (f"{fmt_ms(row['p50_ms']):>10}" if wide else ""),
-                (f"{fmt_ms(p95):>{value}}", style)))
+                f"{row['name'][:name - 1]:<{name}}{fmt_count(row['requests']):>{count}}"
+                + (f"{fmt_ms(row['p50_ms']):>{value}}" if wide else ""),
+                (f"{fmt_ms(p95):>{value}}", "$error" if slow else ""),
+                (f"{_error_cell(row):>{error}}", "$error" if row.get("errors") else "")))
+        failing = report.get("failing")
         breach = report["breach_event_count"]
-        if breach is None:
+        if failing:
+            lines.append(Content.styled(failing["text"], "bold $error"))
+        elif breach is None:
             lines.append(Content.styled(f"no user past p95 {sla_p95_ms:g} ms", "$success"))
         else:
             lines.append(Content.styled(
