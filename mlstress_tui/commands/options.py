@@ -128,8 +128,8 @@ def database_info(path: Path) -> dict:
         connection.close()
 
 
-def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]:
-    """The target, its database's generation parameters, and where user ids come from."""
+def resolve_target(args: argparse.Namespace, timeout_s: float | None = None) -> tuple[Target, dict, Path | None]:
+    """The target, its database's generation parameters, and where user ids come from (`timeout_s`: the request deadline)."""
     if getattr(args, "dsn", None) is not None:  # `--dsn ''`: all of it from libpq's environment, as psql does
         if args.query:
             raise UsageError("--query applies to the SQLite target only: drop --dsn or --query")
@@ -147,7 +147,8 @@ def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]
         from mlstress_tui.load.targets.http import HttpTarget, parse_expect_status
 
         spec = HttpTarget(url=args.url, method=args.method, body=args.body, headers=tuple(args.headers or ()),
-                          expect_status=parse_expect_status(args.expect_status))
+                          expect_status=parse_expect_status(args.expect_status),
+                          **({"timeout_s": timeout_s} if timeout_s is not None else {}))
         spec.check()
         users_db = args.users_db or ensure_default_database()
         return spec, database_info(users_db), users_db
@@ -213,7 +214,7 @@ def build_session(args: argparse.Namespace, *, headless: bool, sla_p95_ms: float
     preset = load_preset(args.preset)
     # Bad load options are reported before the default database is generated.
     load = resolve_load(args, preset, headless=headless, **load_overrides)
-    target, database, users_db = resolve_target(args)
+    target, database, users_db = resolve_target(args, timeout_s=load.timeout_s)
     run_dir = make_run_dir(args)
     engine = LoadEngine(target, load, run_dir=run_dir, database=database, users_db=users_db)
     session = RunSession(engine, run_dir=run_dir, sla_p95_ms=sla_p95_ms or preset.sla_p95_ms,

@@ -1,0 +1,82 @@
+"""Hostile input, family by family: each case is one line and exit 2 before anything starts, or a clean run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from http_fixtures import TinyService
+from mlstress_tui.cli import main
+
+PIECES = ("Tr0ub4dor", "3xYzAbC")
+
+
+def one_line_error(code: int, err: str, *fragments: str) -> str:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def everything_written(*roots: Path) -> str:
+    files = [path for root in roots for path in root.rglob("*") if path.is_file()]
+    return "".join(path.read_text(errors="replace") for path in files)
+
+
+# Every reserved character, malformed percent-escapes and the right way to write one: (between the pieces,
+# whether a URL can be read one way only, whether libpq reads the DSN one way only).
+PASSWORDS = [("/", False, False), ("?", False, True), ("#", False, True), ("@", False, False), (":", True, True),
+             ("%", False, False), ("+", True, True), ("=", True, True), ("%ZZ", False, False), ("%g1", False, False),
+             ("%2F", True, True), ("/?#@:%+=", False, False)]
+
+
+@pytest.fixture(scope="module")
+def service():
+    with TinyService() as running:
+        yield running
+
+
+@pytest.mark.parametrize("middle, url_readable, dsn_readable", PASSWORDS)
+@pytest.mark.parametrize("where", ["url", "dsn"])
+def test_a_password_with_any_reserved_character_reaches_no_output(where, middle, url_readable, dsn_readable, service,
+                                                                 small_db, tmp_path, capsys, monkeypatch):
+    password = middle.join(PIECES)
+    monkeypatch.chdir(tmp_path)
+    out_dir = tmp_path / "run"
+    if where == "url":
+        host = service.base.removeprefix("http://")
+        argv = ["--url", f"http://robot:{password}@{host}/features/{{user_id}}",
+                "-H", f"Authorization: Bearer {password}", "--users-db", str(small_db)]
+    else:
+        argv = ["--dsn", f"postgresql://reader:{password}@127.0.0.1:1/features"]
+    code = main(["run", "--headless", *argv, "--concurrency", "1", "--workers", "1", "--requests", "20",
+                 "--out", str(out_dir)])
+    printed = capsys.readouterr()
+    shown = printed.out + printed.err + everything_written(tmp_path)
+    for secret in (password, *PIECES):
+        assert secret not in shown
+    if where == "url" and url_readable:
+        assert code == 0, printed.err
+        assert (out_dir / "summary.json").is_file() and (out_dir / "intervals.jsonl").is_file()
+    elif where == "dsn" and dsn_readable:
+        one_line_error(code, printed.err, "cannot connect to postgresql reader@127.0.0.1:1/features")
+    else:  # refused before anything starts, saying how to write it
+        one_line_error(code, printed.err, "percent-encode")
+
+
+@pytest.mark.parametrize("bad", [-1, "lots\x1b[2J", 1.5])
+def test_a_users_database_with_a_bad_event_count_is_one_line(bad, small_db, tmp_path, capsys):
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "bad.sqlite"
+    shutil.copy(small_db, db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE mlstress_user_stats SET event_count = ? WHERE rowid = 7", (bad,))
+        user = connection.execute("SELECT user_id FROM mlstress_user_stats WHERE rowid = 7").fetchone()[0]
+    code = main(["run", "--headless", "--db", str(db), "--requests", "5", "--out", str(tmp_path / "run")])
+    line = one_line_error(code, capsys.readouterr().err, "event_count", user, "not a whole number of 0 or more")
+    assert "\x1b" not in line
