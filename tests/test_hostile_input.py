@@ -80,3 +80,50 @@ def test_a_users_database_with_a_bad_event_count_is_one_line(bad, small_db, tmp_
     code = main(["run", "--headless", "--db", str(db), "--requests", "5", "--out", str(tmp_path / "run")])
     line = one_line_error(code, capsys.readouterr().err, "event_count", user, "not a whole number of 0 or more")
     assert "\x1b" not in line
+
+
+@pytest.mark.parametrize("body, headers, sent_as", [
+    ('{"user": "{user_id}"}', [], "application/json"),
+    (' [ "{user_id}" ]', [], "application/json"),
+    ('{"user": "{user_id}"}', ["Content-Type: application/vnd.features+json"], "application/vnd.features+json"),
+    ('{"user": "{user_id}"}', ["content-type:text/plain"], "text/plain"),
+    ("user={user_id}", [], "application/x-www-form-urlencoded"),
+])
+def test_a_json_body_is_sent_as_json_unless_a_header_says_otherwise(body, headers, sent_as, small_db, tmp_path,
+                                                                   capsys):
+    header_args = [arg for header in headers for arg in ("-H", header)]
+    with TinyService() as service:
+        code = main(["run", "--headless", "--url", f"{service.base}/features", "--method", "POST", "--body", body,
+                     *header_args, "--users-db", str(small_db), "--concurrency", "1", "--workers", "1",
+                     "--requests", "5", "--out", str(tmp_path / "run")])
+        seen = list(service.requests)
+    assert code == 0, capsys.readouterr().err
+    assert len(seen) >= 6  # the pre-check and the load
+    for request in seen:
+        types = [value for name, value in request["headers"].items() if name.lower() == "content-type"]
+        assert types == [sent_as]
+        assert request["body"].decode().startswith(body.partition("{user_id}")[0])
+        assert b"{user_id}" not in request["body"] and b"USR" in request["body"]
+
+
+@pytest.mark.parametrize("first_delay_s, timeout, code, fragment", [
+    (1.5, "0.4", 2, "answered nothing within 0.4 s (something is listening)"),
+    (1.0, "4", 0, None),
+    (None, "2", 2, "nothing listening at http://127.0.0.1:"),
+])
+def test_the_pre_check_waits_the_request_timeout_and_says_what_it_found(first_delay_s, timeout, code, fragment,
+                                                                        small_db, tmp_path, capsys):
+    from http_fixtures import free_port
+
+    argv = ["run", "--headless", "--users-db", str(small_db), "--timeout", timeout, "--concurrency", "1",
+            "--workers", "1", "--requests", "5", "--out", str(tmp_path / "run")]
+    if first_delay_s is None:
+        got = main([*argv, "--url", f"http://127.0.0.1:{free_port()}/features/{{user_id}}"])
+    else:
+        with TinyService(first_delay_s=first_delay_s) as service:
+            got = main([*argv, "--url", f"{service.base}/features/{{user_id}}"])
+    err = capsys.readouterr().err
+    if code == 2:
+        one_line_error(got, err, fragment)
+    else:
+        assert got == 0, err
