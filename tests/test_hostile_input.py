@@ -127,3 +127,89 @@ def test_the_pre_check_waits_the_request_timeout_and_says_what_it_found(first_de
         one_line_error(got, err, fragment)
     else:
         assert got == 0, err
+
+
+NUMBERS = [
+    (["run", "--duration", "nan"], "argument --duration: must be a positive number of seconds, at most 604,800"),
+    (["run", "--duration", "inf"], "argument --duration: must be a positive number of seconds"),
+    (["run", "--duration", "1e300"], "argument --duration: must be a positive number of seconds"),
+    (["run", "--timeout", "nan"], "argument --timeout: must be a positive number of seconds, at most 3,600"),
+    (["run", "--startup-timeout", "nan"], "argument --startup-timeout: must be a positive number of seconds"),
+    (["run", "--rate", "inf"], "argument --rate: must be a positive number of requests/s, at most 1,000,000"),
+    (["run", "--concurrency", "5000"], "argument --concurrency: must be a whole number of virtual users"),
+    (["run", "--requests", "10000000000000"], "argument --requests: must be a whole number of requests"),
+    (["run", "--pool-size", "0"], "argument --pool-size: must be a whole number of connection slots, at least 1"),
+    (["run", "--workers", "1000"], "argument --workers: must be a whole number of worker processes, at least 1 and "
+                                   "at most 256 (each takes about 45 MB"),
+    (["run", "--seed", "-1"], "argument --seed: must be a whole number, at least 0"),
+    (["ramp", "--max", "nan"], "argument --max: must be a positive number"),
+    (["ramp", "--start", "nan"], "argument --start: must be a positive number"),
+    (["ramp", "--step", "nan"], "argument --step: must be a positive number"),
+    (["ramp", "--factor", "nan"], "argument --factor: must be a number, above 1 and at most 100"),
+    (["ramp", "--factor", "1"], "argument --factor: must be a number, above 1"),
+    (["ramp", "--start", "2000"], "--start must be a whole number of virtual users, at least 1 and at most 1,024"),
+    (["ramp", "--step", "2.5"], "--step must be a whole number of virtual users"),
+    (["ramp", "--step-duration", "inf"], "argument --step-duration: must be a positive number of seconds"),
+    (["ramp", "--sla-p95-ms", "nan"], "argument --sla-p95-ms: must be a positive number of milliseconds"),
+    (["ramp", "--max-error-rate", "2"], "argument --max-error-rate: must be a share, at least 0 and at most 1"),
+    (["outliers", "--threshold-ms", "nan"], "argument --threshold-ms: must be a positive number of milliseconds"),
+    (["outliers", "--requests-per-stratum", "0"], "argument --requests-per-stratum: must be a whole number"),
+    (["accept", "--workers", "0"], "argument --workers: must be a whole number of worker processes"),
+    (["serve", "--port", "99999"], "argument --port: must be a TCP port number, at least 1 and at most 65,535"),
+    (["serve", "--extra-latency-ms", "nan"], "argument --extra-latency-ms: must be a number of milliseconds"),
+    (["serve", "--fail-rate", "inf"], "argument --fail-rate: must be a share"),
+    (["batch", "--chunk-size", "1000000000000"], "argument --chunk-size: must be a whole number of rows"),
+    (["selfcheck", "--seconds", "nan"], "argument --seconds: must be a positive number of seconds"),
+]
+PRESETS = [
+    ("run", "[load]\nduration_s = 1e300\n", "[load] duration_s must be a positive number of seconds, at most 604,800"),
+    ("run", "[load]\ntimeout_s = 1e300\n", "[load] timeout_s must be a positive number of seconds, at most 3,600"),
+    ("run", "[load]\nrate = inf\n", "[load] rate must be a number"),
+    ("run", "[load]\npool_size = 100000\n", "[load] pool_size must be a whole number of connection slots"),
+    ("run", "[sla]\np95_ms = 1e300\n", "[sla] p95_ms must be a positive number of milliseconds"),
+    ("accept", '[[stages]]\nname = "s"\nkind = "load"\nconcurrency = 2\nduration_s = 1e300\n'
+               '[[criteria]]\nstage = "s"\nmetric = "p95_ms"\nop = "<"\nvalue = 100\n',
+     "stage 's': duration_s must be a positive number of seconds, at most 604,800"),
+    ("accept", '[[stages]]\nname = "r"\nkind = "ramp"\nstep = "x1e300"\nstep_duration_s = 1\n'
+               '[[criteria]]\nstage = "r"\nmetric = "safe_concurrency"\nop = ">="\nvalue = 1\n',
+     "stage 'r': step must be \"xF\" with F above 1 and at most 100"),
+    ("accept", '[[stages]]\nname = "r"\nkind = "ramp"\nmax = 100000\n'
+               '[[criteria]]\nstage = "r"\nmetric = "safe_concurrency"\nop = ">="\nvalue = 1\n',
+     "stage 'r': max must be a whole number of virtual users, at least 1 and at most 1,024"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", NUMBERS)
+def test_every_number_on_the_command_line_is_finite_and_in_its_range(argv, fragment, small_db, tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    where = {"serve": ["--db", str(small_db)], "batch": ["--db", str(small_db)], "selfcheck": []}.get(
+        argv[0], ["--target", "sleep:1ms", "--users-db", str(small_db)])
+    out = ["--report-dir" if argv[0] == "accept" else "--out", str(tmp_path / "run")]
+    code = main([*argv, *where, *(out if argv[0] != "serve" else [])])
+    one_line_error(code, capsys.readouterr().err, fragment)
+    assert list(tmp_path.iterdir()) == []  # refused before anything started
+
+
+@pytest.mark.parametrize("command, toml, fragment", PRESETS)
+def test_every_number_in_a_preset_is_finite_and_in_its_range(command, toml, fragment, tmp_path, capsys):
+    preset = tmp_path / "absurd.toml"
+    preset.write_text(toml, encoding="utf-8")
+    out = "--report-dir" if command == "accept" else "--out"
+    code = main([command, "--target", "sleep:1ms", "--preset", str(preset), out, str(tmp_path / "run")])
+    line = one_line_error(code, capsys.readouterr().err, fragment)
+    assert "absurd.toml" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_serve_on_a_port_in_use_says_so_before_serving(small_db, capsys):
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code = main(["serve", "--db", str(small_db), "--port", str(port)])
+    printed = capsys.readouterr()
+    one_line_error(code, printed.err, f"cannot listen on 127.0.0.1:{port} (address already in use)")
+    assert printed.out == ""

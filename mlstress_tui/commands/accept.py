@@ -12,7 +12,7 @@ from pathlib import Path
 from mlstress_tui.analysis.acceptance import evaluate, load_metrics, suspect_reason, verdict
 from mlstress_tui.analysis.edge_users import edge_lines
 from mlstress_tui.analysis.outliers import heavy_breach_rate
-from mlstress_tui.commands.options import add_target_arguments, build_session, positive_int
+from mlstress_tui.commands.options import add_target_arguments, bounded, build_session
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
 from mlstress_tui.commands.run import run_headless
@@ -39,8 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help=f"acceptance suite: a name from presets/ or a .toml file (default {DEFAULT_PRESET})")
     group.add_argument("--report-dir", type=Path, metavar="DIR",
                        help="where the reports and each stage's run go (default ./mlstress-runs/<UTC timestamp>/)")
-    group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequences (default 42)")
-    group.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
+    group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequences (default 42)")
+    group.add_argument("--workers", type=bounded("workers"), metavar="N", help="worker processes (default: one per core)")
     group.add_argument("--headless", action="store_true", help="no final panel on screen (automatic when stdout is not a terminal)")
     group.add_argument("--theme", metavar="NAME", help="theme of the final panel and acceptance.svg")
     parser.set_defaults(func=run)
