@@ -213,3 +213,97 @@ def test_serve_on_a_port_in_use_says_so_before_serving(small_db, capsys):
     printed = capsys.readouterr()
     one_line_error(code, printed.err, f"cannot listen on 127.0.0.1:{port} (address already in use)")
     assert printed.out == ""
+
+
+BAD_THEMES = {
+    "oops.toml": ('name = "oops"\nprimary = "#336699"\nvariables = "oops"\n', "variables = 'oops' must be a table"),
+    "nc.toml": ('name = "nc"\nprimary = "#336699"\n[variables]\nfooter-key-foreground = "notacolour"\n',
+                "variables.footer-key-foreground = 'notacolour' is not a colour"),
+    "yes.toml": ('name = "yes"\nprimary = "#336699"\ndark = "yes"\n', "dark = 'yes' must be true or false"),
+    "spread.toml": ('name = "spread"\nprimary = "#336699"\nluminosity_spread = inf\n',
+                    "luminosity_spread = inf must be a number from 0 to 1"),
+    "inject.toml": ('name = "inject"\nprimary = "#336699"\n[variables]\nborder = "red; } Screen { display: none"\n',
+                    "variables.border = 'red; } Screen { display: none' holds ; { }"),
+    "under.toml": ('name = "under"\nprimary = "#336699"\n[variables]\nfooter-background = "$primary 50%"\n',
+                   "variables.footer-background = '$primary 50%' is not a background colour"),
+    "latin1.toml": ("name = \"caf\xe9\"\nprimary = \"#336699\"\n".encode("latin-1"), "is not UTF-8 text"),
+}
+GOOD_THEME = ('name = "good"\nprimary = "#336699"\ndark = false\n[variables]\nblock-cursor-text-style = "bold reverse"\n'
+              'footer-key-background = "red 50%"\ntext = "auto 87%"\nlink-style-hover = "bold not underline"\n')
+
+
+@pytest.fixture
+def bad_themes(tmp_path, monkeypatch) -> Path:
+    """A themes directory holding one usable theme and every kind of broken one, in place of the shipped themes."""
+    from mlstress_tui.tui import themes as themes_module
+
+    directory = tmp_path / "themes"
+    directory.mkdir()
+    (directory / "good.toml").write_text(GOOD_THEME, encoding="utf-8")
+    for name, (text, _) in BAD_THEMES.items():
+        path = directory / name
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(themes_module, "data_dir", lambda what: directory)
+    return directory
+
+
+def test_a_bad_theme_is_skipped_with_one_line_naming_the_file_and_key(bad_themes) -> None:
+    from mlstress_tui.tui.themes import load_themes
+
+    loaded = load_themes()
+    assert [theme.name for theme in loaded.themes] == ["good"]
+    assert len(loaded.problems) == len(BAD_THEMES)
+    for name, (_, fragment) in BAD_THEMES.items():
+        [problem] = [problem for problem in loaded.problems if problem.startswith(f"theme {name}")]
+        assert fragment in problem and "\n" not in problem
+
+
+@pytest.mark.parametrize("theme", ["nc", "yes", "oops"])
+def test_asking_for_a_skipped_theme_is_one_line(theme, bad_themes, tmp_path, capsys) -> None:
+    code = main(["run", "--target", "sleep:1ms", "--theme", theme, "--out", str(tmp_path / "run")])
+    one_line_error(code, capsys.readouterr().err, f"theme {theme}.toml: ", BAD_THEMES[f"{theme}.toml"][1], "good")
+    assert not (tmp_path / "run").exists()
+
+
+def test_show_with_bad_themes_beside_it_still_writes_the_panel(bad_themes, small_db, tmp_path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["run", "--headless", "--target", "sleep:1ms", "--users-db", str(small_db), "--workers", "1",
+                 "--requests", "20", "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["show", str(run_dir), "--svg", "--theme", "good"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (run_dir / "acceptance.svg").stat().st_size > 1000
+    assert len(err) == len(BAD_THEMES) and all(line.endswith("; skipped") for line in err), err
+
+
+async def test_the_dashboard_with_bad_themes_beside_it_runs_to_its_end(bad_themes, tmp_path) -> None:
+    from mlstress_tui.tui.app import DashboardApp
+    from tui_fakes import HISTORY, FakeEngine, fake_session
+
+    engine = FakeEngine(tmp_path / "run", script=HISTORY, concurrency=16)
+    app = DashboardApp(fake_session(engine), theme="nc")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.theme == "good"
+        for _ in range(3):  # `t` goes round the themes that loaded; none of the broken ones is among them
+            await pilot.press("t")
+            await pilot.pause()
+        messages = [notification.message for notification in app._notifications]
+        assert any("nc.toml" in message and "footer-key-foreground" in message for message in messages)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["run", "--target", "sleep:1ms", "--preset", "{file}"], "preset '{file}' is not UTF-8 text (byte 11 is 0xe9)"),
+    (["generate", "--profile", "{file}", "--out", "{dir}/twin.sqlite"], "--profile {file} is not UTF-8 text"),
+    (["profile", "--db", "{db}", "--mapping", "{file}", "--out", "{dir}/p.toml"], "--mapping {file} is not UTF-8"),
+    (["run", "--db", "{db}", "--query", "{file}"], "query file '{file}' is not UTF-8 text"),
+])
+def test_a_file_that_is_not_utf8_is_one_line(argv, fragment, small_db, tmp_path, capsys):
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    fill = {"file": str(latin1), "dir": str(tmp_path), "db": str(small_db)}
+    code = main([arg.format(**fill) for arg in argv] + (["--out", str(tmp_path / "run")] if argv[0] == "run" else []))
+    one_line_error(code, capsys.readouterr().err, fragment.format(**fill), "UTF-8")

@@ -15,7 +15,7 @@ from mlstress_tui.analysis.outliers import heavy_breach_rate
 from mlstress_tui.commands.options import add_target_arguments, bounded, build_session
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
-from mlstress_tui.commands.run import run_headless
+from mlstress_tui.commands.run import run_headless, say_theme_problems
 from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from mlstress_tui.paths import default_run_dir
 from mlstress_tui.presets import Preset, load_preset
@@ -190,6 +190,7 @@ def _finish_panel(args: argparse.Namespace, report: dict, report_dir: Path, writ
     from mlstress_tui.tui.acceptance_view import acceptance_text, save_acceptance_svg, show_acceptance
 
     print("\n" + acceptance_text(report), flush=True)
+    say_theme_problems()
     svg = save_acceptance_svg(report, report_dir, theme=args.theme)
     print("  written: " + ", ".join(str(path) for path in [*written, svg]), flush=True)
     if not args.headless and sys.stdout.isatty():

@@ -74,6 +74,8 @@ def load_query_file(path: str) -> str:
             sql = handle.read()
     except OSError as error:
         raise UsageError(f"cannot read query file {path!r}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"query file {path!r} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
     if not sql.strip():
         raise UsageError(f"query file {path!r} is empty: write one SELECT with a :user_id parameter")
     names = set(_NAMED_PARAMETER.findall(sql))
