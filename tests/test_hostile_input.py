@@ -307,3 +307,48 @@ def test_a_file_that_is_not_utf8_is_one_line(argv, fragment, small_db, tmp_path,
     fill = {"file": str(latin1), "dir": str(tmp_path), "db": str(small_db)}
     code = main([arg.format(**fill) for arg in argv] + (["--out", str(tmp_path / "run")] if argv[0] == "run" else []))
     one_line_error(code, capsys.readouterr().err, fragment.format(**fill), "UTF-8")
+
+
+@pytest.mark.parametrize("sql, reason", [
+    ("VACUUM INTO 'copy_' || :user_id", "it is VACUUM, not a SELECT"),
+    ("ATTACH 'copy_' || :user_id AS other", "it is ATTACH, not a SELECT"),
+    ("DELETE FROM users WHERE user_id = :user_id", "it is DELETE, not a SELECT"),
+    ("INSERT INTO users (user_id) VALUES (:user_id)", "it is INSERT, not a SELECT"),
+    ("UPDATE users SET city = 'x' WHERE user_id = :user_id", "it is UPDATE, not a SELECT"),
+    ("WITH doomed AS (SELECT 1) DELETE FROM users WHERE user_id = :user_id", "it is DELETE, not a SELECT"),
+    ("SELECT * FROM users WHERE user_id = :user_id; DELETE FROM users", "it holds more than one statement"),
+    ("PRAGMA user_version = 7 -- :user_id", "it is PRAGMA, not a SELECT"),
+    ("BEGIN IMMEDIATE -- :user_id", "it is TRANSACTION, not a SELECT"),
+    ("CREATE TEMP TABLE t AS SELECT :user_id AS user_id", "it is CREATE TEMP TABLE, not a SELECT"),
+    ("SELECT load_extension(:user_id)", "it calls load_extension()"),
+])
+def test_a_query_that_is_not_one_read_only_select_is_refused_before_the_run(sql, reason, small_db, tmp_path, capsys,
+                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    query = tmp_path / "q.sql"
+    query.write_text(sql, encoding="utf-8")
+    before = small_db.stat().st_mtime_ns
+    code = main(["run", "--headless", "--db", str(small_db), "--query", str(query), "--requests", "5",
+                 "--out", str(tmp_path / "run")])
+    one_line_error(code, capsys.readouterr().err, f"--query is not a single read-only SELECT ({reason}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["q.sql"]  # no copy_*, no run directory
+    assert small_db.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM users WHERE user_id = :user_id",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) "
+    "SELECT DISTINCT u.segment, count(*) FROM users AS u, n WHERE u.user_id = :user_id GROUP BY 1",
+    "SELECT u.user_id, (SELECT count(*) FROM pragma_table_info('users')) AS columns FROM users AS u "
+    "WHERE u.user_id = :user_id",
+    "  -- a comment first\nSELECT user_id FROM users WHERE user_id = :user_id;  ",
+])
+def test_read_only_selects_are_not_mistaken_for_writes(sql, small_db):
+    from mlstress_tui.load.targets.sqlite import open_read_only
+    from mlstress_tui.pipeline.feature_query import check_database
+
+    connection = open_read_only(small_db)
+    try:
+        check_database(connection, "small.sqlite", sql)
+    finally:
+        connection.close()
