@@ -352,3 +352,57 @@ def test_read_only_selects_are_not_mistaken_for_writes(sql, small_db):
         check_database(connection, "small.sqlite", sql)
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("command, address, fragment", [
+    ("run", "127.0.0.1:{port}", "--ray: nothing listening at 127.0.0.1:{port} (connection refused)"),
+    ("run", "ray://127.0.0.1:{port}", "--ray: nothing listening at 127.0.0.1:{port} (connection refused)"),
+    ("ramp", "127.0.0.1:{port}", "--ray: nothing listening at 127.0.0.1:{port} (connection refused)"),
+    ("outliers", "127.0.0.1:{port}", "--ray: nothing listening at 127.0.0.1:{port} (connection refused)"),
+    ("accept", "ray://127.0.0.1:{port}", "--ray: nothing listening at 127.0.0.1:{port} (connection refused)"),
+    ("run", "auto", "nothing listening at 127.0.0.1:{port} (--ray auto: from RAY_ADDRESS)"),
+    ("run", "http://127.0.0.1:{port}", "--ray 'http://127.0.0.1:{port}' is not a Ray address: use auto, local"),
+    ("run", "127.0.0.1", "--ray '127.0.0.1' is not a Ray address"),
+    ("run", "no-such-host.invalid:6379", "--ray: the host of no-such-host.invalid:6379 is not known here"),
+])
+def test_a_ray_address_where_nothing_answers_is_one_line_at_once(command, address, fragment, small_db, tmp_path,
+                                                                 capsys, monkeypatch):
+    import time
+
+    from http_fixtures import free_port
+
+    port = free_port()
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    out = ["--report-dir" if command == "accept" else "--out", str(tmp_path / "run")]
+    started = time.monotonic()
+    code = main([command, "--headless", "--ray", address.format(port=port), "--target", "sleep:1ms",
+                 "--users-db", str(small_db), *out])
+    one_line_error(code, capsys.readouterr().err, fragment.format(port=port))
+    assert time.monotonic() - started < 15  # Ray's own wait here is minutes
+    assert not (tmp_path / "run").exists()
+
+
+def test_ray_reaches_the_sessions_of_outliers_and_of_every_accept_stage(small_db, tmp_path, capsys, monkeypatch):
+    from mlstress_tui.cli import build_parser
+    from mlstress_tui.commands import accept, options
+    from mlstress_tui.errors import UsageError
+    from mlstress_tui.presets import load_preset
+
+    seen: list[tuple[str | None, str]] = []
+
+    def engine(target, load, **_):
+        seen.append((load.ray, load.on_node_loss))
+        raise UsageError("stopped before any worker starts")
+
+    monkeypatch.setattr(options, "check_ray_address", lambda address: None)
+    monkeypatch.setattr(options, "LoadEngine", engine)
+    ray = ["--ray", "10.0.0.7:6390", "--on-node-loss", "stop"]
+    assert main(["outliers", "--headless", *ray, "--target", "sleep:1ms", "--users-db", str(small_db),
+                 "--out", str(tmp_path / "outliers")]) == 2
+    args = build_parser().parse_args(["accept", *ray, "--target", "sleep:1ms", "--users-db", str(small_db)])
+    stages = load_preset(args.preset).stages
+    assert len(stages) >= 4
+    for stage in stages:
+        with pytest.raises(UsageError):
+            accept._stage_session(accept._stage_args(args, stage, tmp_path / "accept"), stage)
+    assert seen == [("10.0.0.7:6390", "stop")] * (1 + len(stages))

@@ -12,7 +12,8 @@ from pathlib import Path
 from mlstress_tui.analysis.acceptance import evaluate, load_metrics, suspect_reason, verdict
 from mlstress_tui.analysis.edge_users import edge_lines
 from mlstress_tui.analysis.outliers import heavy_breach_rate
-from mlstress_tui.commands.options import add_target_arguments, bounded, build_session
+from mlstress_tui.commands.options import (add_ray_arguments, add_target_arguments, bounded, build_session,
+                                           check_ray_address)
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
 from mlstress_tui.commands.run import run_headless, say_theme_problems
@@ -41,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="where the reports and each stage's run go (default ./mlstress-runs/<UTC timestamp>/)")
     group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequences (default 42)")
     group.add_argument("--workers", type=bounded("workers"), metavar="N", help="worker processes (default: one per core)")
+    add_ray_arguments(group)
     group.add_argument("--headless", action="store_true", help="no final panel on screen (automatic when stdout is not a terminal)")
     group.add_argument("--theme", metavar="NAME", help="theme of the final panel and acceptance.svg")
     parser.set_defaults(func=run)
@@ -144,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     if not preset.criteria:
         raise UsageError(f"preset {preset.name!r} has no [[criteria]]: nothing to gate on; use an acceptance "
                          "preset such as 'acceptance', 'smoke' or 'peak'")
+    if args.ray is not None:  # before the report directory: a cluster that is not there leaves nothing behind
+        check_ray_address(args.ray)
     report_dir = _make_report_dir(args)
     started_at, began = datetime.now(timezone.utc), time.monotonic()
     measured: dict[str, dict] = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
 from mlstress_tui.load.limits import BOUNDS, WORKER_MB, Bound
+from mlstress_tui.load.ray_address import check_ray_address
 from mlstress_tui.load.schedule import ARRIVALS
 from mlstress_tui.load.targets import Target, parse_target
 from mlstress_tui.load.targets.sqlite import SQLiteTarget
@@ -95,9 +96,14 @@ def add_load_arguments(parser: argparse.ArgumentParser, *, levels: bool = True, 
     group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequence (default 42)")
     group.add_argument("--workers", type=bounded("workers"), metavar="N", help=f"worker processes (default: one per core; at most {BOUNDS['workers'].high:,.0f}, each takes ~{WORKER_MB} MB)")
     group.add_argument("--on-worker-death", choices=("replace", "stop"), help="a worker process that dies is replaced (default) or ends the run; either way it is said and the exit code is 3")
-    group.add_argument("--ray", metavar="ADDRESS", help="run the workers as Ray actors across a cluster: auto (a running cluster), local (start one here), or ray://host:port (needs the [ray] extra)")
-    group.add_argument("--on-node-loss", choices=("continue", "stop"), help="with --ray: a lost actor or node's share goes to the rest (default) or ends the run; either way it is said and the exit code is 3")
+    add_ray_arguments(group)
     group.add_argument("--preset", metavar="NAME|FILE", help=f"load profile: {', '.join(available_presets())}, or a .toml file (default: default)")
+
+
+def add_ray_arguments(group: argparse._ArgumentGroup) -> None:
+    """--ray and --on-node-loss: every command that drives load takes them."""
+    group.add_argument("--ray", metavar="ADDRESS", help="run the workers as Ray actors across a cluster: auto (a running cluster), local (start one here), host:port or ray://host:port (needs the [ray] extra)")
+    group.add_argument("--on-node-loss", choices=("continue", "stop"), help="with --ray: a lost actor or node's share goes to the rest (default) or ends the run; either way it is said and the exit code is 3")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -230,6 +236,8 @@ def build_session(args: argparse.Namespace, *, headless: bool, sla_p95_ms: float
     preset = load_preset(args.preset)
     # Bad load options are reported before the default database is generated.
     load = resolve_load(args, preset, headless=headless, **load_overrides)
+    if load.ray is not None:
+        check_ray_address(load.ray)
     target, database, users_db = resolve_target(args, timeout_s=load.timeout_s)
     run_dir = make_run_dir(args)
     engine = LoadEngine(target, load, run_dir=run_dir, database=database, users_db=users_db)

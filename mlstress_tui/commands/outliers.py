@@ -7,7 +7,8 @@ import sys
 from typing import TextIO
 
 from mlstress_tui.analysis.outliers import outliers_report, strata_results, strata_table
-from mlstress_tui.commands.options import add_output_arguments, add_target_arguments, bounded, build_session
+from mlstress_tui.commands.options import (add_output_arguments, add_ray_arguments, add_target_arguments, bounded,
+                                           build_session)
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
 from mlstress_tui.session import RunSession
 
@@ -32,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help=f"requests sent to each stratum (default {DEFAULT_REQUESTS_PER_STRATUM})")
     group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequence (default 42)")
     group.add_argument("--workers", type=bounded("workers"), metavar="N", help="worker processes (default: one per core)")
+    add_ray_arguments(group)
     group.add_argument("--preset", metavar="NAME|FILE", help=argparse.SUPPRESS)
     add_output_arguments(parser)
     add_front_end_arguments(parser)
