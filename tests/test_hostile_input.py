@@ -406,3 +406,36 @@ def test_ray_reaches_the_sessions_of_outliers_and_of_every_accept_stage(small_db
         with pytest.raises(UsageError):
             accept._stage_session(accept._stage_args(args, stage, tmp_path / "accept"), stage)
     assert seen == [("10.0.0.7:6390", "stop")] * (1 + len(stages))
+
+
+def _send_path_describes_failures() -> bool:
+    """Whether the worker's send path turns what a target raised into data through load.failures (the lead wires it)."""
+    import inspect
+
+    from mlstress_tui.load import worker
+
+    return "describe_failure" in inspect.getsource(worker)
+
+
+@pytest.mark.skipif(not _send_path_describes_failures(),
+                    reason="load/worker.py's send path does not call load.failures.describe_failure yet (the lead's "
+                           "file); tests/test_failures.py covers the function itself")
+@pytest.mark.parametrize("how, kind", [
+    ("int", "5"), ("tuple", "('a', 1)"), ("escapes", "kind\\x1b[31m"),
+    ("kind_raises", "undescribable_error"), ("str_raises", "undescribable_error"),
+])
+def test_a_target_that_misreports_itself_is_counted_by_a_printable_kind(how, kind, small_db, tmp_path, capsys,
+                                                                        monkeypatch):
+    import json
+
+    monkeypatch.setenv("MLSTRESS_HOSTILE", how)
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    run_dir = tmp_path / "run"
+    code = main(["run", "--headless", "--target", "python:pipeline_fixtures:misreports", "--users-db", str(small_db),
+                 "--workers", "1", "--concurrency", "1", "--requests", "20", "--timeout", "2", "--out", str(run_dir)])
+    printed = capsys.readouterr()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert code == 0, printed.err
+    assert summary["requests"] == 20 and summary["errors_by_kind"] == {kind: 20}  # no pool_timeout, no dead user
+    shown = printed.out + printed.err + everything_written(run_dir)
+    assert "\x1b" not in shown and "\x07" not in shown and "died" not in printed.err
