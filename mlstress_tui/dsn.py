@@ -16,7 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from mlstress_tui.errors import UsageError
-from mlstress_tui.redaction import password_of, secrets_in, unquoted_tokens, user_info
+from mlstress_tui.redaction import ENCODE_HINT, password_of, secrets_in, unquoted_tokens, user_info
 from mlstress_tui.redaction import scrub as scrub_secrets
 
 _ENVIRONMENT = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE", "service": "PGSERVICE"}
@@ -27,7 +27,6 @@ CONNECT_TIMEOUT_S = 5
 
 # Keys whose values are secrets: never in a label, a description or a message.
 SECRET_KEYS = ("password", "sslpassword")
-ENCODE_HINT = "percent-encode / ? # @ : % in a user or password (%2F %3F %23 %40 %3A %25)"
 
 
 def dsn_parts(dsn: str) -> dict:

@@ -15,6 +15,8 @@ import re
 from urllib.parse import quote, unquote
 
 MASK = "***"
+# How to write a password that holds a reserved character, in the line that refuses one that does not.
+ENCODE_HINT = "percent-encode / ? # @ : % in a user or password (%2F %3F %23 %40 %3A %25)"
 # A password's pieces as parsers split them (at reserved characters); shorter pieces say nothing of it.
 _PIECE = re.compile(r"[/?#@:%+=&;,\s\[\]!$'()*]+")
 _SHORTEST_PIECE = 4

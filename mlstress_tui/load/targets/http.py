@@ -21,14 +21,14 @@ import pycurl
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.targets import LiveTarget, RequestTimeout, Target
-from mlstress_tui.redaction import has_bad_percent, password_of, scrub, secrets_in, unquoted_tokens, user_info
+from mlstress_tui.redaction import (ENCODE_HINT, has_bad_percent, password_of, scrub, secrets_in, unquoted_tokens,
+                                    user_info)
 
 PLACEHOLDER = "{user_id}"
 METHODS = ("GET", "POST")
 # How long a connection may take to open (a request's whole deadline is --timeout).
 CONNECT_TIMEOUT_S = 5.0
 DEFAULT_TIMEOUT_S = 5.0
-ENCODE_HINT = "percent-encode / ? # @ : % in a user or password (%2F %3F %23 %40 %3A %25)"
 # libcurl's error numbers, by the kind a summary counts them as.
 _KINDS = {
     pycurl.E_COULDNT_CONNECT: "connect_refused", pycurl.E_COULDNT_RESOLVE_HOST: "connect_refused",
@@ -67,8 +67,8 @@ def public_url(url: str) -> str:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return f"{url.partition(':')[0][:10]}://(unreadable URL)"
+    except ValueError:  # `check` refuses such a URL; a label never raises, nor quotes what it cannot read
+        return "(unreadable URL)"
     query = "?" + "&".join(f"{pair.split('=')[0]}=…" for pair in parts.query.split("&")) if parts.query else ""
     return f"{parts.scheme}://{host}{port}{parts.path}{query}"
 
@@ -158,7 +158,8 @@ class HttpTarget(Target):
                 raise UsageError(f"no connection to {self.label} within {min(self.timeout_s, CONNECT_TIMEOUT_S):g} s "
                                  "(the host did not accept one): check --url, the network or a firewall") from None
             if number == pycurl.E_URL_MALFORMAT:
-                raise UsageError(f"--url {self.label!r} is not a URL libcurl accepts: check it; {ENCODE_HINT}") from None
+                raise UsageError(f"--url {self.label!r} is not a URL libcurl accepts: check it; "
+                                 f"{ENCODE_HINT}") from None
         finally:
             live.close(handle)
 
