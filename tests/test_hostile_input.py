@@ -108,7 +108,7 @@ def test_a_json_body_is_sent_as_json_unless_a_header_says_otherwise(body, header
 
 @pytest.mark.parametrize("first_delay_s, timeout, code, fragment", [
     (1.5, "0.4", 2, "answered nothing within 0.4 s (something is listening)"),
-    (1.0, "4", 0, None),
+    pytest.param(1.0, "4", 0, None, marks=pytest.mark.slow),
     (None, "2", 2, "nothing listening at http://127.0.0.1:"),
 ])
 def test_the_pre_check_waits_the_request_timeout_and_says_what_it_found(first_delay_s, timeout, code, fragment,
@@ -265,6 +265,7 @@ def test_asking_for_a_skipped_theme_is_one_line(theme, bad_themes, tmp_path, cap
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_show_with_bad_themes_beside_it_still_writes_the_panel(bad_themes, small_db, tmp_path, capsys) -> None:
     run_dir = tmp_path / "run"
     assert main(["run", "--headless", "--target", "sleep:1ms", "--users-db", str(small_db), "--workers", "1",
