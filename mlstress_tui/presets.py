@@ -7,6 +7,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from mlstress_tui.errors import UsageError
+from mlstress_tui.bounds import BOUNDS
 from mlstress_tui.paths import data_dir
 from mlstress_tui.stages import METRICS_BY_KIND, OPS, STAGE_KINDS, Criterion, Stage, StageError
 from mlstress_tui.toml_files import read_toml
@@ -65,13 +66,15 @@ def load_preset(name_or_file: str | None) -> Preset:
     for key, value in load.items():
         if not _is(value, LOAD_KEYS[key]):
             raise UsageError(f"{where}: [load] {key} must be {_kind(LOAD_KEYS[key])}, got {value!r}")
+        if key in BOUNDS and not BOUNDS[key].holds(value):
+            raise UsageError(f"{where}: [load] {key} must be {BOUNDS[key]}, got {value!r}")
     sla_table = _table(data, "sla", where)
     unknown = set(sla_table) - set(SLA_KEYS)
     if unknown:
         raise UsageError(f"{where} has unknown [sla] keys {sorted(unknown)}: known are {list(SLA_KEYS)}")
     sla = sla_table.get("p95_ms", DEFAULT_SLA_P95_MS)
-    if not _is(sla, (int, float)) or sla <= 0:
-        raise UsageError(f"{where}: [sla] p95_ms must be a positive number of milliseconds")
+    if not _is(sla, (int, float)) or not BOUNDS["latency_ms"].holds(sla):
+        raise UsageError(f"{where}: [sla] p95_ms must be {BOUNDS['latency_ms']}, got {sla!r}")
     stages = _stages(data, where, float(sla))
     criteria = _criteria(data, where, stages)
     return Preset(name=data.get("name", path.stem), description=data.get("description", ""),

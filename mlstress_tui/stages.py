@@ -1,7 +1,8 @@
 """An acceptance suite's parts: the stages a preset runs, the criteria that gate a release, the metrics of each stage.
 
-Plain data that imports nothing of ours, so the preset reader, the analysis
-that evaluates criteria and the report writers all share one definition.
+Plain data that imports nothing of ours but the shared bounds, so the preset
+reader, the analysis that evaluates criteria and the report writers all share
+one definition.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
+
+from mlstress_tui.bounds import BOUNDS, Bound
 
 INT = (int,)
 NUMBER = (int, float)
@@ -42,14 +45,11 @@ class StageError(ValueError):
         self.problem = problem
 
 
-def _at_least_one(key: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise StageError(key, f"must be at least 1, got {value}")
-
-
-def _positive(key: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise StageError(key, f"must be positive, got {value:g}")
+def _within(key: str, value: float | None, bound: str | Bound) -> None:
+    """A stage's number inside its bound (the same as the flag's), or StageError saying the range."""
+    bound = BOUNDS[bound] if isinstance(bound, str) else bound
+    if value is not None and not bound.holds(value):
+        raise StageError(key, f"must be {bound}, got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,8 +91,8 @@ class LoadStage(_Stage):
     def check(self) -> None:
         if (self.concurrency is None) == (self.rate is None):
             raise StageError("concurrency", "or rate: set exactly one (closed loop users, or open loop req/s)")
-        _at_least_one("concurrency", self.concurrency)
-        _positive("rate", self.rate)
+        _within("concurrency", self.concurrency, "concurrency")
+        _within("rate", self.rate, "rate")
         bounds = [key for key in ("requests_per_user", "requests", "duration_s") if getattr(self, key) is not None]
         if len(bounds) != 1:
             raise StageError("requests_per_user", "| requests | duration_s: set exactly one, so the stage ends"
@@ -100,9 +100,9 @@ class LoadStage(_Stage):
         if self.requests_per_user is not None and self.rate is not None:
             raise StageError("requests_per_user", "needs concurrency: an open loop (rate) has no users to count "
                              "per; use requests or duration_s")
-        _at_least_one("requests_per_user", self.requests_per_user)
-        _at_least_one("requests", self.requests)
-        _positive("duration_s", self.duration_s)
+        _within("requests_per_user", self.requests_per_user, "requests_per_group")
+        _within("requests", self.requests, "requests")
+        _within("duration_s", self.duration_s, "duration_s")
 
     @property
     def total_requests(self) -> int | None:
@@ -132,17 +132,18 @@ class RampStage(_Stage):
     max_error_rate: float = 0.01
 
     def check(self) -> None:
-        _at_least_one("start", self.start)
+        _within("start", self.start, "concurrency")
+        _within("max", self.max, "concurrency")
         if self.max < self.start:
             raise StageError("max", f"must be at least start ({self.start}), got {self.max}")
         if isinstance(self.step, int):
-            _at_least_one("step", self.step)
+            _within("step", self.step, "concurrency")
         elif self.factor is None:
-            raise StageError("step", f"must be \"xF\" with F > 1 (\"x2\" doubles) or a whole number of users, "
-                             f"got {self.step!r}")
-        _positive("step_duration_s", self.step_duration_s)
-        _positive("sla_p95_ms", self.sla_p95_ms)
-        if not 0 <= self.max_error_rate <= 1:
+            raise StageError("step", f"must be \"xF\" with F {str(BOUNDS['factor']).removeprefix('a number, ')} "
+                             f"(\"x2\" doubles) or a whole number of users, got {self.step!r}")
+        _within("step_duration_s", self.step_duration_s, "duration_s")
+        _within("sla_p95_ms", self.sla_p95_ms, "latency_ms")
+        if not BOUNDS["share"].holds(self.max_error_rate):
             raise StageError("max_error_rate", f"is a share of requests from 0 to 1, got {self.max_error_rate:g}")
 
     @property
@@ -154,7 +155,7 @@ class RampStage(_Stage):
             factor = float(self.step[1:])
         except ValueError:
             return None
-        return factor if math.isfinite(factor) and factor > 1 else None
+        return factor if BOUNDS["factor"].holds(factor) else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,9 +174,9 @@ class OutliersStage(_Stage):
     concurrency: int = 1
 
     def check(self) -> None:
-        _positive("threshold_ms", self.threshold_ms)
-        _at_least_one("requests_per_stratum", self.requests_per_stratum)
-        _at_least_one("concurrency", self.concurrency)
+        _within("threshold_ms", self.threshold_ms, "latency_ms")
+        _within("requests_per_stratum", self.requests_per_stratum, "requests_per_group")
+        _within("concurrency", self.concurrency, "concurrency")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,8 +191,8 @@ class EdgeStage(_Stage):
     concurrency: int = 1
 
     def check(self) -> None:
-        _at_least_one("requests", self.requests)
-        _at_least_one("concurrency", self.concurrency)
+        _within("requests", self.requests, "requests")
+        _within("concurrency", self.concurrency, "concurrency")
 
 
 Stage = LoadStage | RampStage | OutliersStage | EdgeStage

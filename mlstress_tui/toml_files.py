@@ -14,5 +14,8 @@ def read_toml(path: Path, what: str, hint: str = "") -> dict:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise UsageError(f"cannot read {what}: {error.strerror}{hint}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{what} is not UTF-8 text (byte {error.start} is 0x{error.object[error.start]:02x}): "
+                         f"save it as UTF-8{hint}") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{what} is not valid TOML ({error}){hint}") from None

@@ -82,3 +82,58 @@ def stub_service(answer):
     finally:
         server.shutdown()
         server.server_close()
+class TinyService:
+    """An in-process HTTP service on a free loopback port: 200 with a JSON body, each request's headers kept.
+
+    `first_delay_s` holds the first answer back (a service that is slow to warm up);
+    it is enough for what the CLI checks and faster to start than `serve`.
+    """
+
+    def __init__(self, first_delay_s: float = 0.0) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict] = []
+        self._first_delay_s = first_delay_s
+        self._lock = threading.Lock()
+        service = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with service._lock:
+                    first = not service.requests
+                    service.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                if first and service._first_delay_s:
+                    time.sleep(service._first_delay_s)
+                payload = b'{"score": 0.5}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args) -> None:  # the test's output stays the tool's own
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address) -> None:  # a client that gave up on a slow answer
+                pass
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> TinyService:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -144,3 +144,26 @@ def fails_for_heavy_users(user_id: str) -> dict:
         raise RuntimeError(f"feature vector too large for {user_id}")
     time.sleep(0.005)
     return {"user_id": user_id}
+class _Misreported(Exception):
+    """An error whose self-description is hostile: a kind and a message chosen by MLSTRESS_HOSTILE."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__("\x1b[2J\x1b]0;pwned\x07screen cleared" if how == "escapes" else "plain message")
+        self.how = how
+
+    @property
+    def error_kind(self):
+        return {"int": 5, "tuple": ("a", 1), "escapes": "kind\x1b[31m", "raises": None}.get(self.how, "ok_kind") \
+            if self.how != "kind_raises" else (_ for _ in ()).throw(RuntimeError("no kind"))
+
+    def __str__(self) -> str:
+        if self.how == "str_raises":
+            raise ValueError("no message")
+        return super().__str__()
+
+
+def misreports(user_id: str) -> dict:
+    """Every request fails with an error that describes itself as $MLSTRESS_HOSTILE says."""
+    import os
+
+    raise _Misreported(os.environ["MLSTRESS_HOSTILE"])

@@ -160,7 +160,7 @@ def test_an_unknown_theme_is_bad_input(capsys, monkeypatch, tmp_path):
 @pytest.mark.parametrize("toml, fragment", [
     ("[load]\nconcurrency = \"8\"\n", "concurrency must be a whole number"),
     ("[load]\nthreads = 8\n", "unknown [load] keys"),
-    ("[load]\nconcurrency = 0\n", "--concurrency"),
+    ("[load]\nconcurrency = 0\n", "[load] concurrency must be a whole number of virtual users, at least 1"),
     ("[sla]\np95_ms = -1\n", "p95_ms must be a positive number"),
     ("[load\n", "not valid TOML"),
 ])

@@ -16,10 +16,11 @@ from mlstress_tui.analysis.acceptance import evaluate, load_metrics, verdict
 from mlstress_tui.analysis.edge_users import edge_lines
 from mlstress_tui.analysis.outliers import heavy_breach_rate
 from mlstress_tui.analysis.validity import validity
-from mlstress_tui.commands.options import add_target_arguments, build_session, positive_int, resolve_target
+from mlstress_tui.commands.options import (add_ray_arguments, add_target_arguments, bounded, build_session,
+                                           check_ray_address, resolve_target)
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
-from mlstress_tui.commands.run import run_headless
+from mlstress_tui.commands.run import run_headless, say_theme_problems
 from mlstress_tui.commands.stop_signals import StopSignals
 from mlstress_tui.errors import (EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK,
                                  UsageError)
@@ -51,8 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help=f"acceptance suite: a name from presets/ or a .toml file (default {DEFAULT_PRESET})")
     group.add_argument("--report-dir", type=Path, metavar="DIR",
                        help="where the reports and each stage's run go (default ./mlstress-runs/<UTC timestamp>/)")
-    group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequences (default 42)")
-    group.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
+    group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequences (default 42)")
+    group.add_argument("--workers", type=bounded("workers"), metavar="N", help="worker processes (default: one per core)")
+    add_ray_arguments(group)
     group.add_argument("--headless", action="store_true", help="no final panel on screen (automatic when stdout is not a terminal)")
     group.add_argument("--theme", metavar="NAME", help="theme of the final panel and acceptance.svg")
     parser.set_defaults(func=run)
@@ -200,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
     if not preset.criteria:
         raise UsageError(f"preset {preset.name!r} has no [[criteria]]: nothing to gate on; use an acceptance "
                          "preset such as 'acceptance', 'smoke' or 'peak'")
+    if args.ray is not None:  # before the report directory: a cluster that is not there leaves nothing behind
+        check_ray_address(args.ray)
     # A target that cannot work at all is bad input, said before anything runs; one that stops working
     # between stages (a model file removed, a service gone) is a stage that could not start.
     resolve_target(args)
@@ -304,6 +308,7 @@ def _finish_panel(args: argparse.Namespace, report: dict, report_dir: Path, writ
     from mlstress_tui.tui.acceptance_view import acceptance_text, save_acceptance_svg, show_acceptance
 
     print("\n" + acceptance_text(report), flush=True)
+    say_theme_problems()
     try:
         written = [*written, save_acceptance_svg(report, report_dir, theme=args.theme)]
     except OSError as error:

@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from mlstress_tui.commands.options import ensure_default_database, positive_int
+from mlstress_tui.commands.options import bounded, ensure_default_database
+from mlstress_tui.bounds import Bound
 from mlstress_tui.errors import EXIT_OK, UsageError
 from mlstress_tui.paths import default_run_dir
 
@@ -18,6 +19,10 @@ SCHEMA = "mlstress.batch/1"
 DEFAULT_SWEEP = (10_000, 30_000, 100_000)
 # A strategy whose peak memory grows by less than this per 100,000 users stays flat.
 FLAT_MB_PER_100K = 10.0
+# The user id format holds 99,999,999 users; a chunk is held in memory whole.
+USERS = Bound(1, 99_999_999, whole=True, noun="users")
+CHUNK_ROWS = Bound(1, 10_000_000, whole=True, noun="rows")
+TARGET_USERS = Bound(1, 10**12, whole=True, noun="users")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,11 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--db", type=Path, metavar="PATH", help="SQLite database (default: the one generated into the cache directory)")
     where.add_argument("--dsn", metavar="URL", help="PostgreSQL made by 'generate --dsn'")
-    parser.add_argument("--users", type=positive_int, metavar="N", help="the first N users by id (default: all)")
+    parser.add_argument("--users", type=bounded(USERS), metavar="N", help="the first N users by id (default: all)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="chunked", help="per-user queries, one set-based pass, or the set-based pass streamed in chunks (default chunked)")
-    parser.add_argument("--chunk-size", type=positive_int, default=10_000, metavar="N", help="rows per chunk written (default 10,000)")
+    parser.add_argument("--chunk-size", type=bounded(CHUNK_ROWS), default=10_000, metavar="N", help="rows per chunk written (default 10,000)")
     parser.add_argument("--sweep", action="store_true", help=f"run at {', '.join(f'{n:,}' for n in DEFAULT_SWEEP)} users (capped at the database's), each strategy, each in a fresh process")
-    parser.add_argument("--target-users", type=positive_int, metavar="N", help="the production size to extrapolate the sweep's footprint to (default 10x the database's users)")
+    parser.add_argument("--target-users", type=bounded(TARGET_USERS), metavar="N", help="the production size to extrapolate the sweep's footprint to (default 10x the database's users)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="where features.parquet and batch.json go (default ./mlstress-runs/<UTC timestamp>/)")
     parser.set_defaults(func=run)
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.engine import LoadEngine
+from mlstress_tui.bounds import BOUNDS, Bound, WORKER_MB
+from mlstress_tui.load.ray_address import check_ray_address
 from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.load.schedule import ARRIVALS
 from mlstress_tui.load.targets import Target, parse_target
@@ -28,8 +32,8 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
@@ -41,6 +45,19 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+def bounded(bound: Bound | str) -> Callable[[str], int | float]:
+    """An argparse type: the number a flag's text says, finite and within `bound` (a name in BOUNDS), or one line why not."""
+    bound = BOUNDS[bound] if isinstance(bound, str) else bound
+
+    def parse(text: str) -> int | float:
+        try:
+            return bound.parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,9 +75,9 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--expect-json", action=argparse.BooleanOptionalAction, default=None, help="for --url: an ok answer's body must parse as JSON, else it is bad_response (default: when its Content-Type says JSON)")
     group.add_argument("--query", metavar="FILE", help="your own feature query file (SQLite), with a :user_id parameter")
     group.add_argument("--users-db", type=Path, metavar="PATH", help="where sleep, python and HTTP targets take user ids and event counts from (default: the default database, generated into the cache directory)")
-    group.add_argument("--pool-size", type=positive_int, metavar="P", help="connection slots (default: one per virtual user; 64 in the open loop)")
-    group.add_argument("--timeout", type=positive_float, metavar="S", help="per-request deadline in seconds, kept by the harness whatever the target does (default 5)")
-    group.add_argument("--startup-timeout", type=positive_float, metavar="S", help="how long the workers may take to open the target (import a model, connect) before the run is abandoned (default 60)")
+    group.add_argument("--pool-size", type=bounded("pool_size"), metavar="P", help="connection slots (default: one per virtual user; 64 in the open loop)")
+    group.add_argument("--timeout", type=bounded("timeout_s"), metavar="S", help="per-request deadline in seconds, kept by the harness whatever the target does (default 5)")
+    group.add_argument("--startup-timeout", type=bounded("startup_timeout_s"), metavar="S", help="how long the workers may take to open the target (import a model, connect) before the run is abandoned (default 60)")
     group.add_argument("--no-replace-stuck", dest="replace_stuck", action="store_false", default=None,
                        help="leave a user stuck in the target past its deadline in place (see the system's own back-pressure) instead of replacing it")
 
@@ -70,20 +87,25 @@ def add_load_arguments(parser: argparse.ArgumentParser, *, levels: bool = True, 
     group = parser.add_argument_group("load")
     if levels:
         model = group.add_mutually_exclusive_group()
-        model.add_argument("--concurrency", type=positive_int, metavar="N", help="closed loop: N virtual users (default: the preset's, 4)")
-        model.add_argument("--rate", type=positive_float, metavar="R", help="open loop: R requests per second")
+        model.add_argument("--concurrency", type=bounded("concurrency"), metavar="N", help="closed loop: N virtual users (default: the preset's, 4)")
+        model.add_argument("--rate", type=bounded("rate"), metavar="R", help="open loop: R requests per second")
     if bounds:
         bound = group.add_mutually_exclusive_group()
-        bound.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: until q in the dashboard; 30 headless)")
-        bound.add_argument("--requests", type=positive_int, metavar="N", help="stop after N requests")
+        bound.add_argument("--duration", type=bounded("duration_s"), metavar="S", help="stop after S seconds (default: until q in the dashboard; 30 headless)")
+        bound.add_argument("--requests", type=bounded("requests"), metavar="N", help="stop after N requests")
     group.add_argument("--arrivals", choices=ARRIVALS, help="open loop: evenly spaced (uniform, default) or bursty as real traffic (poisson, seeded)")
     group.add_argument("--user-mix", choices=USER_MIXES, help="which users are requested (default uniform)")
-    group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequence (default 42)")
-    group.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
+    group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequence (default 42)")
+    group.add_argument("--workers", type=bounded("workers"), metavar="N", help=f"worker processes (default: one per core; at most {BOUNDS['workers'].high:,.0f}, each takes ~{WORKER_MB} MB)")
     group.add_argument("--on-worker-death", choices=("replace", "stop"), help="a worker process that dies is replaced (default) or ends the run; either way it is said and the exit code is 3")
-    group.add_argument("--ray", metavar="ADDRESS", help="run the workers as Ray actors across a cluster: auto (a running cluster), local (start one here), or ray://host:port (needs the [ray] extra)")
-    group.add_argument("--on-node-loss", choices=("continue", "stop"), help="with --ray: a lost actor or node's share goes to the rest (default) or ends the run; either way it is said and the exit code is 3")
+    add_ray_arguments(group)
     group.add_argument("--preset", metavar="NAME|FILE", help=f"load profile: {', '.join(available_presets())}, or a .toml file (default: default)")
+
+
+def add_ray_arguments(group: argparse._ArgumentGroup) -> None:
+    """--ray and --on-node-loss: every command that drives load takes them."""
+    group.add_argument("--ray", metavar="ADDRESS", help="run the workers as Ray actors across a cluster: auto (a running cluster), local (start one here), host:port or ray://host:port (needs the [ray] extra)")
+    group.add_argument("--on-node-loss", choices=("continue", "stop"), help="with --ray: a lost actor or node's share goes to the rest (default) or ends the run; either way it is said and the exit code is 3")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -130,8 +152,8 @@ def database_info(path: Path) -> dict:
         connection.close()
 
 
-def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]:
-    """The target, its database's generation parameters, and where user ids come from."""
+def resolve_target(args: argparse.Namespace, timeout_s: float | None = None) -> tuple[Target, dict, Path | None]:
+    """The target, its database's generation parameters, and where user ids come from (`timeout_s`: the request deadline)."""
     if getattr(args, "dsn", None) is not None:  # `--dsn ''`: all of it from libpq's environment, as psql does
         if args.query:
             raise UsageError("--query applies to the SQLite target only: drop --dsn or --query")
@@ -150,7 +172,8 @@ def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]
 
         spec = HttpTarget(url=args.url, method=args.method, body=args.body, headers=tuple(args.headers or ()),
                           expect_status=parse_expect_status(args.expect_status),
-                          expect_json=getattr(args, "expect_json", None))
+                          expect_json=getattr(args, "expect_json", None),
+                          **({"timeout_s": timeout_s} if timeout_s is not None else {}))
         spec.check()
         users_db = args.users_db or ensure_default_database()
         return spec, database_info(users_db), users_db
@@ -216,7 +239,9 @@ def build_session(args: argparse.Namespace, *, headless: bool, sla_p95_ms: float
     preset = load_preset(args.preset)
     # Bad load options are reported before the default database is generated.
     load = resolve_load(args, preset, headless=headless, **load_overrides)
-    target, database, users_db = resolve_target(args)
+    if load.ray is not None:
+        check_ray_address(load.ray)
+    target, database, users_db = resolve_target(args, timeout_s=load.timeout_s)
     run_dir = make_run_dir(args)
     engine = LoadEngine(target, load, run_dir=run_dir, database=database, users_db=users_db)
     session = RunSession(engine, run_dir=run_dir, sla_p95_ms=sla_p95_ms or preset.sla_p95_ms,

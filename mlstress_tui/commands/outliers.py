@@ -7,8 +7,8 @@ import sys
 from typing import TextIO
 
 from mlstress_tui.analysis.outliers import strata_table
-from mlstress_tui.commands.options import (add_output_arguments, add_target_arguments, build_session, positive_float,
-                                           positive_int)
+from mlstress_tui.commands.options import (add_output_arguments, add_ray_arguments, add_target_arguments, bounded,
+                                           build_session)
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
 from mlstress_tui.errors import UsageError
 from mlstress_tui.session import RunSession
@@ -26,14 +26,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "(outliers.json).")
     add_target_arguments(parser)
     group = parser.add_argument_group("heavy users")
-    group.add_argument("--threshold-ms", type=positive_float, default=DEFAULT_THRESHOLD_MS, metavar="X",
+    group.add_argument("--threshold-ms", type=bounded("latency_ms"), default=DEFAULT_THRESHOLD_MS, metavar="X",
                        help=f"the p95 budget a user must stay within (default {DEFAULT_THRESHOLD_MS:g})")
-    group.add_argument("--concurrency", type=positive_int, default=1, metavar="N",
+    group.add_argument("--concurrency", type=bounded("concurrency"), default=1, metavar="N",
                        help="virtual users while measuring (default 1: a user's cost alone; higher: under load)")
-    group.add_argument("--requests-per-stratum", type=positive_int, default=DEFAULT_REQUESTS_PER_STRATUM, metavar="N",
+    group.add_argument("--requests-per-stratum", type=bounded("requests_per_group"), default=DEFAULT_REQUESTS_PER_STRATUM, metavar="N",
                        help=f"requests sent to each stratum (default {DEFAULT_REQUESTS_PER_STRATUM})")
-    group.add_argument("--seed", type=int, default=42, metavar="S", help="seed of the request sequence (default 42)")
-    group.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
+    group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequence (default 42)")
+    group.add_argument("--workers", type=bounded("workers"), metavar="N", help="worker processes (default: one per core)")
+    add_ray_arguments(group)
     group.add_argument("--preset", metavar="NAME|FILE", help=argparse.SUPPRESS)
     add_output_arguments(parser)
     add_front_end_arguments(parser)

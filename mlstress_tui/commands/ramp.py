@@ -7,7 +7,10 @@ import sys
 from typing import TextIO
 
 from mlstress_tui.commands.options import (add_load_arguments, add_output_arguments, add_target_arguments,
-                                           build_session, positive_float)
+                                           bounded, build_session)
+from mlstress_tui.errors import UsageError
+from mlstress_tui.bounds import BOUNDS, Bound
+from mlstress_tui.load.limits import MAX_RATE
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
 from mlstress_tui.results.kinds import CLOSED, OPEN
 from mlstress_tui.session import RampPlan
@@ -18,6 +21,9 @@ DEFAULTS = {CLOSED: {"start": 1.0, "factor": 2.0, "maximum": 64.0},
             OPEN: {"start": 100.0, "factor": 1.5, "maximum": 20_000.0}}
 # Beyond the steps themselves: worker start-up and a tick or two per level change.
 SAFETY_BOUND_SLACK_S = 30.0
+# A level is users (closed) or requests/s (open): the flag takes either, the mode's own bound is checked after.
+LEVEL = Bound(0, MAX_RATE, above=True)
+LEVEL_BOUNDS = {CLOSED: BOUNDS["concurrency"], OPEN: BOUNDS["rate"]}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,14 +36,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group = parser.add_argument_group("ramp")
     group.add_argument("--mode", choices=(CLOSED, OPEN), default=CLOSED,
                        help="step virtual users (closed, default) or the arrival rate (open)")
-    group.add_argument("--start", type=positive_float, metavar="N", help="first level (default 1 user; 100 req/s open)")
+    group.add_argument("--start", type=bounded(LEVEL), metavar="N", help="first level (default 1 user; 100 req/s open)")
     how = group.add_mutually_exclusive_group()
-    how.add_argument("--step", type=positive_float, metavar="N", help="add N each step")
-    how.add_argument("--factor", type=positive_float, metavar="F", help="multiply by F each step (default 2; 1.5 open)")
-    group.add_argument("--max", type=positive_float, dest="maximum", metavar="N", help="last level (default 64 users; 20,000 req/s open)")
-    group.add_argument("--step-duration", type=positive_float, default=5.0, metavar="S", help="seconds each step is held (default 5)")
-    group.add_argument("--sla-p95-ms", type=positive_float, metavar="X", help="p95 a step must stay within (default: the preset's SLA)")
-    group.add_argument("--max-error-rate", type=float, default=0.01, metavar="E", help="error rate a step must stay within (default 0.01)")
+    how.add_argument("--step", type=bounded(LEVEL), metavar="N", help="add N each step")
+    how.add_argument("--factor", type=bounded("factor"), metavar="F", help="multiply by F each step (default 2; 1.5 open)")
+    group.add_argument("--max", type=bounded(LEVEL), dest="maximum", metavar="N", help="last level (default 64 users; 20,000 req/s open)")
+    group.add_argument("--step-duration", type=bounded("duration_s"), default=5.0, metavar="S", help="seconds each step is held (default 5)")
+    group.add_argument("--sla-p95-ms", type=bounded("latency_ms"), metavar="X", help="p95 a step must stay within (default: the preset's SLA)")
+    group.add_argument("--max-error-rate", type=bounded("share"), default=0.01, metavar="E", help="error rate a step must stay within (default 0.01)")
     add_output_arguments(parser)
     add_front_end_arguments(parser)
     parser.set_defaults(func=run)
@@ -45,6 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def ramp_plan(args: argparse.Namespace, sla_p95_ms: float, *, settle_at_safe: bool) -> RampPlan:
     defaults = DEFAULTS[args.mode]
+    levels = LEVEL_BOUNDS[args.mode]
+    for flag, value in (("--start", args.start), ("--max", args.maximum), ("--step", args.step)):
+        if value is not None and not levels.holds(int(value) if args.mode == CLOSED and value.is_integer() else value):
+            raise UsageError(f"ramp --mode {args.mode}: {flag} must be {levels}, got {value:g}")
     plan = RampPlan(mode=args.mode, start=args.start or defaults["start"],
                     maximum=args.maximum or max(defaults["maximum"], args.start or 0),
                     step=args.step, factor=None if args.step else (args.factor or defaults["factor"]),

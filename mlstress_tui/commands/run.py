@@ -85,9 +85,21 @@ def check_theme(name: str | None) -> None:
 
     from mlstress_tui.tui.themes import load_themes
 
-    ours = [theme.name for theme in load_themes().themes]
+    loaded = load_themes()
+    ours = [theme.name for theme in loaded.themes]
     if name not in ours and name not in BUILTIN_THEMES:
+        skipped = [problem for problem in loaded.problems if problem.startswith(f"theme {name}.toml")]
+        if skipped:
+            raise UsageError(f"{skipped[0]}: fix the file, or use one of {', '.join(ours)}")
         raise UsageError(f"unknown theme {name!r}: use one of {', '.join(ours)} (or a Textual built-in theme)")
+
+
+def say_theme_problems() -> None:
+    """One line on stderr for each theme file skipped (the dashboard says it on screen instead)."""
+    from mlstress_tui.tui.themes import load_themes
+
+    for problem in load_themes().problems:
+        print(f"mlstress-tui: {problem}; skipped", file=sys.stderr, flush=True)
 
 
 def run_dashboard(session: RunSession, theme: str | None, **options: object) -> int:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlstress_tui.commands.options import positive_float
+from mlstress_tui.commands.options import bounded
+from mlstress_tui.bounds import Bound, HOUR_S
 from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_OK
 from mlstress_tui.load.engine import LoadEngine
 from mlstress_tui.load.spec import LoadSpec
@@ -30,7 +31,7 @@ CALIBRATION_CONCURRENCY = 16
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("selfcheck", help="measure the harness's own overhead and fidelity",
                                    description="Run the calibration target and report the harness's overhead and accuracy.")
-    parser.add_argument("--seconds", type=positive_float, default=3.0, metavar="S", help="length of each measured phase (default 3)")
+    parser.add_argument("--seconds", type=bounded(Bound(0, HOUR_S, above=True, noun="seconds", note="an hour")), default=3.0, metavar="S", help="length of each measured phase (default 3)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="where the phases' runs go (default ./mlstress-runs/<UTC timestamp>/)")
     parser.set_defaults(func=run)
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from mlstress_tui.commands.run import say_theme_problems
 from mlstress_tui.errors import EXIT_OK, UsageError
 from mlstress_tui.presets import DEFAULT_SLA_P95_MS
 from mlstress_tui.report.acceptance_report import report_verdict
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from mlstress_tui.tui.acceptance_view import acceptance_text, save_acceptance_svg, show_acceptance
 
     report = load_run_report(args.run_dir)
+    say_theme_problems()
     if args.svg:
         print(f"written: {save_acceptance_svg(report, args.run_dir, theme=args.theme)}")
     if sys.stdout.isatty():

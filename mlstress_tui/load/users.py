@@ -6,11 +6,13 @@ import sqlite3
 from collections.abc import Iterator
 from itertools import repeat
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
 
 from mlstress_tui.errors import UsageError
+from mlstress_tui.load.failures import printable
 from mlstress_tui.load.user_strata import HEAVIEST_USERS, build_strata, stratum_index
 from mlstress_tui.pipeline.feature_query import is_locked, locked_database
 
@@ -23,6 +25,17 @@ UNKNOWN_USERS = 1000
 NO_GROUP = -1
 SYNTHETIC_USERS = 100_000
 _CHUNK = 1024
+
+
+def event_counts(rows: list[tuple[Any, ...]], where: str) -> np.ndarray:
+    """The event counts of (user_id, event_count) rows; one line naming the first user whose count is not a count."""
+    values = [row[1] for row in rows]
+    if set(map(type, values)) <= {int} and (not values or (min(values) >= 0 and max(values) < 2**63)):
+        return np.array(values, dtype=np.int64)
+    user_id, count = next(row for row in rows if type(row[1]) is not int or not 0 <= row[1] < 2**63)
+    raise UsageError(f"{where}: mlstress_user_stats holds event_count {printable(repr(count), 40)} for user "
+                     f"{printable(repr(user_id), 40)}, not a whole number of 0 or more: regenerate it with "
+                     "'mlstress-tui generate'")
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,7 @@ class UserSampler:
         finally:
             connection.close()
         ids = np.array([row[0] for row in rows], dtype=str)
-        counts = np.array([row[1] for row in rows], dtype=np.int64)
+        counts = event_counts(rows, repr(str(source.db_path)))
         return cls(ids, counts, source.mix, source.seed, missing)
 
     @classmethod
@@ -138,7 +151,7 @@ class UserSampler:
                 raise UsageError(f"cannot read users from PostgreSQL ({type(error).__name__}): create the tables "
                                  "with 'mlstress-tui generate --dsn …'") from None
         ids = np.array([row[0] for row in rows], dtype=str)
-        counts = np.array([row[1] for row in rows], dtype=np.int64)
+        counts = event_counts(rows, "the PostgreSQL database")
         return cls(ids, counts, source.mix, source.seed, missing)
 
     def stream(self, *key: int) -> Iterator[tuple[str, int, int]]:

@@ -32,6 +32,20 @@ GROUP BY u.user_id
 """
 
 REQUIRED_TABLES = ("users", "events", "mlstress_user_stats")
+# What a --query may not ask the authorizer for: anything but reading (SELECT, READ, FUNCTION, RECURSIVE).
+_ACTION_NAMES = {getattr(sqlite3, f"SQLITE_{name}"): name.replace("_", " ") for name in (
+    "CREATE_INDEX", "CREATE_TABLE", "CREATE_TEMP_INDEX", "CREATE_TEMP_TABLE", "CREATE_TEMP_TRIGGER",
+    "CREATE_TEMP_VIEW", "CREATE_TRIGGER", "CREATE_VIEW", "DELETE", "DROP_INDEX", "DROP_TABLE", "DROP_TEMP_INDEX",
+    "DROP_TEMP_TABLE", "DROP_TEMP_TRIGGER", "DROP_TEMP_VIEW", "DROP_TRIGGER", "DROP_VIEW", "INSERT", "PRAGMA",
+    "TRANSACTION", "UPDATE", "ATTACH", "DETACH", "ALTER_TABLE", "REINDEX", "ANALYZE", "CREATE_VTABLE",
+    "DROP_VTABLE", "SAVEPOINT")}
+_WRITE_ACTIONS = frozenset(_ACTION_NAMES)
+_UNSAFE_FUNCTIONS = frozenset({"load_extension"})
+_SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
+# Opcodes of a program that changes a database file or the connection (sqlite3_stmt_readonly's own list, and more).
+_WRITE_OPCODES = frozenset({"OpenWrite", "Vacuum", "IncrVacuum", "JournalMode", "Checkpoint", "CreateBtree",
+                            "Destroy", "Clear", "ParseSchema", "SqlExec", "VUpdate", "VCreate", "VDestroy",
+                            "AutoCommit", "Savepoint", "DropTable", "DropIndex", "DropTrigger"})
 _NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -74,6 +88,8 @@ def load_query_file(path: str) -> str:
             sql = handle.read()
     except OSError as error:
         raise UsageError(f"cannot read query file {path!r}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"query file {path!r} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
     if not sql.strip():
         raise UsageError(f"query file {path!r} is empty: write one SELECT with a :user_id parameter")
     names = set(_NAMED_PARAMETER.findall(sql))
@@ -100,10 +116,59 @@ def check_database(connection: sqlite3.Connection, label: str, sql: str) -> None
         raise UsageError(
             f"{label} lacks table(s) {', '.join(missing)}: point --db at a database made by 'mlstress-tui generate'"
         )
+    problem = write_problem(connection, sql)
+    if problem:
+        raise UsageError(f"--query is not a single read-only SELECT ({problem}): the database under test is only "
+                         "ever read; write one SELECT with a :user_id parameter")
     try:
         connection.execute(f"EXPLAIN {sql}", query_parameters("USR00000001")).fetchall()
     except sqlite3.Error as error:
         raise UsageError(f"the feature query does not run on {label}: {error}") from None
+
+
+def write_problem(connection: sqlite3.Connection, sql: str) -> str | None:
+    """Why `sql` is not one read-only SELECT (compiled, never run, on `connection`), or None when it is.
+
+    Python's sqlite3 has no sqlite3_stmt_readonly, so the same facts are read
+    from the two places SQLite exposes them: the authorizer (what the statement
+    asks to do, as it is compiled) and its EXPLAIN program (VACUUM INTO asks
+    the authorizer nothing, but compiles to a Vacuum opcode). The connection's
+    schema must be loaded already, so its own reads are not mistaken for the query's.
+    """
+    actions: list[tuple[int, str | None, str | None]] = []
+
+    def record(action: int, first: str | None, second: str | None, database: str | None, trigger: str | None) -> int:
+        if trigger is None:
+            actions.append((action, first, second))
+        return sqlite3.SQLITE_OK
+
+    connection.set_authorizer(record)
+    try:
+        program = connection.execute(f"EXPLAIN {sql}", query_parameters("USR00000001")).fetchall()
+    except sqlite3.ProgrammingError as error:
+        if "one statement" in str(error):
+            return "it holds more than one statement"
+        return None  # check_database says why it does not compile
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.set_authorizer(None)
+    writes = [row[1] for row in program if row[1] in _WRITE_OPCODES or row[1] == "Transaction" and row[3] != 0]
+    if not actions or actions[0][0] != sqlite3.SQLITE_SELECT:
+        # CREATE ... AS SELECT first asks to INSERT into the schema table: name the statement, not that step.
+        schema = [action for action, *_ in actions if _ACTION_NAMES.get(action, "").startswith(("CREATE", "DROP"))]
+        what = (_ACTION_NAMES[schema[0]] if schema else _ACTION_NAMES.get(actions[0][0], "another statement")
+                if actions else "VACUUM" if "Vacuum" in writes else "another statement")
+        return f"it is {what}, not a SELECT"
+    for action, first, second in actions:
+        # A table-valued pragma function (pragma_table_info) reports UPDATE on the schema table while it only reads.
+        if action in _WRITE_ACTIONS and not (action == sqlite3.SQLITE_UPDATE and first in _SCHEMA_TABLES):
+            return f"it asks for {_ACTION_NAMES[action]}{f' on {first}' if first else ''}"
+        if action == sqlite3.SQLITE_FUNCTION and second in _UNSAFE_FUNCTIONS:
+            return f"it calls {second}()"
+    if writes:
+        return f"its program writes ({writes[0]})"
+    return None
 
 
 def fetch_features(connection: sqlite3.Connection, sql: str, user_id: str, reference_date: str = DEFAULT_REFERENCE_DATE) -> dict:

@@ -7,6 +7,7 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from mlstress_tui.load.failures import printable
 from mlstress_tui.results.interval_stats import IntervalStats, WindowMerger
 from mlstress_tui.results.kinds import CLOSED, EventKind, RunEvent
 from mlstress_tui.results.units import format_ms
@@ -117,7 +118,7 @@ def print_summary(snapshot: RunSnapshot, run_dir: Path, out: TextIO, write_error
           f" ({figures.error_rate:.2%})  throughput {figures.throughput_rps:,.1f} req/s{load_note}", file=out)
     for kind, count in figures.errors_by_kind.items():
         sample = next((message for _, seen, message in reversed(snapshot.recent_errors) if seen == kind), None)
-        print(f"    {kind}: {count:,}" + (f"  (e.g. {sample})" if sample else ""), file=out)
+        print(f"    {kind}: {count:,}" + (f"  (e.g. {printable(sample, 160)})" if sample else ""), file=out)
     for label, values in (("latency", figures.latency_ms), ("service", figures.service_ms),
                           ("pool wait", figures.pool_wait_ms)):
         print(f"  {label:9}  " + "  ".join(f"{name} {format_ms(values[name])}" for name in

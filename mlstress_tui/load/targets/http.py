@@ -20,18 +20,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pycurl
 
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.targets import LiveTarget, RequestTimeout, Target
+from mlstress_tui.redaction import (ENCODE_HINT, has_bad_percent, password_of, scrub, secrets_in, unquoted_tokens,
+                                    user_info)
 
 PLACEHOLDER = "{user_id}"
 METHODS = ("GET", "POST")
-PREFLIGHT_TIMEOUT_S = 5.0
 # Statuses that carry no body by definition: nothing to parse.
 NO_BODY_STATUSES = (204, 205, 304)
+# How long a connection may take to open (a request's whole deadline is --timeout).
+CONNECT_TIMEOUT_S = 5.0
+DEFAULT_TIMEOUT_S = 5.0
 # libcurl's error numbers, by the kind a summary counts them as.
 _KINDS = {
     pycurl.E_COULDNT_CONNECT: "connect_refused", pycurl.E_COULDNT_RESOLVE_HOST: "connect_refused",
@@ -59,11 +63,19 @@ def _status_kind(status: int) -> str:
     return "missing_user" if status == 404 else f"http_{status // 100}xx"
 
 
+def is_json_body(body: str | None) -> bool:
+    """A body that is a JSON object or array (the ones `check` parses): sent as application/json."""
+    return body is not None and body.lstrip()[:1] in ("{", "[")
+
+
 def public_url(url: str) -> str:
     """The URL template without credentials or query values: what labels and summaries show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # `check` refuses such a URL; a label never raises, nor quotes what it cannot read
+        return "(unreadable URL)"
     query = "?" + "&".join(f"{pair.split('=')[0]}=…" for pair in parts.query.split("&")) if parts.query else ""
     return f"{parts.scheme}://{host}{port}{parts.path}{query}"
 
@@ -77,6 +89,7 @@ class HttpTarget(Target):
     headers: tuple[str, ...] = ()
     expect_status: tuple[int, ...] = ()  # empty: any 2xx
     expect_json: bool | None = None  # None: when the Content-Type says JSON; True: always; False: never
+    timeout_s: float = DEFAULT_TIMEOUT_S  # the request deadline (--timeout): the pre-check waits as long
 
     @property
     def label(self) -> str:
@@ -89,13 +102,31 @@ class HttpTarget(Target):
                 "expect_status": list(self.expect_status) or "2xx",
                 "expect_json": {None: "when the Content-Type says so", True: "always", False: "never"}[self.expect_json]}
 
+    def secrets(self) -> list[str]:
+        """The URL's password, its query values and the header values, in every form a message could quote them."""
+        queries = tuple(value for _, value in parse_qsl(self.url.partition("?")[2].partition("#")[0],
+                                                           keep_blank_values=True) if PLACEHOLDER not in value)
+        headers = tuple(word for header in self.headers for value in [header.partition(":")[2].strip()]
+                        for word in (value, *value.split()))
+        return secrets_in(self.url, values=queries + headers)
+
     def check(self) -> None:
         """A well-formed URL with {user_id}, a body that is still valid after substitution, and a service there."""
+        hint = f"; {ENCODE_HINT}" if password_of(self.url) is not None else ""
         try:
             parts = urlsplit(self.url)
             parts.port  # noqa: B018  (a malformed port raises here)
         except ValueError as error:
-            raise UsageError(f"--url is not a valid URL ({error}): write http://host:port/features/{PLACEHOLDER}") from None
+            reason = scrub(unquoted_tokens(str(error)), self.secrets())
+            raise UsageError(f"--url is not a valid URL ({reason}): write http://host:port/features/{PLACEHOLDER}"
+                             f"{hint}") from None
+        meant = user_info(self.url)
+        parsed = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else None
+        if meant != parsed or meant is not None and ("@" in meant or has_bad_percent(meant)):
+            # A reserved character in the password moved part of it into the host, path, query or fragment.
+            raise UsageError("--url can be read two ways: an '@' after its host, or a reserved character in its user "
+                             f"or password, is not percent-encoded; write an '@' in the path or query as %40, and "
+                             f"{ENCODE_HINT}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError(f"--url {self.label!r} must be http:// or https:// with a host, "
                              f"e.g. http://127.0.0.1:8000/features/{PLACEHOLDER}")
@@ -106,7 +137,7 @@ class HttpTarget(Target):
         for header in self.headers:
             if ":" not in header or not header.split(":", 1)[0].strip():
                 raise UsageError("a -H header is not 'Name: value' (its value is not shown here)")
-        if self.body is not None and self.body.lstrip()[:1] in ("{", "["):
+        if self.body is not None and is_json_body(self.body):
             try:
                 json.loads(self.body.replace(PLACEHOLDER, "USR00000001"))
             except json.JSONDecodeError as error:
@@ -115,16 +146,29 @@ class HttpTarget(Target):
         self._preflight()
 
     def _preflight(self) -> None:
-        """One request before the load: a service that is not there is one line, not a run full of errors."""
-        live = _LiveHttp(self, PREFLIGHT_TIMEOUT_S)
+        """One request before the load, with the request's own deadline: a service that is not there is one line."""
+        live = _LiveHttp(self, self.timeout_s)
         handle = live.connect()
         try:
             live.exchange(handle, "USR00000001")
         except pycurl.error as error:
             number = error.args[0]
-            if _KINDS.get(number) in ("connect_refused", "timeout"):
-                raise UsageError(f"nothing listening at {self.label} ({_KINDS[number].replace('_', ' ')}): start the "
-                                 "service, or check --url") from None
+            connected = handle.getinfo(pycurl.CONNECT_TIME) > 0
+            if number == pycurl.E_COULDNT_CONNECT:
+                raise UsageError(f"nothing listening at {self.label} (connection refused): start the service, or "
+                                 "check --url") from None
+            if number == pycurl.E_COULDNT_RESOLVE_HOST:
+                raise UsageError(f"the host of {self.label} is not known here: check --url") from None
+            if number == pycurl.E_OPERATION_TIMEDOUT and connected:
+                raise UsageError(f"{self.label} answered nothing within {self.timeout_s:g} s (something is listening): "
+                                 "raise --timeout for a service whose first answer is slow, or check the "
+                                 "service") from None
+            if number == pycurl.E_OPERATION_TIMEDOUT:
+                raise UsageError(f"no connection to {self.label} within {min(self.timeout_s, CONNECT_TIMEOUT_S):g} s "
+                                 "(the host did not accept one): check --url, the network or a firewall") from None
+            if number == pycurl.E_URL_MALFORMAT:
+                raise UsageError(f"--url {self.label!r} is not a URL libcurl accepts: check it; "
+                                 f"{ENCODE_HINT}") from None
         finally:
             live.close(handle)
 
@@ -139,12 +183,18 @@ class _LiveHttp(LiveTarget):
         self.prefix, _, self.suffix = target.url.partition(PLACEHOLDER)
         self.has_placeholder = PLACEHOLDER in target.url
         self.expect = set(target.expect_status)
+        self.secrets = target.secrets()
+        self.headers = list(target.headers)
+        named = {header.partition(":")[0].strip().lower() for header in target.headers}
+        # libcurl labels a POSTFIELDS body application/x-www-form-urlencoded unless told otherwise.
+        if is_json_body(target.body) and "content-type" not in named:
+            self.headers.append("Content-Type: application/json")
 
     def connect(self) -> pycurl.Curl:
         handle = pycurl.Curl()
         handle.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for name lookups
         handle.setopt(pycurl.TCP_NODELAY, 1)
-        handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(self.timeout_s, PREFLIGHT_TIMEOUT_S) * 1000))
+        handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(int(min(self.timeout_s, CONNECT_TIMEOUT_S) * 1000), 1))
         # Every request's deadline is --timeout from its send, in both load models: set once, not per request.
         handle.setopt(pycurl.TIMEOUT_MS, max(int(self.timeout_s * 1000), 1))
         # The body is read to its end (service time is send -> full response); kept only to check it is JSON.
@@ -153,8 +203,8 @@ class _LiveHttp(LiveTarget):
         else:
             handle.body = bytearray()
             handle.setopt(pycurl.WRITEFUNCTION, handle.body.extend)
-        if self.target.headers:
-            handle.setopt(pycurl.HTTPHEADER, list(self.target.headers))
+        if self.headers:
+            handle.setopt(pycurl.HTTPHEADER, self.headers)
         if self.target.method == "POST":
             handle.setopt(pycurl.POST, 1)
         return handle
@@ -178,7 +228,7 @@ class _LiveHttp(LiveTarget):
             kind = _KINDS.get(error.args[0], "bad_response")
             if kind == "timeout":
                 raise RequestTimeout() from None
-            raise HttpError(kind, f"curl error {error.args[0]}: {error.args[1]}"[:200]) from None
+            raise HttpError(kind, scrub(f"curl error {error.args[0]}: {error.args[1]}", self.secrets)[:200]) from None
         if self.expect and status in self.expect or not self.expect and 200 <= status < 300:
             self._check_body(handle, status)
             return

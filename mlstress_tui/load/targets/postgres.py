@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from mlstress_tui.dsn import CONNECT_TIMEOUT_S, connect_checked, dsn_label, dsn_parts, scrub
+from mlstress_tui.dsn import CONNECT_TIMEOUT_S, SECRET_KEYS, connect_checked, dsn_label, dsn_parts, scrub
 from mlstress_tui.load.targets import ConnectionLost, LiveTarget, RequestTimeout, Target, UserLocation
 from mlstress_tui.pipeline.postgres_features import check_tables, fetch_features
 
@@ -35,7 +35,7 @@ class PostgresTarget(Target):
         return dsn_label(self.dsn)
 
     def describe(self) -> dict[str, Any]:
-        parts = {key: value for key, value in dsn_parts(self.dsn).items() if key != "password"}
+        parts = {key: value for key, value in dsn_parts(self.dsn).items() if key not in SECRET_KEYS}
         return {**super().describe(), "dsn": parts, "query": "builtin:feature_query (postgres)"}
 
     def check(self) -> None:

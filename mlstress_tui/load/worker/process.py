@@ -21,7 +21,7 @@ from mlstress_tui.errors import UsageError
 from mlstress_tui.load.protocol import Crashed, Exited, Failed, Ready, Start, WorkerConfig, WorkerPlan
 from mlstress_tui.load.target_output import TargetOutput
 from mlstress_tui.load.tickets import SentCounts, Tickets
-from mlstress_tui.load.worker.send_path import describe_failure
+from mlstress_tui.load.failures import describe_failure
 from mlstress_tui.load.worker.worker import ControlChannel, StatsChannel, Worker
 
 # The exit status of a worker whose own loop failed (EX_SOFTWARE); it says why on the stats queue first.

@@ -13,15 +13,13 @@ import queue
 import time
 from collections.abc import Callable
 
+from mlstress_tui.load.failures import describe_failure
 from mlstress_tui.load.pool import ConnectionPool
 from mlstress_tui.load.targets import LiveTarget
 from mlstress_tui.load.worker.deadlines import Deadlines
 from mlstress_tui.load.worker.quota import RequestQuota
 from mlstress_tui.load.worker.records import Records
 from mlstress_tui.load.worker.virtual_users import VirtualUser
-
-MAX_KIND_CHARS = 64
-MAX_MESSAGE_CHARS = 200
 
 # Set in a child process the target forked (os.register_at_fork): such a child must never run the harness.
 _forked_child = False
@@ -33,32 +31,6 @@ def _mark_forked_child() -> None:
 
 
 os.register_at_fork(after_in_child=_mark_forked_child)
-
-
-def _printable(text: str, limit: int) -> str:
-    """Text from a target, safe to print: no control characters or terminal escapes, bounded."""
-    cleaned = "".join(char if char.isprintable() else " " for char in text[: limit * 2])
-    return cleaned[:limit]
-
-
-def describe_failure(error: BaseException) -> tuple[str, str]:
-    """What a target raised as (kind, message): its `error_kind` or exception name, both printable and bounded.
-
-    A target describes its own errors, and may do it badly (a kind that is a number
-    or a tuple, a `__str__` that raises): whatever it hands back is data, made
-    printable here; a failure to describe the error is itself an error of a named kind.
-    """
-    try:
-        kind = getattr(error, "error_kind", None)
-        kind = kind if isinstance(kind, str) and kind else type(error).__name__
-        kind = _printable(kind, MAX_KIND_CHARS).strip().replace(" ", "_") or "undescribable_error"
-    except BaseException:  # a property that raises: the error cannot say what it is
-        return "undescribable_error", "the target's error could not describe its own kind"
-    try:
-        message = str(error)
-    except BaseException:
-        message = f"{type(error).__name__} (its message could not be read)"
-    return kind, _printable(message, MAX_MESSAGE_CHARS) or kind
 
 
 class SendPath:

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any, Protocol
 
+from mlstress_tui.load.failures import describe_failure
 from mlstress_tui.load.protocol import (ApplyPlan, Control, Pause, Resume, Start, Stop, TickReport, WorkerConfig,
                                         WorkerPlan)
 from mlstress_tui.load.schedule import ArrivalSchedule
@@ -92,7 +93,8 @@ class Worker:
         try:
             self.loops.run(vu, users, open_loop=vu.mode == OPEN)
         except BaseException as error:  # a bug of ours or an escaped target error: said, and the load held
-            self.records.events.append(event(EventKind.USER_DIED, error=f"{type(error).__name__}: {error}"[:200]))
+            kind, message = describe_failure(error)
+            self.records.events.append(event(EventKind.USER_DIED, error=f"{kind}: {message}"))
             if not self.stopping.is_set():
                 self.users.replace(vu)
 
