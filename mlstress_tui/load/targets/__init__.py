@@ -49,8 +49,12 @@ class LiveTarget(ABC):
         """A new connection for one pool slot (None when the target needs none)."""
 
     @abstractmethod
-    def request(self, connection: Any, user_id: str, deadline_ns: int) -> None:
-        """One request for `user_id`; raises on failure, RequestTimeout past `deadline_ns` (perf_counter_ns)."""
+    def request(self, connection: Any, user_id: str, deadline_ns: int) -> str | None:
+        """One request for `user_id`; raises on failure, RequestTimeout past `deadline_ns` (perf_counter_ns).
+
+        A target with more than one path (`--cache`) returns the one this request took ("cache", "db",
+        "cache_miss", "cache_down_fallback") for the harness to count it under; every other target returns None.
+        """
 
     def close(self, connection: Any) -> None:
         """Release a connection."""
