@@ -229,3 +229,16 @@ def test_with_fallback_redis_stopped_mid_run_is_served_by_the_database(small_db,
     assert summary["target"]["cache"] == {"redis": summary["target"]["cache"]["redis"], "at_least_events": 0,
                                           "fallback": True}
     assert SECRET not in written + printed.out + printed.err
+
+
+@pytest.mark.slow
+def test_outliers_behind_the_cache_knows_which_users_the_cache_serves(small_db, redis_url, tmp_path):
+    assert main(["precompute", "--db", str(small_db), "--redis", redis_url, "--above", "60",
+                 "--out", str(tmp_path / "pre")]) == 0
+    assert main(["outliers", "--headless", "--db", str(small_db), "--cache", redis_url, "--cache-above", "60",
+                 "--requests-per-stratum", "30", "--threshold-ms", "50", "--workers", "1", "--out", str(tmp_path / "run")]) == 0
+    report = json.loads((tmp_path / "run" / "outliers.json").read_text())
+    assert report["target"]["cache"]["at_least_events"] == 60
+    assert report["fit"]["cached_from_events"] == 60 and report["fit"]["cache_p95_ms"] > 0
+    assert report["breach_event_count"] is None
+    assert report["action"].startswith("no user breaches p95 50 ms with the cache: users with 60+ events")
