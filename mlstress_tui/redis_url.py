@@ -22,9 +22,15 @@ _EXAMPLE = "write redis://[user:password@]host:6379/N (N the database number)"
 def _passwords(url: str) -> list[str]:
     """Every spelling of the URL's password (as written and percent-decoded), best effort on a malformed URL."""
     found = []
-    match = re.match(r"^[a-z]+://[^:/@\s]*:([^@\s]*)@", url)
-    if match and match.group(1):
-        found.append(match.group(1))
+    try:
+        found.append(urlsplit(url).password or "")
+    except ValueError:
+        pass
+    # As written up to the first and up to the last '@': a password may hold '@' or '/' unencoded.
+    for pattern in (r"^[a-z]+://[^:/@\s]*:([^@\s]*)@", r"^[a-z]+://[^:/@\s]*:(\S*)@"):
+        match = re.match(pattern, url)
+        if match:
+            found.append(match.group(1))
     for value in re.findall(r"[?&]password=([^&#\s]*)", url):
         found.append(value)
     return sorted({spelling for password in found for spelling in (password, unquote(password)) if spelling},
@@ -36,7 +42,7 @@ def scrub(text: str, url: str) -> str:
     for password in _passwords(url):
         text = text.replace(password, "***")
     text = re.sub(r"(password=)[^&#\s]+", r"\1***", text)
-    return re.sub(r"(rediss?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+    return re.sub(r"([a-z]+://[^:/@\s]*:)\S*@", r"\1***@", text)
 
 
 def redis_parts(url: str, option: str) -> dict[str, Any]:
@@ -46,7 +52,9 @@ def redis_parts(url: str, option: str) -> dict[str, Any]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:
-        raise UsageError(f"{option} {shown!r} is not a Redis URL ({scrub(str(error), url)}): {_EXAMPLE}") from None
+        # urllib's own words quote the text it read as a port, which may be part of a password: never shown.
+        why = "its port is not a number from 0 to 65535" if "port" in str(error).lower() else "it cannot be parsed"
+        raise UsageError(f"{option} {shown!r} is not a Redis URL ({why}): {_EXAMPLE}") from None
     if parts.scheme not in SCHEMES:
         raise UsageError(f"{option} {shown!r} is not a Redis URL (scheme {parts.scheme or 'missing'!r}): {_EXAMPLE}")
     query = parse_qs(parts.query)

@@ -143,3 +143,24 @@ def test_an_unreadable_users_file_is_one_line(small_db, redis_url, tmp_path, cap
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "cannot read --users" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("url", [
+    f"redis://:{SECRET}@127.0.0.1:1/0",
+    f"redis://user:{SECRET}@@127.0.0.1:1/0",
+    f"redis://user:{SECRET}/x@127.0.0.1:1/0",
+    f"redis://user:{SECRET}@127.0.0.1:bad/0",
+    f"rediss://:{SECRET.replace('-', '%2D')}@127.0.0.1:1/0",
+    f"unix://user:{SECRET}@/tmp/no-such-redis.sock?db=1",
+    f"redis://127.0.0.1:1/0?password={SECRET}",
+])
+def test_no_message_built_from_a_redis_url_holds_its_password(url, capsys):
+    from mlstress_tui.redis_url import connect_checked, scrub
+    from mlstress_tui.errors import UsageError
+
+    with pytest.raises(UsageError) as error:
+        connect_checked(url, "--redis", timeout_s=1.0)
+    assert SECRET not in str(error.value) and "S3CRET" not in str(error.value).upper().replace("***", "")
+    assert SECRET not in scrub(f"failed: {url}", url)
+    assert main(["precompute", "--redis", url, "--db", "/nonexistent.sqlite"]) == 2
+    assert SECRET not in capsys.readouterr().err

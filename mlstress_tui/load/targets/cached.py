@@ -20,7 +20,7 @@ hashes are what `precompute` wrote, however old.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,7 +77,7 @@ class CachedTarget(Target):
 
     kind: ClassVar[str] = "cached"
     inner: Target | None = None
-    url: str = ""
+    url: str = field(default="", repr=False)  # may hold a password: never in a repr
     at_least: int = 0
     fallback: bool = False
     users_db: Path | None = None  # where event counts come from when `inner` holds no users (HTTP, python)
