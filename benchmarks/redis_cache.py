@@ -1,13 +1,13 @@
 """The heavy-user advice applied: outliers finds the breach N, precompute caches users above N, outliers again.
 
 Run: python benchmarks/redis_cache.py [--db PATH] [--users 20000] [--threshold-ms 10] [--requests-per-stratum 200]
-         [--redis redis://127.0.0.1:6379/14] [--production-users 10000000]
+         [--redis redis://127.0.0.1:6379/14] [--production-users 10000000] [--margin 1.0]
 
 1. A generated database (default 20,000 users, mean 45 events, seed 42; made once
    into /tmp/mlstress-bench-<users>.sqlite and reused) and
    `mlstress-tui outliers --db PATH --threshold-ms T --headless`: the breach
    event count N.
-2. `mlstress-tui precompute --db PATH --redis URL --above N`: users written,
+2. `mlstress-tui precompute --db PATH --redis URL --above N` (or N x --margin): users written,
    users/s, the time taken, Redis memory before and after (the Redis database
    is emptied first: it is the benchmark's own).
 3. `mlstress-tui outliers --db PATH --cache URL --cache-above N`: the same
@@ -85,6 +85,8 @@ def main() -> None:
     parser.add_argument("--requests-per-stratum", type=int, default=200, help="outliers' own default")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14", help="a Redis database of the benchmark's own (emptied)")
     parser.add_argument("--production-users", type=int, default=10_000_000)
+    parser.add_argument("--margin", type=float, default=1.0,
+                        help="cache from margin x the breach (default 1: exactly the breach, as the action says)")
     parser.add_argument("--out", type=Path, help="keep every run's files here (default: a temporary directory)")
     args = parser.parse_args()
     print(f"redis cache benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
@@ -93,17 +95,18 @@ def main() -> None:
         out = args.out or Path(scratch)
         before, wall_before = outliers(db, args.threshold_ms, args.requests_per_stratum, out / "before")
         print(f"\n1. outliers --threshold-ms {args.threshold_ms:g}: breach {breach_text(before)}  ({wall_before:.1f} s)")
-        breach = before["breach_event_count"]
-        if breach is None:
+        if before["breach_event_count"] is None:
             print("  no breach: nothing to cache at this budget; lower --threshold-ms")
             return
+        breach = int(before["breach_event_count"] * args.margin)
         client = redis.Redis.from_url(args.redis)
         client.flushdb()
         client.close()
         printed, _ = command("precompute", ["--db", str(db), "--redis", args.redis, "--above", str(breach),
                                             "--out", str(out / "precompute")])
         pre = json.loads((out / "precompute" / "precompute.json").read_text())
-        print(f"\n2. precompute --above {breach:,}: {printed.strip().splitlines()[0]}")
+        margin = f" ({args.margin:g} x the breach)" if args.margin != 1 else ""
+        print(f"\n2. precompute --above {breach:,}{margin}: {printed.strip().splitlines()[0]}")
         after, wall_after = outliers(db, args.threshold_ms, args.requests_per_stratum, out / "after", "--cache", args.redis,
                                      "--cache-above", str(breach))
         print(f"\n3. outliers --cache … --cache-above {breach:,}: breach {breach_text(after)}  ({wall_after:.1f} s)")
@@ -127,8 +130,9 @@ def main() -> None:
         memory = pre["memory"]
         users_cached = pre["users"]
         per_user = memory["bytes_per_user"] or 0.0
-        print(f"\n  cost at this scale: {users_cached:,} users cached, Redis memory +{size(memory['delta_bytes'])} "
-              f"({per_user:,.0f} B per user), precompute {pre['seconds']:.2f} s ({pre['users_per_s']:,.0f} users/s)")
+        print(f"\n  cost at this scale: {users_cached:,} users cached in {size(memory['keys_bytes'])} of Redis memory "
+              f"({per_user:,.0f} B per user by MEMORY USAGE; used_memory moved {memory['delta_bytes']:+,} B), "
+              f"precompute {pre['seconds']:.2f} s ({pre['users_per_s']:,.0f} users/s)")
         total_users = sum(stratum["users"] for stratum in before["strata"])
         share = users_cached / total_users if total_users else 0.0
         production_cached = round(share * args.production_users)

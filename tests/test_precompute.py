@@ -81,10 +81,12 @@ def test_above_writes_exactly_the_users_with_that_many_events_and_says_its_cost(
     assert document["schema"] == "mlstress.precompute/1" and document["users"] == len(expected)
     assert document["replaced"] == 0 and document["seconds"] > 0 and document["users_per_s"] > 0
     memory = document["memory"]
-    assert memory["used_after_bytes"] - memory["used_before_bytes"] == memory["delta_bytes"] > 0
+    assert memory["used_after_bytes"] - memory["used_before_bytes"] == memory["delta_bytes"]
+    assert memory["bytes_per_user"] == pytest.approx(memory["keys_bytes"] / len(expected), abs=0.1)
     assert memory["bytes_per_user"] > 100
     out = capsys.readouterr().out
     assert f"precomputed {len(expected):,} users" in out and "users/s" in out and "B per user" in out
+    assert "used_memory" in out
     # Again: every key is replaced, and the line says why the memory delta is then near nothing.
     assert main(["precompute", "--db", str(small_db), "--redis", redis_url, "--above", "60",
                  "--out", str(tmp_path / "again")]) == 0

@@ -95,16 +95,16 @@ class Progress:
 def summary_line(document: dict) -> str:
     memory = document["memory"]
     per_user = memory["bytes_per_user"]
-    per_user_text = f", {per_user:,.0f} B per user" if per_user is not None else ""
-    replaced = f" ({document['replaced']:,} replaced: the memory delta counts the new keys only)" \
+    per_user_text = f" ({per_user:,.0f} B per user)" if per_user is not None else ""
+    replaced = f" ({document['replaced']:,} replaced: the used_memory delta counts the new keys only)" \
         if document["replaced"] else ""
     missing = f"; {document['not_found']:,} id(s) not in the database: {', '.join(document['not_found_ids'][:5])}" \
         if document["not_found"] else ""
     rate = f"{document['users_per_s']:,.0f} users/s" if document["users_per_s"] else "no users"
     return (f"precomputed {document['users']:,} users into {document['redis']} in {document['seconds']:.1f} s "
-            f"({rate}){replaced}; Redis memory {memory['used_before_bytes'] / 1e6:,.1f} MB -> "
-            f"{memory['used_after_bytes'] / 1e6:,.1f} MB ({memory['delta_bytes'] / 1e6:+,.2f} MB{per_user_text})"
-            f"{missing}")
+            f"({rate}){replaced}; the hashes take {memory['keys_bytes'] / 1e6:,.2f} MB{per_user_text}; Redis "
+            f"used_memory {memory['used_before_bytes'] / 1e6:,.1f} MB -> {memory['used_after_bytes'] / 1e6:,.1f} MB "
+            f"({memory['delta_bytes'] / 1e6:+,.2f} MB){missing}")
 
 
 def _write_result(path: Path, document: dict) -> None:

@@ -79,6 +79,17 @@ def used_memory(client: Any) -> int:
     return int(client.info("memory")["used_memory"])
 
 
+def keys_memory(client: Any, user_ids: list[str]) -> int:
+    """Bytes the users' hashes take as Redis counts them (`MEMORY USAGE`, pipelined), key names included."""
+    total = 0
+    for start in range(0, len(user_ids), WRITE_BATCH):
+        pipe = client.pipeline(transaction=False)
+        for user_id in user_ids[start:start + WRITE_BATCH]:
+            pipe.memory_usage(user_key(user_id), samples=0)
+        total += sum(size or 0 for size in pipe.execute())
+    return total
+
+
 def precompute(connection: Any, client: Any, user_ids: list[str], *, source: str, selection: dict,
                progress: Callable[[int, int, float], None] | None = None,
                reference_date: str = DEFAULT_REFERENCE_DATE) -> dict:
@@ -86,11 +97,15 @@ def precompute(connection: Any, client: Any, user_ids: list[str], *, source: str
 
     A user's old hash is deleted in the same round trip as the new one is
     written, so no field of an earlier vector survives; the ones replaced are
-    counted, since the memory delta only covers keys that are new.
+    counted, since the memory delta only covers keys that are new. `INFO
+    memory`'s delta also moves with everything else the server holds (client
+    buffers, freed memory not yet returned), so the per-user figure comes from
+    `MEMORY USAGE` of the keys written, measured after the timed writes.
     """
     memory_before = used_memory(client)
     started = time.perf_counter()
-    written = replaced = 0
+    replaced = 0
+    written: list[str] = []
     missing: list[str] = []
     pipe = client.pipeline(transaction=False)
     queued = 0
@@ -108,27 +123,27 @@ def precompute(connection: Any, client: Any, user_ids: list[str], *, source: str
         key = user_key(user_id)
         pipe.delete(key)
         pipe.hset(key, mapping=encode(features))
-        written += 1
+        written.append(user_id)
         queued += 1
         if queued >= WRITE_BATCH:
             flush()
             if progress is not None:
-                progress(written + len(missing), len(user_ids), time.perf_counter() - started)
+                progress(len(written) + len(missing), len(user_ids), time.perf_counter() - started)
     if queued:
         flush()
     seconds = time.perf_counter() - started
     memory_after = used_memory(client)
-    client.hset(META_KEY, mapping={"users": written, "selection": json.dumps(selection), "source": source,
+    in_keys = keys_memory(client, written)
+    client.hset(META_KEY, mapping={"users": len(written), "selection": json.dumps(selection), "source": source,
                                    "reference_date": reference_date,
                                    "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    delta = memory_after - memory_before
-    new_keys = written - replaced
     return {
-        "users": written, "requested": len(user_ids), "not_found": len(missing), "not_found_ids": missing[:20],
+        "users": len(written), "requested": len(user_ids), "not_found": len(missing), "not_found_ids": missing[:20],
         "replaced": replaced, "seconds": round(seconds, 3),
-        "users_per_s": round(written / seconds, 1) if seconds > 0 else None,
-        "memory": {"used_before_bytes": memory_before, "used_after_bytes": memory_after, "delta_bytes": delta,
-                   "bytes_per_user": round(delta / new_keys, 1) if new_keys > 0 else None},
+        "users_per_s": round(len(written) / seconds, 1) if seconds > 0 else None,
+        "memory": {"used_before_bytes": memory_before, "used_after_bytes": memory_after,
+                   "delta_bytes": memory_after - memory_before, "keys_bytes": in_keys,
+                   "bytes_per_user": round(in_keys / len(written), 1) if written else None},
         "reference_date": reference_date, "key_prefix": KEY_PREFIX,
     }
 
