@@ -153,6 +153,7 @@ def resolve_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]
 
 
 def _resolve_database_target(args: argparse.Namespace) -> tuple[Target, dict, Path | None]:
+    """The target --db, --dsn, --url or --target names, checked, as `resolve_target` returns it."""
     if getattr(args, "dsn", None) is not None:  # `--dsn ''`: all of it from libpq's environment, as psql does
         if args.query:
             raise UsageError("--query applies to the SQLite target only: drop --dsn or --query")
