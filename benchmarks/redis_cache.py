@@ -1,19 +1,19 @@
 """The heavy-user advice applied: outliers finds the breach N, precompute caches users above N, outliers again.
 
 Run: python benchmarks/redis_cache.py [--db PATH] [--users 20000] [--threshold-ms 10] [--requests-per-stratum 200]
-         [--redis redis://127.0.0.1:6379/14] [--production-users 10000000] [--margin 1.0]
+         [--repeats 3] [--redis redis://127.0.0.1:6379/14] [--production-users 10000000] [--margin 1.0]
 
 1. A generated database (default 20,000 users, mean 45 events, seed 42; made once
    into /tmp/mlstress-bench-<users>.sqlite and reused) and
-   `mlstress-tui outliers --db PATH --threshold-ms T --headless`: the breach
-   event count N.
+   `mlstress-tui outliers --db PATH --threshold-ms T --headless`, --repeats
+   times: the breach event count N is the median of the runs'.
 2. `mlstress-tui precompute --db PATH --redis URL --above N` (or N x --margin): users written,
    users/s, the time taken, Redis memory before and after (the Redis database
    is emptied first: it is the benchmark's own).
-3. `mlstress-tui outliers --db PATH --cache URL --cache-above N`: the same
-   strata, the same requests, users above N served from Redis.
+3. `mlstress-tui outliers --db PATH --cache URL --cache-above N`, --repeats
+   times: the same strata, the same requests, users above N served from Redis.
 
-Prints each stratum's p95 before and after, whether a breach remains, the cost
+Prints each stratum's median p95 before and after, in how many runs a breach remains, the cost
 (Redis memory for the users above N, precompute time) and both extrapolated to
 --production-users at the same shape: users above N scale with the population,
 memory with bytes per user, precompute time with users/s (heavy users at a
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,20 @@ def breach_text(report: dict) -> str:
     return f"{breach:,} events ({report['users_above']:,} users, {report['population_share_above']:.3%})"
 
 
+def median_p95(reports: list[dict]) -> dict[str, float]:
+    """Each stratum's median p95 over the runs."""
+    by_name: dict[str, list[float]] = {}
+    for report in reports:
+        for stratum in report["strata"]:
+            if stratum["p95_ms"] is not None:
+                by_name.setdefault(stratum["name"], []).append(stratum["p95_ms"])
+    return {name: statistics.median(values) for name, values in by_name.items()}
+
+
+def breaches(reports: list[dict]) -> str:
+    return ", ".join("none" if r["breach_event_count"] is None else f"{r['breach_event_count']:,}" for r in reports)
+
+
 def main() -> None:
     import redis
 
@@ -83,6 +98,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--threshold-ms", type=float, default=10.0)
     parser.add_argument("--requests-per-stratum", type=int, default=200, help="outliers' own default")
+    parser.add_argument("--repeats", type=int, default=3, help="outliers runs before and after (medians reported)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14", help="a Redis database of the benchmark's own (emptied)")
     parser.add_argument("--production-users", type=int, default=10_000_000)
     parser.add_argument("--margin", type=float, default=1.0,
@@ -93,12 +109,19 @@ def main() -> None:
     db = database(args.db, args.users)
     with tempfile.TemporaryDirectory(prefix="mlstress-redis-") as scratch:
         out = args.out or Path(scratch)
-        before, wall_before = outliers(db, args.threshold_ms, args.requests_per_stratum, out / "before")
-        print(f"\n1. outliers --threshold-ms {args.threshold_ms:g}: breach {breach_text(before)}  ({wall_before:.1f} s)")
-        if before["breach_event_count"] is None:
-            print("  no breach: nothing to cache at this budget; lower --threshold-ms")
+        before = []
+        for run in range(args.repeats):
+            report, wall = outliers(db, args.threshold_ms, args.requests_per_stratum, out / f"before-{run}")
+            before.append(report)
+            print(f"  outliers --threshold-ms {args.threshold_ms:g} (run {run + 1}): breach {breach_text(report)}  "
+                  f"({wall:.1f} s, load {os.getloadavg()[0]:.1f})", flush=True)
+        found = [r["breach_event_count"] for r in before if r["breach_event_count"] is not None]
+        if len(found) * 2 <= len(before):
+            print("  no breach in most runs: nothing to cache at this budget; lower --threshold-ms")
             return
-        breach = int(before["breach_event_count"] * args.margin)
+        median_breach = int(statistics.median(found))
+        breach = int(median_breach * args.margin)
+        print(f"\n1. breach event count before: {breaches(before)} -> median {median_breach:,}")
         client = redis.Redis.from_url(args.redis)
         client.flushdb()
         client.close()
@@ -106,26 +129,32 @@ def main() -> None:
                                             "--out", str(out / "precompute")])
         pre = json.loads((out / "precompute" / "precompute.json").read_text())
         margin = f" ({args.margin:g} x the breach)" if args.margin != 1 else ""
-        print(f"\n2. precompute --above {breach:,}{margin}: {printed.strip().splitlines()[0]}")
-        after, wall_after = outliers(db, args.threshold_ms, args.requests_per_stratum, out / "after", "--cache", args.redis,
-                                     "--cache-above", str(breach))
-        print(f"\n3. outliers --cache … --cache-above {breach:,}: breach {breach_text(after)}  ({wall_after:.1f} s)")
+        print(f"\n2. precompute --above {breach:,}{margin}: {printed.strip().splitlines()[0]}\n", flush=True)
+        after = []
+        for run in range(args.repeats):
+            report, wall = outliers(db, args.threshold_ms, args.requests_per_stratum, out / f"after-{run}",
+                                    "--cache", args.redis, "--cache-above", str(breach))
+            after.append(report)
+            print(f"  outliers --cache … --cache-above {breach:,} (run {run + 1}): breach {breach_text(report)}  "
+                  f"({wall:.1f} s, load {os.getloadavg()[0]:.1f})", flush=True)
+        gone = sum(r["breach_event_count"] is None for r in after)
+        print(f"\n3. breach event count behind the cache: {breaches(after)} -> none in {gone} of {len(after)} runs")
 
-        print(f"\n  {'stratum':<22} {'events':>15} {'users':>7} {'p95 before':>11} {'p95 after':>10} {'ratio':>7}")
-        by_name = {stratum["name"]: stratum for stratum in after["strata"]}
-        for stratum in before["strata"]:
-            then, now = stratum["p95_ms"], by_name.get(stratum["name"], {}).get("p95_ms")
+        then_p95, now_p95 = median_p95(before), median_p95(after)
+        print(f"\n  {'stratum':<22} {'events':>15} {'users':>7} {'p95 before':>11} {'p95 after':>10} {'ratio':>7}"
+              f"   (medians of {args.repeats} runs)")
+        for stratum in before[0]["strata"]:
+            then, now = then_p95.get(stratum["name"]), now_p95.get(stratum["name"])
             span = f"{stratum['min_events']:,}-{stratum['max_events']:,}"
             ratio = f"{now / then:7.2f}" if then and now else f"{'':>7}"
             cached = " cached" if stratum["min_events"] >= breach else (" partly" if stratum["max_events"] >= breach else "")
-            print(f"  {stratum['name']:<22} {span:>15} {stratum['users']:>7,} {then:>9.2f}ms "
+            print(f"  {stratum['name']:<22} {span:>15} {stratum['users']:>7,} {then or float('nan'):>9.2f}ms "
                   f"{now if now is not None else float('nan'):>8.2f}ms {ratio}{cached}")
-        heaviest_before = before["strata"][-1]["p95_ms"]
-        heaviest_after = after["strata"][-1]["p95_ms"]
-        verdict = "gone" if after["breach_event_count"] is None else f"still at {after['breach_event_count']:,} events"
-        print(f"\n  breach before: {breach_text(before)}; after: {breach_text(after)} -> breach {verdict}")
-        print(f"  heaviest stratum p95: {heaviest_before:.2f} ms -> {heaviest_after:.2f} ms "
+        heaviest = before[0]["strata"][-1]["name"]
+        heaviest_after = now_p95[heaviest]
+        print(f"\n  heaviest stratum ({heaviest}) p95: {then_p95[heaviest]:.2f} ms -> {heaviest_after:.2f} ms "
               f"(budget {args.threshold_ms:g} ms: {'under' if heaviest_after < args.threshold_ms else 'OVER'})")
+        print(f"  last run behind the cache: {after[-1]['action']}")
 
         memory = pre["memory"]
         users_cached = pre["users"]
@@ -133,7 +162,7 @@ def main() -> None:
         print(f"\n  cost at this scale: {users_cached:,} users cached in {size(memory['keys_bytes'])} of Redis memory "
               f"({per_user:,.0f} B per user by MEMORY USAGE; used_memory moved {memory['delta_bytes']:+,} B), "
               f"precompute {pre['seconds']:.2f} s ({pre['users_per_s']:,.0f} users/s)")
-        total_users = sum(stratum["users"] for stratum in before["strata"])
+        total_users = sum(stratum["users"] for stratum in before[0]["strata"])
         share = users_cached / total_users if total_users else 0.0
         production_cached = round(share * args.production_users)
         production_bytes = production_cached * per_user
