@@ -86,13 +86,41 @@ def test_with_fallback_a_redis_that_does_not_answer_sends_the_request_to_the_dat
     assert target.request("connection", "HEAVY1", 0) == CACHE
 
 
+class FailingDatabase(FakeDatabase):
+    def request(self, connection, user_id, deadline_ns):
+        raise LookupError(f"no features for {user_id}")
+
+
+def test_a_failed_request_carries_the_path_it_took():
+    fake = FakeRedis({"HEAVY1": {"user_id": "HEAVY1"}})
+    target = LiveCached(FailingDatabase(), fake, frozenset({"HEAVY1", "HEAVY2"}), fallback=True,
+                        url="redis://127.0.0.1:6379/13")
+    paths = []
+    for user in ("LIGHT", "HEAVY2"):
+        with pytest.raises(LookupError) as error:
+            target.request("connection", user, 0)
+        paths.append(error.value.request_path)
+    fake.down = True
+    with pytest.raises(LookupError) as error:
+        target.request("connection", "HEAVY1", 0)
+    paths.append(error.value.request_path)
+    assert paths == [DB, CACHE_MISS, CACHE_DOWN_FALLBACK]
+    target.fallback = False
+    with pytest.raises(CacheDown) as down:
+        target.request("connection", "HEAVY1", 0)
+    fake.down, fake.slow = False, True
+    with pytest.raises(RequestTimeout) as slow:
+        target.request("connection", "HEAVY1", 0)
+    assert (down.value.request_path, slow.value.request_path) == (CACHE, CACHE)
+
+
 def test_a_hash_that_is_not_what_precompute_writes_is_an_error_of_its_own_kind():
     fake = FakeRedis({})
     fake.hashes[user_key("HEAVY1")] = {"total_events": "not json"}
     target, _ = live(fake, fallback=True)
     with pytest.raises(CorruptCacheEntry) as error:
         target.request("connection", "HEAVY1", 0)
-    assert error.value.error_kind == "bad_cache_entry"
+    assert error.value.error_kind == "bad_cache_entry" and error.value.request_path == CACHE
 
 
 class FakeSlots:

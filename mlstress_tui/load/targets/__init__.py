@@ -53,7 +53,8 @@ class LiveTarget(ABC):
         """One request for `user_id`; raises on failure, RequestTimeout past `deadline_ns` (perf_counter_ns).
 
         A target with more than one path (`--cache`) returns the one this request took ("cache", "db",
-        "cache_miss", "cache_down_fallback") for the harness to count it under; every other target returns None.
+        "cache_miss", "cache_down_fallback") for the harness to count it under, and an exception it raises carries
+        that path as `request_path`; every other target returns None.
         """
 
     def close(self, connection: Any) -> None:

@@ -7,7 +7,8 @@ parameter), and sends those users to the Redis hashes `precompute` wrote,
 everyone else to the database. What each request did is its return value, the
 path the harness counts it under: `cache`, `db`, `cache_miss` (not in Redis,
 served by the database) or `cache_down_fallback` (Redis did not answer and
-`--cache-fallback` sent it to the database). Without `--cache-fallback` a
+`--cache-fallback` sent it to the database); a request that fails raises with
+that path as the exception's `request_path`. Without `--cache-fallback` a
 Redis that does not answer is an error of kind `cache_down`, and the run goes
 on. A pool slot is the database connection: a request takes one whatever its
 path, so the pool wait the worker times is the same queue for every path, and a
@@ -42,6 +43,15 @@ class CacheDown(Exception):
     """Redis did not answer (refused, reset, gone) and --cache-fallback was not given."""
 
     error_kind = "cache_down"
+
+
+def on_path(error: BaseException, path: str) -> BaseException:
+    """`error` marked with the path its request took (`request_path`), so a failed request is counted on its path too."""
+    try:
+        error.request_path = path  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass  # an exception type without attributes: counted without a path
+    return error
 
 
 def read_heavy_ids(where: UserLocation, at_least: int) -> frozenset[str]:
@@ -152,26 +162,37 @@ class LiveCached(LiveTarget):
         return CachedSlots(self.inner.make_pool(), self.redis_pool)
 
     def request(self, connection: Any, user_id: str, deadline_ns: int) -> str:
+        """The path the request took; an exception it raises carries that path as `request_path`."""
         if user_id not in self.heavy:
-            self.inner.request(connection, user_id, deadline_ns)
-            return DB
+            return self._database(connection, user_id, deadline_ns, DB)
         try:
             fields = self.client.hgetall(user_key(user_id))
         except redis.TimeoutError:
             # redis-py's socket timeout is the request's --timeout: the deadline has passed.
-            raise RequestTimeout() from None
+            raise on_path(RequestTimeout(), CACHE) from None
         except redis.ConnectionError as error:
             if isinstance(error, redis.exceptions.MaxConnectionsError):
-                raise  # the harness's own sizing, never a Redis outage
+                raise on_path(error, CACHE)  # the harness's own sizing, never a Redis outage
             if not self.fallback:
-                raise CacheDown(f"Redis at {self.label} did not answer: {reason(error, self.url)}"[:200]) from None
-            self.inner.request(connection, user_id, deadline_ns)
-            return CACHE_DOWN_FALLBACK
+                down = CacheDown(f"Redis at {self.label} did not answer: {reason(error, self.url)}"[:200])
+                raise on_path(down, CACHE) from None
+            return self._database(connection, user_id, deadline_ns, CACHE_DOWN_FALLBACK)
+        except BaseException as error:
+            raise on_path(error, CACHE)
         if not fields:
-            self.inner.request(connection, user_id, deadline_ns)
-            return CACHE_MISS
-        decode(fields)
+            return self._database(connection, user_id, deadline_ns, CACHE_MISS)
+        try:
+            decode(fields)
+        except BaseException as error:
+            raise on_path(error, CACHE)
         return CACHE
+
+    def _database(self, connection: Any, user_id: str, deadline_ns: int, path: str) -> str:
+        try:
+            self.inner.request(connection, user_id, deadline_ns)
+        except BaseException as error:
+            raise on_path(error, path)
+        return path
 
 
 class CachedSlots:
