@@ -19,6 +19,13 @@ its requests) *fails*: the breach is at its lower edge at the latest, and the
 action names it ("users with 100+ events fail: RuntimeError 100%") before any
 latency advice. The percentiles a stratum's row shows are of the requests that
 answered, beside its error count and rate.
+
+Behind `--cache … --cache-above N` a user's latency is no longer one curve:
+users with N events or more are served from the cache at a p95 of their own,
+k, whatever their events. The forward model then gives those users k (fitted
+with a, b, c, σ), so a stratum that mixes cached and uncached users is read as
+the mix it is, and the breach is where the database curve crosses the budget
+below N (the cache should start lower) or N itself when k is over the budget.
 """
 
 from __future__ import annotations
@@ -124,14 +131,19 @@ class LatencyCurve:
     c: float
     method: str
     noise_sigma: float | None = None  # log-normal spread of one user's latencies, when the fit models it
+    cached_from: int | None = None  # users with this many events or more are served by the cache, at cache_p95_ms
+    cache_p95_ms: float | None = None
 
     def predict(self, events: float | np.ndarray) -> float | np.ndarray:
-        """The p95 in milliseconds of a user with `events` events."""
-        values = self.a + self.b * np.asarray(events, dtype=np.float64) ** self.c
+        """The p95 in milliseconds of a user with `events` events (the cache's p95 for a cached user)."""
+        events = np.asarray(events, dtype=np.float64)
+        values = self.a + self.b * events ** self.c
+        if self.cached_from is not None:
+            values = np.where(events >= self.cached_from, self.cache_p95_ms, values)
         return values if values.ndim else float(values)
 
     def inverse(self, threshold_ms: float, *, up_to: float = math.inf) -> float | None:
-        """Where the curve rises above `threshold_ms`: 0 if it starts above, None if it stays at or below up to `up_to` events."""
+        """Where the database curve a + b·events^c rises above `threshold_ms`: 0 if it starts above, None if it stays at or below up to `up_to` events."""
         if self.a > threshold_ms:
             return 0.0
         if self.b <= 0:
@@ -174,12 +186,19 @@ def fit_latency_curve(events: np.ndarray, p95_ms: np.ndarray, weights: np.ndarra
     return LatencyCurve(a, scaled_b / scale**c, c, method=f"point fit over {x.size} strata")
 
 
-def fit_strata_curve(results: Sequence[StratumResult], event_counts_population: np.ndarray) -> LatencyCurve | None:
-    """Fit a user's p95 curve so that each stratum's mix of users reproduces the p50 and p95 it measured; None if it fails."""
+def fit_strata_curve(results: Sequence[StratumResult], event_counts_population: np.ndarray,
+                     cached_from: int | None = None) -> LatencyCurve | None:
+    """Fit a user's p95 curve so that each stratum's mix of users reproduces the p50 and p95 it measured; None if it fails.
+
+    With `cached_from`, users with that many events or more get the cache's own p95 instead of the curve.
+    """
     if len(results) < 2:
         raise ValueError(f"a curve needs 2 or more strata with data, got {len(results)}")
     population = np.sort(np.asarray(event_counts_population, dtype=np.int64))
     user_events, user_weights = _representative_users(results, population)
+    cached = (user_events >= cached_from) & (user_weights > 0) if cached_from is not None else None
+    if cached is not None and not cached.any():
+        cached_from, cached = None, None  # nobody measured is past the cache threshold: one curve, as without it
     observed = np.log([[r.percentile_ms(q * 100) for q in FIT_QUANTILES] for r in results])
     # Binomial standard error of a quantile's rank: residuals in these units weigh a stratum by its requests, not its milliseconds.
     rank_error = np.sqrt(FIT_QUANTILES * (1 - FIT_QUANTILES) / np.array([r.latency.count for r in results])[:, None])
@@ -189,16 +208,24 @@ def fit_strata_curve(results: Sequence[StratumResult], event_counts_population: 
 
     def residuals(params: np.ndarray) -> np.ndarray:
         a, scaled_b, c = _curve_params(params, free_exponent)
-        sigma = params[-1]
-        log_median = np.log(np.maximum(a + scaled_b * u**c, FLOOR_MS)) - sigma * _Z95
+        curve = a + scaled_b * u**c
+        if cached is not None:
+            sigma, cache_p95 = params[-2], params[-1]
+            curve = np.where(cached, cache_p95, curve)
+        else:
+            sigma = params[-1]
+        log_median = np.log(np.maximum(curve, FLOOR_MS)) - sigma * _Z95
         z = (observed[:, :, None] - log_median[:, None, :]) / sigma
         mixed_cdf = np.sum(ndtr(z) * user_weights[:, None, :], axis=2)
         return ((mixed_cdf - FIT_QUANTILES) / rank_error).ravel()
 
+    # The point fit that seeds the search sees the database path only: strata wholly below the cache.
+    seeding = np.array([cached_from is None or r.stratum.max_events < cached_from for r in results])
+    seeding = seeding if seeding.sum() >= 2 else np.ones(len(results), dtype=bool)
     seed = fit_latency_curve(
-        np.array([r.mean_events for r in results]),
-        np.exp(observed[:, 1]),
-        np.array([r.latency.count for r in results], dtype=np.float64),
+        np.array([r.mean_events for r in results])[seeding],
+        np.exp(observed[seeding, 1]),
+        np.array([r.latency.count for r in results], dtype=np.float64)[seeding],
     )
     seed_c = seed.c if seed is not None else 1.0
     seed_a = seed.a if seed is not None else float(np.exp(observed[:, 1].min()))
@@ -206,6 +233,11 @@ def fit_strata_curve(results: Sequence[StratumResult], event_counts_population: 
     starts = [[seed_a, seed_b, c, 0.3] for c in (seed_c, 0.5, 2.0)]
     lower = [0.0, 0.0, EXPONENT_BOUNDS[0], SIGMA_BOUNDS[0]]
     upper = [np.inf, np.inf, EXPONENT_BOUNDS[1], SIGMA_BOUNDS[1]]
+    if cached is not None:
+        # The cache's p95 starts at the fastest stratum's (a lookup as cheap as the lightest user) and at the
+        # slowest's (a cache as slow as the worst): from one side alone the search can stall where the mix saturates.
+        starts = [[*start, float(np.exp(edge))] for start in starts for edge in (observed[:, 1].min(), observed[:, 1].max())]
+        lower, upper = [*lower, FLOOR_MS], [*upper, np.inf]
     result = _best_fit(residuals, starts, lower, upper, free_exponent)
     if result is None:
         return None
@@ -213,23 +245,33 @@ def fit_strata_curve(results: Sequence[StratumResult], event_counts_population: 
     method = f"mixture fit of p50 and p95 over {len(results)} strata"
     if not free_exponent:
         method += " (exponent fixed at 1: too few strata to fit it)"
-    return LatencyCurve(a, scaled_b / scale**c, c, method=method, noise_sigma=float(result.x[-1]))
+    if cached is None:
+        return LatencyCurve(a, scaled_b / scale**c, c, method=method, noise_sigma=float(result.x[-1]))
+    method += f", users with {cached_from:,}+ events at the cache's own p95"
+    return LatencyCurve(a, scaled_b / scale**c, c, method=method, noise_sigma=float(result.x[-2]),
+                        cached_from=cached_from, cache_p95_ms=float(result.x[-1]))
 
 
 def breach_event_count(
-    strata_results: Sequence[StratumResult], *, threshold_ms: float, event_counts_population: np.ndarray
+    strata_results: Sequence[StratumResult], *, threshold_ms: float, event_counts_population: np.ndarray,
+    cached_from: int | None = None,
 ) -> Breach:
     """The smallest event count whose p95 is above `threshold_ms`: the lower edge of the first failing stratum, or
-    where the curve fitted to the others crosses it, whichever is lower; None when no user of the population reaches it."""
+    where the curve fitted to the others crosses it, whichever is lower; None when no user of the population reaches it.
+
+    With `cached_from` (users from that many events on served by a cache), the
+    latency breach is the database curve's crossing below it, or `cached_from`
+    itself when the cache's own p95 is over the threshold.
+    """
     usable = sorted((r for r in strata_results if r.latency.count >= MIN_REQUESTS), key=lambda r: r.stratum.index)
     if not usable:
         return Breach(None, None, NOT_JUDGED)
     failing = [r for r in usable if r.fails]
     if not failing:
-        return _latency_breach(usable, threshold_ms, event_counts_population)
+        return _latency_breach(usable, threshold_ms, event_counts_population, cached_from)
     method = f"failures: {_strata_names(failing)} {'fails' if len(failing) == 1 else 'fail'} (a failure is past any budget)"
     answering = [r for r in usable if not r.fails]
-    below = _latency_breach(answering, threshold_ms, event_counts_population) if answering else None
+    below = _latency_breach(answering, threshold_ms, event_counts_population, cached_from) if answering else None
     first = failing[0].stratum.min_events
     latency = below.event_count if below is not None else None
     if latency is not None and latency < first:
@@ -237,22 +279,24 @@ def breach_event_count(
     return Breach(first, below.curve if below else None, method, latency)
 
 
-def _latency_breach(usable: Sequence[StratumResult], threshold_ms: float,
-                    event_counts_population: np.ndarray) -> Breach:
+def _latency_breach(usable: Sequence[StratumResult], threshold_ms: float, event_counts_population: np.ndarray,
+                    cached_from: int | None = None) -> Breach:
     """The breach from the latencies of strata that answer: a fitted curve, or the strata themselves when too few."""
     if len(usable) < 2:
         strata = "stratum" if len(usable) == 1 else "strata"
         return _breach_from_strata(usable, threshold_ms, f"{len(usable)} {strata} with {MIN_REQUESTS}+ requests, too few to fit")
-    curve = fit_strata_curve(usable, event_counts_population)
+    curve = fit_strata_curve(usable, event_counts_population, cached_from)
     if curve is None:
         return _breach_from_strata(usable, threshold_ms, "the curve fit did not converge")
     max_events = int(np.max(event_counts_population))
     crossing = curve.inverse(threshold_ms, up_to=max_events)
-    if crossing is None:
-        return Breach(None, curve, curve.method)
     # The curve equals the threshold at `crossing`; the first whole count above it breaches.
-    count = 0 if curve.a > threshold_ms else math.floor(crossing) + 1
-    return Breach(count if count <= max_events else None, curve, curve.method)
+    count = None if crossing is None else 0 if curve.a > threshold_ms else math.floor(crossing) + 1
+    if curve.cached_from is not None:
+        if count is None or count >= curve.cached_from:
+            # Past the cache threshold the database curve no longer applies: those users are the cache's.
+            count = curve.cached_from if curve.cache_p95_ms > threshold_ms else None
+    return Breach(count if count is not None and count <= max_events else None, curve, curve.method)
 
 
 def outliers_report(
@@ -266,20 +310,21 @@ def outliers_report(
     """The content of outliers.json: each stratum's latencies, the breach event count, how many users are past it, and what to do."""
     population = np.sort(np.asarray(event_counts_population, dtype=np.int64))
     results = sorted(strata_results, key=lambda r: r.stratum.index)
-    breach = breach_event_count(results, threshold_ms=threshold_ms, event_counts_population=population)
+    cached_from = ((target or {}).get("cache") or {}).get("at_least_events")
+    breach = breach_event_count(results, threshold_ms=threshold_ms, event_counts_population=population,
+                                cached_from=cached_from)
     failing = [r for r in results if r.latency.count >= MIN_REQUESTS and r.fails]
-    if failing:
-        # Users of a failing stratum, and users past the latency breach of the strata that answer.
-        past = np.zeros(population.size, dtype=bool)
-        for result in failing:
-            past |= (population >= result.stratum.min_events) & (population <= result.stratum.max_events)
-        if breach.latency_event_count is not None:
-            past |= population >= breach.latency_event_count
-        users_above = int(past.sum())
-    else:
-        users_above = 0 if breach.event_count is None else int(population.size - np.searchsorted(population, breach.event_count))
-    share_above = users_above / population.size if population.size else 0.0
     curve = breach.curve
+    latency_from = breach.latency_event_count if failing else breach.event_count
+    # Users past the latency breach; behind a cache, only those below the cache threshold (the others are the cache's).
+    past = np.zeros(population.size, dtype=bool) if latency_from is None else population >= latency_from
+    if curve is not None and curve.cached_from is not None and latency_from is not None \
+            and latency_from < curve.cached_from:
+        past &= population < curve.cached_from
+    for result in failing:  # and every user of a failing stratum
+        past |= (population >= result.stratum.min_events) & (population <= result.stratum.max_events)
+    users_above = int(past.sum())
+    share_above = users_above / population.size if population.size else 0.0
     return {
         "schema": SCHEMA,
         "threshold_ms": _rounded(threshold_ms, 3),
@@ -300,6 +345,8 @@ def outliers_report(
             "c": _rounded(curve.c, 4) if curve else None,
             "noise_sigma": _rounded(curve.noise_sigma, 4) if curve and curve.noise_sigma is not None else None,
             "method": breach.method,
+            **({"cached_from_events": curve.cached_from, "cache_p95_ms": _rounded(curve.cache_p95_ms, 4)}
+               if curve and curve.cached_from is not None else {}),
         },
         "action": _action(breach, threshold_ms, users_above, share_above, population, failing, results),
     }
@@ -480,13 +527,25 @@ def _action(breach: Breach, threshold_ms: float, users_above: int, share_above: 
         return f"too few requests to judge {budget}: {NOT_JUDGED}; raise --requests-per-stratum"
     if breach.event_count == 0:
         return f"every user breaches {budget}, even with 0 events: the fixed cost per request is the problem, not heavy users"
+    curve = breach.curve
+    cached_from = curve.cached_from if curve is not None else None
+    if cached_from is not None and breach.event_count == cached_from:
+        return (f"the cache itself breaches {budget}: users with {cached_from:,}+ events are served from it at "
+                f"p95 {curve.cache_p95_ms:.1f} ms; the cache, not the database, needs the work")
+    if cached_from is not None and breach.event_count is not None:
+        return (f"the cache starts too high: lower --cache-above to {breach.event_count:,} events "
+                f"({_percent(share_above)} of users, {users_above:,} users below {cached_from:,} events still breach)")
     if breach.event_count is not None:
         return (f"cache or precompute features for users with {breach.event_count:,} events or more "
                 f"({_percent(share_above)} of users, {users_above:,} users at this scale)")
-    if breach.curve is None:
+    if curve is None:
         return f"no user breaches {budget} in the strata measured ({breach.method})"
     heaviest = int(sorted_population[-1]) if sorted_population.size else 0
-    predicted = breach.curve.predict(heaviest)
+    if cached_from is not None:
+        return (f"no user breaches {budget} with the cache: users with {cached_from:,}+ events are served from it at "
+                f"p95 {curve.cache_p95_ms:.2f} ms; the heaviest on the database path ({cached_from - 1:,} events) is "
+                f"predicted at {curve.predict(cached_from - 1):.1f} ms")
+    predicted = curve.predict(heaviest)
     return f"no user breaches {budget}: the heaviest user ({heaviest:,} events) is predicted at {predicted:.1f} ms"
 
 

@@ -80,6 +80,10 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--startup-timeout", type=bounded("startup_timeout_s"), metavar="S", help="how long the workers may take to open the target (import a model, connect) before the run is abandoned (default 60)")
     group.add_argument("--no-replace-stuck", dest="replace_stuck", action="store_false", default=None,
                        help="leave a user stuck in the target past its deadline in place (see the system's own back-pressure) instead of replacing it")
+    cache = parser.add_argument_group("cache (the heavy-user advice applied)")
+    cache.add_argument("--cache", metavar="URL", help="serve users with --cache-above events or more from the Redis hashes 'precompute' wrote: redis://host:6379/N")
+    cache.add_argument("--cache-above", type=int, metavar="N", help="with --cache: users with N events or more go to Redis, the rest to the database ('outliers' gives the breach event count)")
+    cache.add_argument("--cache-fallback", action="store_true", help="with --cache: a Redis that does not answer sends the request to the database (counted) instead of failing it as cache_down")
 
 
 def add_load_arguments(parser: argparse.ArgumentParser, *, levels: bool = True, bounds: bool = True) -> None:
@@ -153,7 +157,29 @@ def database_info(path: Path) -> dict:
 
 
 def resolve_target(args: argparse.Namespace, timeout_s: float | None = None) -> tuple[Target, dict, Path | None]:
-    """The target, its database's generation parameters, and where user ids come from (`timeout_s`: the request deadline)."""
+    """The target (behind the Redis cache with --cache), its database's generation parameters, and where user ids
+    come from (`timeout_s`: the request deadline)."""
+    cache, above = getattr(args, "cache", None), getattr(args, "cache_above", None)
+    if cache is None:
+        if above is not None or getattr(args, "cache_fallback", False):
+            raise UsageError("--cache-above and --cache-fallback apply with --cache URL only: add --cache or drop them")
+        return _resolve_database_target(args, timeout_s)
+    if above is None or above < 0:
+        raise UsageError("--cache needs --cache-above N, the event count from which users are served from Redis "
+                         "(0 or more; 'outliers' gives the breach event count)")
+    from mlstress_tui.load.targets.cached import CachedTarget
+    from mlstress_tui.redis_url import redis_parts
+
+    redis_parts(cache, "--cache")  # a malformed URL is said before any database is opened
+    target, database, users_db = _resolve_database_target(args, timeout_s)
+    spec = CachedTarget(inner=target, url=cache, at_least=above, fallback=args.cache_fallback, users_db=users_db)
+    spec.check()
+    return spec, database, users_db
+
+
+def _resolve_database_target(args: argparse.Namespace,
+                             timeout_s: float | None = None) -> tuple[Target, dict, Path | None]:
+    """The target --db, --dsn, --url or --target names, checked, as `resolve_target` returns it."""
     if getattr(args, "dsn", None) is not None:  # `--dsn ''`: all of it from libpq's environment, as psql does
         if args.query:
             raise UsageError("--query applies to the SQLite target only: drop --dsn or --query")

@@ -31,6 +31,9 @@ class UserGroupStats:
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     # The failed requests' own latencies (a part of `latency`): a failure is past any budget, whatever its time.
     failed_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    # Kept for a target's paths only (a few groups); strata and edge classes ship latency alone, every tick.
+    service: LatencyHistogram | None = None
+    pool_wait: LatencyHistogram | None = None
 
     @property
     def errors(self) -> int:
@@ -47,10 +50,19 @@ class UserGroupStats:
             self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + count
         self.latency.merge(other.latency)
         self.failed_latency.merge(other.failed_latency)
+        for name in ("service", "pool_wait"):
+            theirs = getattr(other, name)
+            if theirs is not None:
+                mine = getattr(self, name)
+                if mine is None:
+                    mine = LatencyHistogram()
+                    setattr(self, name, mine)
+                mine.merge(theirs)
 
 
 def group_stats(keys: np.ndarray, latency_ns: np.ndarray, event_counts: np.ndarray,
-                kinds: tuple[str | None, ...] | None) -> dict[int, UserGroupStats]:
+                kinds: tuple[str | None, ...] | None, *, service_ns: np.ndarray | None = None,
+                wait_ns: np.ndarray | None = None) -> dict[int, UserGroupStats]:
     """Requests split by group key (negative keys belong to no group); `kinds` None when none failed."""
     order = np.argsort(keys, kind="stable")
     present, starts = np.unique(keys[order], return_index=True)
@@ -63,6 +75,10 @@ def group_stats(keys: np.ndarray, latency_ns: np.ndarray, event_counts: np.ndarr
         members = order[start:end]
         group = UserGroupStats(requests=end - start, events_sum=int(event_counts[members].sum()))
         group.latency.record_many(latency_ns[members])
+        if service_ns is not None and wait_ns is not None:
+            group.service, group.pool_wait = LatencyHistogram(), LatencyHistogram()
+            group.service.record_many(service_ns[members])
+            group.pool_wait.record_many(wait_ns[members])
         if failed is not None:
             group.errors_by_kind = dict(Counter(kind for kind in failed[members] if kind is not None))
             did_fail = np.fromiter((kind is not None for kind in failed[members]), dtype=bool, count=len(members))

@@ -123,6 +123,13 @@ def print_summary(snapshot: RunSnapshot, run_dir: Path, out: TextIO, write_error
                           ("pool wait", figures.pool_wait_ms)):
         print(f"  {label:9}  " + "  ".join(f"{name} {format_ms(values[name])}" for name in
                                           ("p50", "p90", "p95", "p99", "p999", "max", "mean")), file=out)
+    paths = snapshot.total.paths
+    if paths:
+        # A target with several paths (--cache): which way the requests went, and what each cost.
+        print("  paths      " + "  ".join(
+            f"{name} {group.requests:,} (p95 {format_ms(group.latency.percentile_ms(95))}"
+            + (f", {group.errors:,} errors" if group.errors else "") + ")"
+            for name, group in sorted(paths.items())), file=out)
     levels = snapshot.levels
     if len(levels) > 1:
         # The headline is where the knobs ended; a run that visited several levels says each of them.

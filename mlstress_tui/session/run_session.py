@@ -357,8 +357,11 @@ class RunSession:
             ramp = {key: snapshot.ramp.get(key) for key in
                     ("knee_concurrency", "safe_concurrency", "knee_rate", "safe_rate", "reason")}
         paths = {name: {"requests": group.requests, "errors": group.errors,
-                        "latency_ms": group.latency.summary_ms()}
-                 for name, group in snapshot.total.paths.items()} or None
+                        "errors_by_kind": dict(sorted(group.errors_by_kind.items())),
+                        "latency_ms": group.latency.summary_ms(),
+                        "service_ms": group.service.summary_ms() if group.service is not None else None,
+                        "pool_wait_ms": group.pool_wait.summary_ms() if group.pool_wait is not None else None}
+                 for name, group in sorted(snapshot.total.paths.items())} or None
         return RunSummary(
             tool_version=__version__, target=snapshot.target, load=snapshot.load,
             started_at=snapshot.started_at.isoformat(timespec="milliseconds"), duration_s=snapshot.elapsed_s,

@@ -52,8 +52,9 @@ class LiveTarget(ABC):
     def request(self, connection: Any, user_id: str, deadline_ns: int) -> str | None:
         """One request for `user_id`; raises on failure, RequestTimeout past `deadline_ns` (perf_counter_ns).
 
-        A target with more than one path (a cache in front of a database) returns the
-        path this request took ("cache", "db", …); the harness counts each path apart.
+        A target with more than one path (`--cache`) returns the one this request took ("cache", "db",
+        "cache_miss", "cache_down_fallback") for the harness to count it under, and an exception it raises carries
+        that path as `request_path`; every other target returns None.
         """
 
     def close(self, connection: Any) -> None:

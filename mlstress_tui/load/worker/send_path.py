@@ -33,6 +33,15 @@ def _mark_forked_child() -> None:
 os.register_at_fork(after_in_child=_mark_forked_child)
 
 
+def _path_of(error: BaseException) -> str | None:
+    """The path a failed request took, when its target says (`request_path`), as a short printable name."""
+    try:
+        path = getattr(error, "request_path", None)
+    except BaseException:  # a property that raises: no path
+        return None
+    return path if isinstance(path, str) and path.isidentifier() and len(path) <= 32 else None
+
+
 class SendPath:
     """Sends one request for a user and records its outcome, from `started` (closed loop: now; open: its due time)."""
 
@@ -82,6 +91,7 @@ class SendPath:
         except BaseException as error:  # SystemExit or KeyboardInterrupt raised by target code is its error too
             kind, message = describe_failure(error)
             self._records.failures.append((kind, message))
+            path = _path_of(error)
         if _forked_child:
             os._exit(0)  # a child the target forked came back here: it must not run the harness
         done = clock()

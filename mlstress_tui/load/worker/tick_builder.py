@@ -44,8 +44,9 @@ class TickBuilder:
         tick.errors_by_kind = dict(errors)
         latency_ns = np.fromiter(latency, dtype=np.int64, count=count)
         wait_ns = np.fromiter(wait, dtype=np.int64, count=count)
+        service_ns = np.fromiter(service, dtype=np.int64, count=count)
         tick.latency.record_many(latency_ns)
-        tick.service.record_many(np.fromiter(service, dtype=np.int64, count=count))
+        tick.service.record_many(service_ns)
         tick.pool_wait.record_many(wait_ns)
         if tick.mode == OPEN:
             tick.late_starts = int(np.count_nonzero(wait_ns > LATE_START_NS))
@@ -60,16 +61,12 @@ class TickBuilder:
             tick.edge_classes = group_stats(np.fromiter(groups, dtype=np.int64, count=count),
                                             latency_ns, counts, failed)
         if any(path is not None for path in paths):
-            tick.paths = _by_path(paths, latency_ns, counts, failed)
-
-
-def _by_path(paths: tuple[str | None, ...], latency_ns: np.ndarray, counts: np.ndarray,
-             failed: tuple[str | None, ...] | None) -> dict[str, UserGroupStats]:
-    names = sorted({path for path in paths if path is not None})
-    index = {name: number for number, name in enumerate(names)}
-    keys = np.fromiter((index.get(path, -1) if path is not None else -1 for path in paths), dtype=np.int64,
-                       count=len(paths))
-    return {names[key]: group for key, group in group_stats(keys, latency_ns, counts, failed).items()}
+            names = sorted({path for path in paths if path is not None})
+            index = {name: number for number, name in enumerate(names)}
+            keys = np.fromiter((index[path] if path is not None else -1 for path in paths), dtype=np.int64,
+                               count=count)
+            tick.paths = {names[key]: group for key, group in
+                          group_stats(keys, latency_ns, counts, failed, service_ns=service_ns, wait_ns=wait_ns).items()}
 
 
 def empty_tick(index: int, t_start: float, t_end: float, mode: LoadMode) -> IntervalStats:

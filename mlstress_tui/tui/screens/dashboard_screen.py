@@ -96,6 +96,11 @@ class DashboardScreen(Screen[None]):
         window = snapshot.window
         total = snapshot.total
         self.stats.show(window, total if total.requests else None, open_loop=snapshot.level.mode == OPEN)
+        if total.paths:
+            # A target with several paths (--cache): the share of the run's requests each took.
+            served = sum(group.requests for group in total.paths.values()) or 1
+            self.stats.border_subtitle = " · ".join(f"{name} {group.requests / served:.0%}"
+                                                    for name, group in sorted(total.paths.items()))
         self.sla.show(window.latency.percentile_ms(95) if window else None, snapshot.sla_p95_ms,
                       window.stuck_users if window else 0)
         self.errors.show(window, total, snapshot.recent_errors, self._fault_lines(snapshot, replace_stuck))
