@@ -16,7 +16,7 @@ from mlstress_tui.analysis.acceptance import evaluate, load_metrics, verdict
 from mlstress_tui.analysis.edge_users import edge_lines
 from mlstress_tui.analysis.outliers import heavy_breach_rate
 from mlstress_tui.analysis.validity import validity
-from mlstress_tui.commands.options import (add_ray_arguments, add_target_arguments, bounded, build_session,
+from mlstress_tui.commands.options import (add_label_argument, add_ray_arguments, add_target_arguments, bounded, build_session,
                                            check_ray_address, resolve_target)
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
@@ -50,6 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group = parser.add_argument_group("acceptance")
     group.add_argument("--preset", metavar="NAME|FILE", default=DEFAULT_PRESET,
                        help=f"acceptance suite: a name from presets/ or a .toml file (default {DEFAULT_PRESET})")
+    add_label_argument(group)
     group.add_argument("--report-dir", type=Path, metavar="DIR",
                        help="where the reports and each stage's run go (default ./mlstress-runs/<UTC timestamp>/)")
     group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequences (default 42)")
@@ -271,6 +272,7 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
                           started_at=started_at, duration_s=time.monotonic() - began, ends=ends,
                           validity=validities)
     report["target"] = target
+    report["label"] = args.label
     # A signal after the last stage ended stopped nothing: the suite is complete, and judged so.
     interrupted = any(end.status == INTERRUPTED or end.reason == INTERRUPTED_BEFORE for end in ends.values())
     report["interrupted"] = interrupted

@@ -116,6 +116,20 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """Where a measuring command writes its run directory."""
     group = parser.add_argument_group("output")
     group.add_argument("--out", type=Path, metavar="DIR", help="run directory (default ./mlstress-runs/<UTC timestamp>/)")
+    add_label_argument(group)
+
+
+def add_label_argument(group: argparse._ArgumentGroup) -> None:
+    """--label: what the system under test is (a build, a commit), carried into every file and panel of the run."""
+    group.add_argument("--label", type=run_label, metavar="TEXT",
+                       help="name the system under test, e.g. a build or commit id (kept in summary.json and reports)")
+
+
+def run_label(text: str) -> str:
+    """A label a person typed: printable, one line, at most 80 characters."""
+    if not text.strip() or len(text) > 80 or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"--label must be 1 to 80 printable characters on one line, got {text!r:.90}")
+    return text.strip()
 
 
 def ensure_default_database() -> Path:
@@ -271,7 +285,8 @@ def build_session(args: argparse.Namespace, *, headless: bool, sla_p95_ms: float
     run_dir = make_run_dir(args)
     engine = LoadEngine(target, load, run_dir=run_dir, database=database, users_db=users_db)
     session = RunSession(engine, run_dir=run_dir, sla_p95_ms=sla_p95_ms or preset.sla_p95_ms,
-                         seed=load.seed, database=database)
+                         seed=load.seed, database=database, label=getattr(args, "label", None),
+                         preset=preset.name)
     if load.user_mix == "edge":
         from mlstress_tui.analysis.edge_users import edge_report
 

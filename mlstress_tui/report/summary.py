@@ -56,6 +56,8 @@ class RunSummary:
     seed: int
     database: dict[str, Any]
     sla_p95_ms: float
+    label: str | None = None  # --label: the system under test's build or commit
+    preset: str | None = None
     paths: dict[str, dict[str, Any]] | None = None
     nodes: list[dict[str, Any]] | None = None
     ramp: dict[str, Any] | None = None
@@ -64,6 +66,8 @@ class RunSummary:
         document: dict[str, Any] = {
             "schema": SCHEMA,
             "tool": {"name": "mlstress-tui", "version": self.tool_version},
+            "label": self.label,
+            "preset": self.preset,
             "target": self.target,
             "load": self.load,
             "started_at": self.started_at,

@@ -36,6 +36,7 @@ def run_acceptance(summary: Mapping[str, Any], *, sla_p95_ms: float, ramp: Mappi
                           duration_s=summary.get("duration_s") or 0.0, ends=ends,
                           validity={RUN_STAGE: judged.to_json()})
     report["target"] = summary.get("target", {})
+    report["label"] = summary.get("label")
     report["interrupted"] = summary.get("interrupted", False)
     if ramp:
         report["knee_concurrency"] = ramp.get("knee_concurrency")

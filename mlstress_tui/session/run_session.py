@@ -99,12 +99,15 @@ class RunSession:
     """One run: the engine's ticks go, once each, to every consumer; the snapshot is built from them once a pump."""
 
     def __init__(self, engine: Engine, *, run_dir: Path, sla_p95_ms: float = 200.0, seed: int = 42,
-                 database: dict[str, Any] | None = None, report_interval_s: float = 1.0) -> None:
+                 database: dict[str, Any] | None = None, report_interval_s: float = 1.0, label: str | None = None,
+                 preset: str | None = None) -> None:
         self._engine = engine
         self.run_dir = Path(run_dir)
         self.sla_p95_ms = sla_p95_ms
         self.seed = seed
         self.database = database or {}
+        self.label = label  # what the system under test is (--label): a build, a commit
+        self.preset = preset
         self.totals = RunTotals()
         self.ledger = LevelLedger()
         self.live = LiveWindow()
@@ -376,7 +379,8 @@ class RunSession:
             users_running_max=snapshot.users_running_max, harness=snapshot.harness,
             validity=snapshot.validity.to_json(), faults=faults,
             target_output={"lines": figures.output_lines, "file": "target.log"}, seed=self.seed,
-            database=self.database, sla_p95_ms=self.sla_p95_ms, paths=paths, nodes=snapshot.nodes, ramp=ramp)
+            database=self.database, sla_p95_ms=self.sla_p95_ms, paths=paths, nodes=snapshot.nodes, ramp=ramp,
+            label=self.label, preset=self.preset)
 
     # -- knobs: a key press and the ramp controller turn the same ones ------------------
 
