@@ -167,3 +167,63 @@ def misreports(user_id: str) -> dict:
     import os
 
     raise _Misreported(os.environ["MLSTRESS_HOSTILE"])
+
+
+def hangs_every_fourth(user_id: str) -> dict:
+    """Every 4th user's call never comes back (300 s); the rest answer in a millisecond."""
+    if int(user_id[3:]) % 4 == 0:
+        time.sleep(300)
+    time.sleep(0.001)
+    return {"user_id": user_id}
+
+
+def holds_the_gil(user_id: str) -> dict:
+    """A catastrophic regex: about a second of pure C matching that never releases the GIL."""
+    import re
+
+    re.match(r"(a+)+$", "a" * 24 + "b")
+    return {"user_id": user_id}
+
+
+def counts_its_calls(user_id: str) -> dict:
+    """Appends a line to $MLSTRESS_CALL_LOG for every call it receives, then takes 20 ms."""
+    import os
+
+    with open(os.environ["MLSTRESS_CALL_LOG"], "a", encoding="utf-8") as log:
+        log.write(f"{os.getpid()} {user_id}\n")
+    time.sleep(0.02)
+    return {"user_id": user_id}
+
+
+_calls = 0
+
+
+def forks_once(user_id: str) -> dict:
+    """Forks on its 5th call; the child returns into whatever called it, as a careless target would."""
+    import os
+
+    global _calls
+    _calls += 1
+    if _calls == 5:
+        os.fork()
+    time.sleep(0.002)
+    return {"user_id": user_id}
+
+
+def cpu_on_first_call(user_id: str) -> dict:
+    """0.6 s of CPU on the first call (a model loading), then 5 ms sleeps."""
+    global _calls
+    _calls += 1
+    if _calls == 1:
+        deadline = time.process_time() + 0.6
+        while time.process_time() < deadline:
+            pass
+    time.sleep(0.005)
+    return {"user_id": user_id}
+
+
+def prints_a_lot(user_id: str) -> dict:
+    """Writes a 2 kB line for every call (a debug print left in), then takes a millisecond."""
+    print("x" * 2048, flush=True)
+    time.sleep(0.001)
+    return {"user_id": user_id}

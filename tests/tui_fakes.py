@@ -231,6 +231,9 @@ class FakeEngine:
     def node_report(self) -> list[dict[str, Any]] | None:
         return None
 
+    def offered_arrivals(self) -> float | None:
+        return None
+
     def finish_on_next_poll(self) -> None:
         """Make the run end by itself, as a bounded run does."""
         self.state = "finished"

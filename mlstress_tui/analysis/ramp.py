@@ -67,6 +67,9 @@ class RampStep:
     mean_latency_ms: float | None
     verdict: str = "ok"  # the harness verdict for this step: ok | unknown | timer_lag | cpu_bound | stopped
     offered_rps: float | None = None  # open loop: the rate asked for
+    warmup_s: float = 0.0  # the step's first ticks, until its throughput settled: measured, left out of its figures
+    # The relative standard error of the step's throughput, from its own tick-to-tick spread (None: too few ticks).
+    throughput_se: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -85,8 +88,9 @@ class RampStep:
     def to_json(self) -> dict:
         """All fields plus error rate and concurrency, rounded for a report."""
         data = asdict(self)
-        for name in ("p50_ms", "p95_ms", "p99_ms", "pool_wait_p95_ms", "mean_latency_ms", "seconds"):
+        for name in ("p50_ms", "p95_ms", "p99_ms", "pool_wait_p95_ms", "mean_latency_ms", "seconds", "warmup_s"):
             data[name] = _clean(data[name], 3)
+        data["throughput_se"] = _clean(self.throughput_se, 4)
         for name in ("level", "throughput_rps", "offered_rps"):
             data[name] = _clean(data[name], 2)
         data["error_rate"] = _clean(self.error_rate, 6)
@@ -260,8 +264,15 @@ def _percent(change: float) -> str:
 
 
 def _grew(previous: RampStep, step: RampStep, min_gain_share: float) -> bool:
+    """The step gained a share of linear scaling, and more than the two steps' own noise can explain."""
     throughput, load = _gains(previous, step)
-    return throughput >= min_gain_share * load
+    return throughput >= max(min_gain_share * load, _noise(previous, step))
+
+
+def _noise(previous: RampStep, step: RampStep) -> float:
+    """A relative throughput change the steps' tick-to-tick spread alone makes likely (two standard errors)."""
+    errors = [se for se in (previous.throughput_se, step.throughput_se) if se is not None]
+    return 2.0 * math.sqrt(sum(se * se for se in errors)) if errors else 0.0
 
 
 def _knee_index(

@@ -80,6 +80,9 @@ class LoadEngine:
         self._last_t_end = 0.0
         self._stop_sent = False
         self._duration_reached = False
+        # When each level took effect (a tick boundary), and when sending ended: the open loop's owed arrivals.
+        self._effective_s: dict[int, float] = {0: 0.0}
+        self._sending_ended_s: float | None = None
         self._paused_at: float | None = None
         self._paused_s = 0.0
         self._collector_thread: threading.Thread | None = None
@@ -237,6 +240,21 @@ class LoadEngine:
         self.collector.note(RunEvent(kind, round(self.elapsed_s, 3), details))
         log.info("%s %s", kind.value, details)
 
+    def offered_arrivals(self) -> float | None:
+        """Open loop: the arrivals the commanded rates owed from the start until sending ended (pauses included: what
+        fell in one is counted as paused). None when the run never ran open."""
+        if not any(level.mode == OPEN for level in self.levels.by_id.values()):
+            return None
+        end = self._sending_ended_s if self._sending_ended_s is not None else self.elapsed_s
+        levels = sorted(self.levels.by_id.values(), key=lambda level: level.level_id)
+        owed = 0.0
+        for level, after in zip(levels, [*levels[1:], None]):
+            start = self._effective_s.get(level.level_id, level.t)
+            stop = end if after is None else min(self._effective_s.get(after.level_id, after.t), end)
+            if level.mode == OPEN and stop > start:
+                owed += float(level.rate or 0.0) * (stop - start)
+        return owed
+
     def _send_plans(self, at_s: float | None = None) -> None:
         """Each slot's share of the current level, applied on every worker at one tick boundary: the first one
         ahead, or the one at `at_s` seconds into the run when that is later (a ramp's next step)."""
@@ -250,6 +268,7 @@ class LoadEngine:
                 # Not before `at_s`: a step asked to last its duration lasts at least that long.
                 boundary = max(boundary, math.ceil(at_s * 1e9 / tick_ns - 1e-6))
             at_ns = self._start_ns + boundary * tick_ns
+            self._effective_s[self.levels.current.level_id] = boundary * tick_ns / 1e9
         self.backend.send_plans(plans, at_ns)
 
     def _reopen_level(self) -> None:
@@ -317,6 +336,8 @@ class LoadEngine:
             return
         self._stop_sent = True
         self.supervisor.stopping = True
+        if self._sending_ended_s is None:
+            self._sending_ended_s = self.elapsed_s
         if self._paused_at is not None:
             self._paused_s += max(self.elapsed_s - self._paused_at, 0.0)
             self._paused_at = None
@@ -371,6 +392,7 @@ class LoadEngine:
         if time.perf_counter_ns() - self._start_ns >= self.duration_s * 1e9:
             # The workers end at that instant by their own clocks; no stop message needs to reach them.
             self._duration_reached = True
+            self._sending_ended_s = self.duration_s
             self.note(EventKind.DURATION_REACHED)
 
     def _end_stuck_workers(self) -> None:

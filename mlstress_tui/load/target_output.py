@@ -16,7 +16,9 @@ class TargetOutput:
     """Redirects this process's stdout and stderr (the file descriptors, so C code and subprocesses too) into a file.
 
     A reader thread copies the pipe into `path` up to `cap_bytes` and counts lines, so
-    the dashboard can say that the target wrote output without ever showing it raw.
+    the dashboard can say that the target wrote output without ever showing it raw. A
+    write that fails (a full disk) stops the copying, never the reading: the pipe never
+    fills, so the target's next `print` never blocks, and what was dropped is counted.
     """
 
     def __init__(self, path: Path, cap_bytes: int = DEFAULT_CAP_BYTES, label: str = "") -> None:
@@ -27,6 +29,8 @@ class TargetOutput:
         self._taken = 0
         self._written = 0
         self._dropped_lines = 0
+        self.write_error: str | None = None
+        self._dropped_reported = 0
         self._lock = threading.Lock()
         read_end, write_end = os.pipe()
         for fd in (1, 2):
@@ -45,8 +49,13 @@ class TargetOutput:
             with self._lock:
                 self._lines += lines
                 room = self.cap_bytes - self._written
-                if room > 0:
-                    self._file.write(chunk[:room])
+                if room > 0 and self.write_error is None:
+                    try:
+                        self._file.write(chunk[:room])
+                    except OSError as error:  # ENOSPC, EIO: stop copying, go on reading
+                        self.write_error = error.strerror or str(error)
+                        self._dropped_lines += lines
+                        continue
                     self._written += min(len(chunk), room)
                 else:
                     self._dropped_lines += lines
@@ -70,7 +79,18 @@ class TargetOutput:
             os.dup2(devnull, fd)  # the pipe's last writer goes: the reader sees its end
         os.close(devnull)
         self._reader.join(1.0)
-        if self._dropped_lines:
-            self._file.write(f"\n[mlstress-tui: {self._dropped_lines} more lines from {self.label} dropped after "
-                             f"the {self.cap_bytes // 1024 // 1024} MB cap]\n".encode())
-        self._file.close()
+        try:
+            if self._dropped_lines and self.write_error is None:
+                self._file.write(f"\n[mlstress-tui: {self._dropped_lines} more lines from {self.label} dropped after "
+                                 f"the {self.cap_bytes // 1024 // 1024} MB cap]\n".encode())
+            self._file.close()
+        except OSError:
+            pass  # the disk that refused the output refuses the note too: the count is in the summary
+
+    def take_dropped(self) -> tuple[int, str | None]:
+        """Lines dropped since the last call because the file could not be written, and why."""
+        with self._lock:
+            if self.write_error is None:
+                return 0, None
+            dropped, self._dropped_reported = self._dropped_lines - self._dropped_reported, self._dropped_lines
+            return dropped, self.write_error

@@ -56,6 +56,8 @@ class RunSummary:
     seed: int
     database: dict[str, Any]
     sla_p95_ms: float
+    offered_arrivals: float | None = None  # open loop: what the commanded rates owed over the run
+    lost: int = 0
     label: str | None = None  # --label: the system under test's build or commit
     preset: str | None = None
     paths: dict[str, dict[str, Any]] | None = None
@@ -87,6 +89,9 @@ class RunSummary:
             "unfinished": self.unfinished,
             "unsent": self.unsent,
             "paused_arrivals": self.paused_arrivals,
+            # The open loop's books: requests + unfinished + unsent + paused_arrivals + lost = offered_arrivals,
+            # to within a request per worker (arrivals are whole; the rate curve is not).
+            "offered_arrivals": None if self.offered_arrivals is None else round(self.offered_arrivals, 1),
             "error_rate": self.error_rate,
             "errors_by_kind": self.errors_by_kind,
             "throughput_rps": self.throughput_rps,

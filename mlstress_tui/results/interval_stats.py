@@ -136,8 +136,10 @@ class IntervalStats:
     stuck_users: int = 0
     inflight: int = 0
     users_running: int = 0
-    # Lines the target wrote to stdout/stderr/logging (they go to target.log, never the screen).
+    # Lines the target wrote to stdout/stderr/logging (they go to target.log, never the screen), and those dropped
+    # because target.log could not be written (a full disk): counted, never blocking the target.
     output_lines: int = 0
+    output_dropped: int = 0
     # The commanded level every worker ran at throughout; None while a change was still being applied.
     level_id: int | None = None
     # When each worker stood still (its timer woke STOP_MS or more late): (from, to) in seconds since the start,
@@ -216,6 +218,7 @@ class IntervalStats:
         self.unsent += other.unsent
         self.unsent_wait.merge(other.unsent_wait)
         self.output_lines += other.output_lines
+        self.output_dropped += other.output_dropped
         for kind, count in other.errors_by_kind.items():
             self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + count
         self.last_error.update(other.last_error)
@@ -254,7 +257,7 @@ class IntervalStats:
             "worker_cpu": round(self.worker_cpu, 3),
             "stuck_users": self.stuck_users,
         }
-        for key in ("late_returns", "unfinished", "unsent", "paused_arrivals", "output_lines"):
+        for key in ("late_returns", "unfinished", "unsent", "paused_arrivals", "output_lines", "output_dropped"):
             if getattr(self, key):
                 line[key] = getattr(self, key)
         if self.paused:

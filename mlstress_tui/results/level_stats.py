@@ -24,6 +24,8 @@ SETTLED_SHARE = 0.9
 DECIDE_AFTER_TICKS = 8
 # Per-tick throughputs kept for the level's own noise (interval-to-interval spread).
 MAX_SERIES = 512
+# A tick shorter than this (the sliver at a run's end) is left out of the series: its rate is noise.
+MIN_SERIES_TICK_S = 0.1
 
 
 def level_of(interval: IntervalStats) -> float:
@@ -57,6 +59,8 @@ class LevelStats:
     warmup_s: float = 0.0
     # Each settled tick's throughput, oldest first (bounded): the level's own interval-to-interval noise.
     tick_throughputs: list[float] = field(default_factory=list)
+    # Each settled tick's (start, busiest worker's share of a core): the level's CPU verdict over its time.
+    tick_busy: list[tuple[float, float]] = field(default_factory=list)
     _pending: list[IntervalStats] = field(default_factory=list)
     _decided: bool = False
 
@@ -126,8 +130,9 @@ class LevelStats:
         self.seconds += interval.duration_s
         self.totals.merge_later(interval, keep_scatter=False)
         self.totals.mode, self.totals.level_id = self.mode, self.level_id
-        if len(self.tick_throughputs) < MAX_SERIES:
+        if len(self.tick_throughputs) < MAX_SERIES and interval.duration_s >= MIN_SERIES_TICK_S:
             self.tick_throughputs.append(interval.throughput_rps)
+            self.tick_busy.append((interval.t_start, interval.worker_cpu))
 
     def merge_in(self, other: LevelStats) -> None:
         """Add another visit's decided figures (a chart point of two visits to the same value)."""
@@ -135,7 +140,9 @@ class LevelStats:
         self.warmup_s += other.warmup_s
         self.totals.merge_later(other.totals, keep_scatter=False)
         self.warmup.merge_later(other.warmup, keep_scatter=False)
-        self.tick_throughputs.extend(other.tick_throughputs[: MAX_SERIES - len(self.tick_throughputs)])
+        room = MAX_SERIES - len(self.tick_throughputs)
+        self.tick_throughputs.extend(other.tick_throughputs[:room])
+        self.tick_busy.extend(other.tick_busy[:room])
         self.totals.mode = self.mode
 
     def merged_with(self, other: LevelStats) -> LevelStats:

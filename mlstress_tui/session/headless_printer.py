@@ -45,7 +45,11 @@ def fault_line(event: RunEvent) -> str:
     if kind == EventKind.USER_DIED:
         return f"a virtual user in worker {event.worker} died and was replaced: {get('error')}"
     if kind == EventKind.TARGET_FORKED:
-        return f"the target forked a child process in worker {event.worker}: the child was kept out of the harness"
+        return (f"the target forked {get('forks')} child process(es) in worker {event.worker}: a child that comes back "
+                "into the harness exits at once, so it sends nothing and takes no --requests ticket")
+    if kind == EventKind.OUTPUT_DROPPED:
+        return (f"target.log cannot be written ({get('reason')}): the target's output is dropped and counted, "
+                "the target never waits on it")
     return str(get("reason", kind.value))
 
 

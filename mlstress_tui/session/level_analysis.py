@@ -8,6 +8,8 @@ by hand alike, refitted only when a level's figures changed.
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 
 from mlstress_tui.analysis.ramp import MIN_GAIN_SHARE, KneeResult, RampStep, UslFit, find_knee, fit_usl
@@ -30,9 +32,18 @@ def level_figures(stats: LevelStats, *, target_kind: str | None, workers: int) -
         p50_ms=latency.percentile_ms(50), p95_ms=latency.percentile_ms(95), p99_ms=latency.percentile_ms(99),
         pool_wait_p95_ms=totals.pool_wait.percentile_ms(95),
         mean_latency_ms=latency.sum_ns / latency.count / 1e6 if latency.count else None,
-        verdict=str(harness_verdict(totals, target_kind=target_kind, workers=workers)["verdict"]),
+        verdict=str(harness_verdict(totals, target_kind=target_kind, workers=workers, busy=stats.tick_busy)["verdict"]),
         offered_rps=stats.level if stats.mode == OPEN else None,
+        warmup_s=round(stats.warmup_s, 3), throughput_se=relative_standard_error(stats.tick_throughputs),
     )
+
+
+def relative_standard_error(series: list[float]) -> float | None:
+    """The standard error of a series' mean over the mean (the level's throughput noise); None under 3 values."""
+    if len(series) < 3:
+        return None
+    mean = statistics.fmean(series)
+    return statistics.stdev(series) / math.sqrt(len(series)) / mean if mean > 0 else None
 
 
 @dataclass(frozen=True)

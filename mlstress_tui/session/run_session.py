@@ -87,6 +87,7 @@ class Engine(Protocol):
     def load_description(self) -> dict[str, Any]: ...
     def faults(self) -> dict[str, Any]: ...
     def node_report(self) -> list[dict[str, Any]] | None: ...
+    def offered_arrivals(self) -> float | None: ...
 
 
 class Consumer(Protocol):
@@ -376,9 +377,11 @@ class RunSession:
             offered_rps=figures.offered_rps, latency_ms=figures.latency_ms, service_ms=figures.service_ms,
             pool_wait_ms=figures.pool_wait_ms, latency_with_unsent_ms=figures.latency_with_unsent_ms,
             levels=[entry.to_json() for entry in snapshot.levels], bottleneck=snapshot.bottleneck,
+            offered_arrivals=self._engine.offered_arrivals(), lost=snapshot.figures.lost,
             users_running_max=snapshot.users_running_max, harness=snapshot.harness,
             validity=snapshot.validity.to_json(), faults=faults,
-            target_output={"lines": figures.output_lines, "file": "target.log"}, seed=self.seed,
+            target_output={"lines": figures.output_lines, "dropped": snapshot.total.output_dropped,
+                           "file": "target.log"}, seed=self.seed,
             database=self.database, sla_p95_ms=self.sla_p95_ms, paths=paths, nodes=snapshot.nodes, ramp=ramp,
             label=self.label, preset=self.preset)
 

@@ -38,8 +38,8 @@ class RunTotals:
         # Ticks with a harness stall of any worker, and their seconds: the intervals the stalls mark.
         self.stall_ticks = 0
         self.ticks = 0
-        # Per tick, for verdicts over the run (bounded: one entry a tick of up to a day's run at 4 ticks a second).
-        self.busiest_cpu: deque[float] = deque(maxlen=345_600)
+        # Per tick (start, busiest worker's share of a core), for verdicts over the run (bounded: a day at 4 Hz).
+        self.busy: deque[tuple[float, float]] = deque(maxlen=345_600)
 
     def on_tick(self, tick: IntervalStats) -> None:
         # The scatter sample is kept bounded here, not in the running total.
@@ -60,7 +60,7 @@ class RunTotals:
                 mine.extend(spans)
                 self._stopped_s = None
         if tick.requests or not tick.paused:
-            self.busiest_cpu.append(tick.worker_cpu)
+            self.busy.append((tick.t_start, tick.worker_cpu))
         if len(tick.scatter):
             self.scatter.extend(map(tuple, np.asarray(tick.scatter).tolist()))
         for kind, message in tick.last_error.items():

@@ -145,7 +145,7 @@ def run_figures(totals: RunTotals, *, load_s: float, offered_rps: float | None, 
 def run_harness(totals: RunTotals, *, target_kind: str | None, workers: int, replace_stuck: bool,
                 engine_faults: dict[str, Any]) -> dict[str, Any]:
     """The harness's verdict on the whole run, with `load_not_held` when the load applied fell below the load asked."""
-    harness = harness_verdict(totals.total, target_kind=target_kind, workers=workers)
+    harness = harness_verdict(totals.total, target_kind=target_kind, workers=workers, busy=list(totals.busy))
     harness["stopped_s"] = round(totals.stopped_s, 3)
     cannot_hold = [event for event in totals.faults if event.kind == EventKind.CANNOT_HOLD_LOAD]
     held = not engine_faults.get("worker_deaths") and not cannot_hold and not engine_faults.get("silent_workers")

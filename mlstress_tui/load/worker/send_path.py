@@ -23,6 +23,8 @@ from mlstress_tui.load.worker.virtual_users import VirtualUser
 
 # Set in a child process the target forked (os.register_at_fork): such a child must never run the harness.
 _forked_child = False
+# Forks seen in this (the worker's) process: the worker says so.
+forks = 0
 
 
 def _mark_forked_child() -> None:
@@ -30,7 +32,12 @@ def _mark_forked_child() -> None:
     _forked_child = True
 
 
-os.register_at_fork(after_in_child=_mark_forked_child)
+def _count_fork() -> None:
+    global forks
+    forks += 1
+
+
+os.register_at_fork(after_in_child=_mark_forked_child, after_in_parent=_count_fork)
 
 
 def _path_of(error: BaseException) -> str | None:

@@ -25,6 +25,7 @@ from mlstress_tui.load.worker.deadlines import Deadlines
 from mlstress_tui.load.worker.hiccup import HiccupMeter
 from mlstress_tui.load.worker.quota import RequestQuota
 from mlstress_tui.load.worker.records import Records
+from mlstress_tui.load.worker import send_path
 from mlstress_tui.load.worker.send_path import SendPath
 from mlstress_tui.load.worker.tick_builder import TickBuilder
 from mlstress_tui.load.worker.user_loops import POLL_S, UserLoops
@@ -84,6 +85,8 @@ class Worker:
         self._pending_plans: list[ApplyPlan] = []
         self._user_serials = itertools.count(1)
         self._cannot_hold: str | None = None
+        self._output_said = False
+        self._forks_seen = send_path.forks
 
     # -- users --------------------------------------------------------------
 
@@ -122,8 +125,12 @@ class Worker:
             self._set_users(CLOSED, plan.concurrency)
             return
         if self.loops.schedule is None:
-            # Uniform arrivals interleave across workers: this one takes every W-th of the run's schedule.
-            self.loops.schedule = ArrivalSchedule(plan.rate, max(now, self.start_ns), arrivals=self.config.arrivals,
+            # Uniform arrivals interleave across workers: this one takes every W-th of the run's schedule. The curve
+            # starts at the run's start instant (what is due by the time the users are up is owed, and late); a
+            # replacement joining mid-run starts from now (the gap is counted as unsent by the engine).
+            joining = now - self.start_ns >= int(self.config.tick_s * 1e9)
+            self.loops.schedule = ArrivalSchedule(plan.rate, now if joining else self.start_ns,
+                                                  arrivals=self.config.arrivals,
                                                   seed=[self.config.users.seed, self.config.worker_id, 11],
                                                   phase=self.config.worker_id / self.config.workers)
         else:
@@ -296,7 +303,17 @@ class Worker:
             if records.unsent_wait is not None:
                 tick.unsent_wait, records.unsent_wait = records.unsent_wait, None
         tick.users_running = self.users.running()
-        tick.output_lines = self.output.take_lines() if self.output is not None else 0
+        if self.output is not None:
+            tick.output_lines = self.output.take_lines()
+            dropped, why = self.output.take_dropped()
+            if dropped:
+                tick.output_dropped = dropped
+                if not self._output_said:
+                    self._output_said = True
+                    records.events.append(event(EventKind.OUTPUT_DROPPED, lines=dropped, reason=why))
+        if send_path.forks != self._forks_seen:
+            records.events.append(event(EventKind.TARGET_FORKED, forks=send_path.forks - self._forks_seen))
+            self._forks_seen = send_path.forks
         elapsed = tick.t_end
         tick.events = [item.at(elapsed, self.config.worker_id) for item in records.take_events()]
         return tick
