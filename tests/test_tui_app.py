@@ -237,10 +237,12 @@ async def test_help_lists_the_keys_and_closes(engine: FakeEngine) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         engine.finish_on_next_poll()
-        # The clock keeps updating the dashboard underneath the overlay.
-        await pilot.pause(0.3)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        # The clock keeps updating the dashboard underneath the overlay (a slow box takes longer to get there).
+        for _ in range(100):
+            await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
+            if app.run_state == "finished":
+                break
         assert app.run_state == "finished"
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
