@@ -41,7 +41,7 @@ from mlstress_tui.synth.timeline import time_ordered_events
 # Bump when the same parameters and seed would produce different rows.
 GENERATOR_VERSION = "1"
 USER_BATCH = 50_000
-EVENT_BATCH = 100_000
+EVENT_BATCH = 25000
 MAX_SESSION_SECONDS = 86_400
 EVENT_ROW = "({0}, {1}, {2}, {3}, {4}, {5}, {6})"
 USER_ROW = "({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7})"
@@ -163,7 +163,8 @@ def generate_rows(params: GenerateParams, sink: RowSink, progress: Progress | No
     population = params.population
     # User ids follow signup order, as an auto-increment key does in production.
     signup_days = np.sort(users_rng.integers(
-        population.day(population.signup_first), population.day(population.signup_last) + 1, params.users))
+        population.day(population.signup_first), population.day(population.signup_last) + 1, params.users)
+    ).astype(np.int32)
     popularity = ItemPopularity(items_rng, ITEM_COUNT, ITEM_ZIPF_EXPONENT)
     phase = (time.perf_counter(), time.process_time())
     nulls = _write_users(sink, users_rng, params, signup_days)
