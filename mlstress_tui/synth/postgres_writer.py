@@ -84,8 +84,7 @@ def _drop_new_tables(connection: psycopg.Connection) -> None:
 
 
 def _load(connection: psycopg.Connection, params: GenerateParams, progress: Progress | None) -> dict:
-    for table, columns in TABLES.items():
-        connection.execute(sql.SQL("CREATE UNLOGGED TABLE {} " + columns).format(_new(table)))
+    create_new_tables(connection)
     cursor = connection.cursor()
 
     def sink(table: str, columns: list[list]) -> None:
@@ -95,14 +94,27 @@ def _load(connection: psycopg.Connection, params: GenerateParams, progress: Prog
 
     meta = generate_rows(params, sink, progress)
     _write_meta(connection, meta)
+    finish_new_tables(connection)
+    return meta
+
+
+def create_new_tables(connection: psycopg.Connection) -> None:
+    """The load's tables, unlogged while they fill (nothing to recover: a failed load is dropped)."""
+    for table, columns in TABLES.items():
+        connection.execute(sql.SQL("CREATE UNLOGGED TABLE {} " + columns).format(_new(table)))
+
+
+def finish_new_tables(connection: psycopg.Connection) -> None:
+    """After the rows: the indexes, logged tables as a database under test should have, and the planner's statistics.
+
+    benchmarks/generate_postgres.py runs the same steps after COPYing the same rows from files (the floor).
+    """
     for index, (table, column) in INDEXES.items():
         connection.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
             sql.Identifier(index + NEW), _new(table), sql.Identifier(column)))
-    # Logged from here on, as a database under test should be; ANALYZE so the planner knows the shape.
     for table in TABLES:
         connection.execute(sql.SQL("ALTER TABLE {} SET LOGGED").format(_new(table)))
         connection.execute(sql.SQL("ANALYZE {}").format(_new(table)))
-    return meta
 
 
 def _write_meta(connection: psycopg.Connection, meta: dict) -> None:
