@@ -390,7 +390,8 @@ def _draw_spend(rng: np.random.Generator, population: Population, size: int) -> 
         return rng.lognormal(AMOUNT_LOG_MEAN, AMOUNT_LOG_SIGMA, size)
     levels, amounts = (np.array(values) for values in zip(*population.spend_knots))
     levels = np.clip(levels, 1e-12, 1 - 1e-12)
-    level = np.clip(rng.random(size), levels[0], levels[-1])
+    # Stratified levels (one per purchase, in random order): a small twin's spend quantiles are the profile's.
+    level = np.clip((rng.permutation(size) + rng.random(size)) / max(size, 1), levels[0], levels[-1])
     return np.exp(np.interp(_logit(level), _logit(levels), np.log(amounts)))
 
 
