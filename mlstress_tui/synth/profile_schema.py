@@ -126,9 +126,8 @@ def _say(error: ValidationError, path: Path) -> str:
         allowed = ", ".join(error.schema.get("properties", {}))
         unknown = next(name for name in error.instance if name not in error.schema.get("properties", {}))
         return where + f"unknown key {_join(key, unknown)!r} (known here: {allowed}){fix}"
-    if error.validator == "propertyNames":
-        must = error.schema["propertyNames"].get("must", "a known key")
-        return where + f"{_join(key, str(error.instance))!r} is not {must}{fix}"
+    if "propertyNames" in error.schema_path:
+        return where + f"{_join(key, str(error.instance))!r} is not {error.schema.get('must', 'a known key')}{fix}"
     must = error.schema.get("must") or error.message
     return where + f"{key or 'the file'} must be {must} (got {_shown(error.instance)}){fix}"
 
