@@ -159,6 +159,7 @@ def test_growth_well_above_the_spread_is_fitted_and_extrapolated():
                                (100_000, 290.0), (100_000, 291.0)), 1_000_000)
     assert fit["verdict"] == "grows" and fit["mb_per_100k_users"] == pytest.approx(200.0, rel=0.02)
     assert fit["peak_rss_mb_at_target"] == pytest.approx(2_090.0, rel=0.02)
+    assert json.loads(json.dumps(fit)) == fit  # batch.json holds it
 
 
 def test_growth_comparable_to_the_spread_asks_for_more_runs():

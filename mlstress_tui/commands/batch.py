@@ -183,8 +183,8 @@ def footprint_fit(points: list[dict], target_users: int) -> dict:
     growth = float(slope * (users.max() - users.min()))
     noise = max(spread, 0.1)  # ru_maxrss counts KiB: a tenth of a MB is the finest difference it shows
     standard_errors = slope / slope_error if slope_error > 0 else float("inf") if slope > 0 else 0.0
-    grows = growth > GROWTH_OVER_SPREAD * noise and standard_errors > SLOPE_STANDARD_ERRORS
-    flat = growth <= noise
+    grows = bool(growth > GROWTH_OVER_SPREAD * noise and standard_errors > SLOPE_STANDARD_ERRORS)
+    flat = bool(growth <= noise)
     result.update(mb_per_100k_users=round(float(slope) * 100_000, 2), growth_mb=round(growth, 1),
                   settled=grows or flat)
     if grows:
