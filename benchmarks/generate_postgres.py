@@ -1,7 +1,8 @@
 """`generate --dsn` beside PostgreSQL's own COPY floor, in one run: the same rows, the same tables and indexes.
 
-For each of --repeats rounds (medians reported, rounds alternate so a busy
-neighbour hurts both sides alike):
+After one untimed generation (whose rows the floor's files hold), for each of
+--repeats rounds (medians reported; each round runs the two sides in the other
+order, so neither always follows the other's checkpoint):
   - the tool: `generate_postgres` of --users users (default 100,000, mean 45:
     ~4.5 M events) into a database of its own, wall time from start to the
     tables swapped in;
@@ -93,14 +94,17 @@ def main() -> None:
     tool, floor = [], []
     try:
         with tempfile.TemporaryDirectory(prefix="mlstress-pg-floor-") as scratch:
-            files: dict[str, Path] = {}
+            result = generate_postgres(params, dsn, force=True)  # the rows for the floor's files; not timed
+            files = dump_rows(dsn, Path(scratch))
             for round_ in range(args.repeats):
+                # Each round in the other order, so neither side always follows the other's checkpoint.
+                if round_ % 2:
+                    floor.append(floor_seconds(dsn, files))
                 started = time.perf_counter()
                 result = generate_postgres(params, dsn, force=True)
                 tool.append(time.perf_counter() - started)
-                if not files:
-                    files = dump_rows(dsn, Path(scratch))
-                floor.append(floor_seconds(dsn, files))
+                if not round_ % 2:
+                    floor.append(floor_seconds(dsn, files))
                 print(f"  round {round_ + 1}: tool {tool[-1]:6.2f} s   floor {floor[-1]:6.2f} s   "
                       f"ratio {floor[-1] / tool[-1]:.2f}", flush=True)
     finally:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -100,16 +101,22 @@ def _load(connection: psycopg.Connection, params: GenerateParams, progress: Prog
 def _load_rows(connection: psycopg.Connection, params: GenerateParams, progress: Progress | None) -> dict:
     create_new_tables(connection)
     cursor = connection.cursor()
+    # One COPY a table, kept open from the table's first batch to the next table's, as a COPY of a file is.
+    with ExitStack() as open_copy:
+        current: list = [None, None]  # table, its COPY
 
-    def sink(table: str, rows) -> None:
-        with cursor.copy(sql.SQL("COPY {} FROM STDIN").format(_new(table))) as copy:
+        def sink(table: str, rows) -> None:
+            if current[0] != table:
+                open_copy.close()
+                copy = open_copy.enter_context(cursor.copy(sql.SQL("COPY {} FROM STDIN").format(_new(table))))
+                current[:] = [table, copy]
             if table == "events":
-                copy.write(rows)
+                current[1].write(rows)
                 return
             for row in zip(*rows):
-                copy.write_row(row)
+                current[1].write_row(row)
 
-    meta = generate_rows(params, sink, progress, prepare_events=event_copy_text)
+        meta = generate_rows(params, sink, progress, prepare_events=event_copy_text)
     _write_meta(connection, meta)
     finish_new_tables(connection)
     return meta
