@@ -8,15 +8,24 @@ Prints, for one population (default 100,000 users at a mean of 45 events):
     generator's own bulk-load PRAGMAs (page size included);
   - the per-event-loop recipe the generator replaces (one Python iteration and
     one INSERT per event), timed on a subset of users and extrapolated as events/s.
+With --memory (alone, or beside --speed): the peak RSS of `mlstress-tui generate`
+at 250,000, 500,000 and 1,000,000 users (2 events a user), each size in a fresh
+process (its peak is its own, from wait4), and the growth from the smallest to
+the largest size against issue 29's goal (at most 60 MB over those 750,000 users).
 
-Usage: python benchmarks/generate.py [--users N] [--mean-events M] [--loop-users N] [--dir DIR]
+Usage: python benchmarks/generate.py [--speed] [--memory] [--users N] [--mean-events M] [--loop-users N]
+                                     [--memory-sizes 250000,500000,1000000] [--repeats 3] [--dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sqlite3
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date, datetime, timedelta
@@ -110,13 +119,56 @@ def time_loop_recipe(users: int, mean_events: float, directory: Path) -> tuple[f
     return seconds, event_number
 
 
+# Issue 29: peak RSS may grow by at most this much from the smallest to the largest memory size.
+MEMORY_GROWTH_GOAL_MB = 60.0
+
+
+def peak_rss_mb(users: int, directory: Path) -> float:
+    """Peak RSS of one `mlstress-tui generate` (2 events a user) in a process of its own."""
+    out = directory / f"memory-{users}.sqlite"
+    process = subprocess.Popen([sys.executable, "-m", "mlstress_tui", "generate", "--users", str(users),
+                                "--mean-events", "2", "--out", str(out), "--force"], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    out.unlink(missing_ok=True)
+    if process.returncode != 0:
+        raise SystemExit(f"generate --users {users} failed with exit code {process.returncode}")
+    return usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def part_memory(sizes: list[int], repeats: int, directory: Path) -> None:
+    print(f"peak RSS of generate, 2 events a user, each run a fresh process ({repeats} runs a size, median):")
+    medians = {}
+    for users in sizes:
+        runs = [peak_rss_mb(users, directory) for _ in range(repeats)]
+        medians[users] = statistics.median(runs)
+        print(f"  {users:>10,} users   peak RSS {medians[users]:7.1f} MB   "
+              f"(runs {', '.join(f'{run:.1f}' for run in runs)})", flush=True)
+    smallest, largest = min(sizes), max(sizes)
+    growth = medians[largest] - medians[smallest]
+    per_user = growth * 1024 * 1024 / max(largest - smallest, 1)
+    verdict = "MET" if growth <= MEMORY_GROWTH_GOAL_MB else "MISSED"
+    print(f"  growth {smallest:,} -> {largest:,} users: {growth:+.1f} MB ({per_user:.0f} B/user); "
+          f"goal <= {MEMORY_GROWTH_GOAL_MB:g} MB: {verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed", action="store_true", help="the generator beside INSERT...SELECT and a loop")
+    parser.add_argument("--memory", action="store_true", help="peak RSS at --memory-sizes, each in a fresh process")
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--mean-events", type=float, default=45.0)
     parser.add_argument("--loop-users", type=int, default=5_000, help="users for the per-event loop (extrapolated)")
+    parser.add_argument("--memory-sizes", default="250000,500000,1000000", help="comma-separated user counts")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per memory size (the median is reported)")
     parser.add_argument("--dir", type=Path, default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if args.memory:
+        with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
+            part_memory([int(size) for size in args.memory_sizes.split(",")], args.repeats, Path(scratch))
+        if not args.speed:
+            return
     with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
         directory = Path(scratch)
         params = GenerateParams(users=args.users, mean_events=args.mean_events)

@@ -169,3 +169,17 @@ def test_a_generation_the_disk_cannot_hold_is_refused_before_it_starts(tmp_path,
     err = capsys.readouterr().err
     assert "about 116.5 GB" in err and "1.0 GB free" in err and "--force" in err and len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_reports_its_size_in_the_database_not_a_file_size(tmp_path):
+    from pathlib import Path
+
+    from mlstress_tui.commands.generate import summary
+    from mlstress_tui.synth import GenerateParams, GenerateResult
+
+    result = GenerateResult(path=Path("postgresql://postgres@127.0.0.1:5432/features"), users=10, events=20,
+                            seconds=1.0, file_size=5_000_000, events_per_user={"mean": 2, "p50": 2, "p99": 4, "max": 5},
+                            edge_cases={"enabled": False})
+    into_database = summary(result, GenerateParams(users=10), in_database=True)
+    assert "size in database 5.0 MB" in into_database and "file size" not in into_database
+    assert "file size        5.0 MB" in summary(result, GenerateParams(users=10))

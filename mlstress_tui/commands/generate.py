@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         if bar:
             bar.close()
-    print(summary(result, params, {} if args.dsn is not None else event_shape(result.path)))
+    print(summary(result, params, {} if args.dsn is not None else event_shape(result.path),
+                  in_database=args.dsn is not None))
     if profile is not None:
         print(twin_report(result.after_load["twin"]))
     return EXIT_OK
@@ -213,8 +214,11 @@ class ProgressBar:
             self._stream.flush()
 
 
-def summary(result: GenerateResult, params: GenerateParams, shape: dict | None = None) -> str:
+def summary(result: GenerateResult, params: GenerateParams, shape: dict | None = None, *,
+            in_database: bool = False) -> str:
     """What was generated, its shape, the edge cases injected, and where it went."""
+    size = (f"  size in database {result.file_size / 1e6:,.1f} MB (users and events, with their indexes)"
+            if in_database else f"  file size        {result.file_size / 1e6:,.1f} MB")
     per_user = result.events_per_user
     edge = result.edge_cases
     lines = [
@@ -225,7 +229,7 @@ def summary(result: GenerateResult, params: GenerateParams, shape: dict | None =
         f"p99 {per_user['p99']:,.0f}  max {per_user['max']:,}  (cap {params.event_cap:,})",
         f"  edge cases       {describe_edge_cases(edge)}",
         *_shape_lines(shape or {}),
-        f"  file size        {result.file_size / 1e6:,.1f} MB",
+        size,
         f"  time             {result.seconds:,.1f} s ({result.events / max(result.seconds, 1e-9):,.0f} events/s)",
         f"  seed             {params.seed} (same seed, same database)",
     ]

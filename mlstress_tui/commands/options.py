@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from mlstress_tui.bounds import BOUNDS, Bound, WORKER_MB
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.engine import LoadEngine
-from mlstress_tui.bounds import BOUNDS, Bound, WORKER_MB
 from mlstress_tui.load.ray_address import check_ray_address
 from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.load.schedule import ARRIVALS

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import TextIO
 
+from mlstress_tui.bounds import BOUNDS, Bound
 from mlstress_tui.commands.options import (add_load_arguments, add_output_arguments, add_target_arguments,
                                            bounded, build_session)
 from mlstress_tui.errors import UsageError
-from mlstress_tui.bounds import BOUNDS, Bound
 from mlstress_tui.load.limits import MAX_RATE
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
 from mlstress_tui.results.kinds import CLOSED, OPEN

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlstress_tui.commands.options import bounded
 from mlstress_tui.bounds import Bound, HOUR_S
+from mlstress_tui.commands.options import bounded
 from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_OK
 from mlstress_tui.load.engine import LoadEngine
 from mlstress_tui.load.spec import LoadSpec

@@ -19,6 +19,47 @@ from mlstress_tui.pipeline import postgres_features
 from mlstress_tui.pipeline.feature_query import FEATURE_QUERY, fetch_features, query_parameters
 
 STRATEGIES = ("per-user", "set-based", "chunked")
+# The feature vector's columns and their types, declared once: every strategy and chunk size writes this
+# schema, whatever the first rows hold (a chunk of NULLs is not a column of type null).
+FEATURE_COLUMNS = (
+    ("user_id", "string"),
+    ("segment", "string"),
+    ("device_type", "string"),
+    ("country", "string"),
+    ("account_age_days", "int64"),
+    ("total_events", "int64"),
+    ("purchases", "int64"),
+    ("total_spend", "float64"),
+    ("mean_session_duration_s", "float64"),
+    ("events_last_30d", "int64"),
+    ("days_since_last_event", "float64"),
+)
+
+
+class FeatureValueError(ValueError):
+    """A value the feature vector's declared type cannot hold (text in a count, a fraction in a whole number)."""
+
+
+def feature_schema():
+    """The feature vector as a pyarrow schema."""
+    import pyarrow as pa
+
+    return pa.schema([(name, pa.string() if kind == "string" else pa.from_numpy_dtype(kind))
+                      for name, kind in FEATURE_COLUMNS])
+
+
+def feature_table(frame: pd.DataFrame, schema=None):
+    """A chunk of feature rows as a pyarrow table of the declared schema; FeatureValueError names a bad column."""
+    import pyarrow as pa
+
+    schema = schema or feature_schema()
+    columns = []
+    for field in schema:
+        try:
+            columns.append(pa.array(frame[field.name], type=field.type, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+            raise FeatureValueError(f"feature {field.name!r} is not {field.type}: {str(error).splitlines()[0]}") from None
+    return pa.Table.from_arrays(columns, schema=schema)
 
 # The serving query with the user filter replaced by "the first :limit users by id" (all of them by default).
 SET_BASED_QUERY = FEATURE_QUERY.replace(

@@ -50,33 +50,52 @@ def draw_event_counts(
     # Every regular user has 1 + X events with X a truncated Lomax (Pareto II).
     # Stratified quantiles instead of independent draws keep the sample's mean
     # stable, so fitting the scale gives the asked-for mean at any population size.
-    quantiles = (rng.permutation(regular.size) + rng.random(regular.size)) / regular.size
+    # The arithmetic runs in place: a few float arrays of one value per user at most, whatever the population.
+    quantiles = rng.permutation(regular.size).astype(np.float64)
+    quantiles += rng.random(regular.size)
+    quantiles /= regular.size
     excess_mean = remaining_total / regular.size - 1.0
-    scale = _fit_scale(quantiles, excess_mean, cap - 1, tail_index)
-    excess = _truncated_lomax(quantiles, scale, cap - 1, tail_index)
+    excess = np.empty_like(quantiles)
+    scale = _fit_scale(quantiles, excess_mean, cap - 1, tail_index, excess)
+    _truncated_lomax(quantiles, scale, cap - 1, tail_index, excess)
+    del quantiles
     # Stochastic rounding keeps the mean; the last few units are settled exactly.
-    regular_counts = 1 + np.floor(excess + rng.random(regular.size)).astype(np.int64)
+    rounded = rng.random(regular.size)
+    rounded += excess
+    del excess
+    regular_counts = np.floor(rounded, out=rounded).astype(np.int64)
+    del rounded
+    regular_counts += 1
     settle(rng, regular_counts, remaining_total, cap)
     counts[regular] = regular_counts
     law = f"1 + truncated Lomax, tail index {tail_index:g}, scale {scale:.4g}"
     return EventCounts(counts=counts, zero_event_users=zero_n, extreme_users=extreme, law=law)
 
 
-def _truncated_lomax(quantiles: np.ndarray, scale: float, upper: float, index: float) -> np.ndarray:
+def _truncated_lomax(quantiles: np.ndarray, scale: float, upper: float, index: float,
+                     out: np.ndarray | None = None) -> np.ndarray:
+    """The power law's values at these quantiles, computed into `out` (a new array when None)."""
     kept = 1.0 - (1.0 + upper / scale) ** -index
-    return scale * ((1.0 - quantiles * kept) ** (-1.0 / index) - 1.0)
+    values = np.multiply(quantiles, kept, out=out)
+    np.subtract(1.0, values, out=values)
+    values **= -1.0 / index
+    values -= 1.0
+    values *= scale
+    return values
 
 
-def _fit_scale(quantiles: np.ndarray, target_mean: float, upper: float, index: float) -> float:
+def _fit_scale(quantiles: np.ndarray, target_mean: float, upper: float, index: float,
+               scratch: np.ndarray | None = None) -> float:
     """The scale whose truncated power law has `target_mean` over these quantiles (bisection in log space)."""
     if target_mean <= 0:
         return 1e-12
+    scratch = np.empty_like(quantiles) if scratch is None else scratch
     low, high = np.log(1e-9), np.log(1e12)
-    if _truncated_lomax(quantiles, float(np.exp(high)), upper, index).mean() < target_mean:
+    if _truncated_lomax(quantiles, float(np.exp(high)), upper, index, scratch).mean() < target_mean:
         raise ValueError("the cap is too close to the mean for a heavy tail")
     for _ in range(60):
         middle = (low + high) / 2
-        if _truncated_lomax(quantiles, float(np.exp(middle)), upper, index).mean() < target_mean:
+        if _truncated_lomax(quantiles, float(np.exp(middle)), upper, index, scratch).mean() < target_mean:
             low = middle
         else:
             high = middle

@@ -4,9 +4,14 @@ Between the profiled quantiles the count is interpolated linearly in
 (-log(1 - u), log(count)): a Pareto piece between each pair of knots, which is
 what a heavy tail looks like locally. Above the last knot (p99.9) a truncated
 power law runs to production's maximum; its index is fitted (scipy's brentq)
-so that the total number of events comes out right. The heaviest user gets
-production's maximum whenever the twin's events leave room for it: the heaviest
-users are the point of a load test, and a 10x smaller twin should still hold one.
+so that the total number of events comes out right.
+
+The heaviest user (the highest level drawn) gets production's maximum whenever
+the other users give up at most MAX_ROOM_SHARE of their events to make room for
+it: the heaviest users are the point of a load test, and a 10x smaller twin
+should still hold one. Everyone else is then scaled to the events left, so the
+total is the profile's at every scale and for every seed; in a twin too small to
+hold the maximum that way, the heaviest user holds what the others leave.
 """
 
 from __future__ import annotations
@@ -20,10 +25,9 @@ from mlstress_tui.synth.event_counts import EventCounts, settle
 
 # Past this index the tail's mean no longer moves measurably (it sits at either bound).
 TAIL_INDEX_BOUND = 12.0
-# Single events are moved between users to hit the total exactly only when the
-# fit left this little to move; a bigger gap is the fit's honest error, reported
-# in the fit table instead of smeared over the body's quantiles.
-SETTLE_SHARE = 0.02
+# The most the other users' events shrink to make room for production's heaviest user: their quantiles stay
+# well inside the fit table's 20%.
+MAX_ROOM_SHARE = 0.10
 
 
 def draw_fitted_counts(
@@ -34,10 +38,10 @@ def draw_fitted_counts(
     total: int,
     cap: int,
 ) -> EventCounts:
-    """Counts whose quantiles follow `knots` ((level, events) pairs, level in (0, 1)) and that sum to about `total`.
+    """Counts whose quantiles follow `knots` ((level, events) pairs, level in (0, 1)) and that sum to `total`.
 
     `knots` covers users with events and without (a level below `zero_share` has 0 events);
-    the first knot above `zero_share` should be the smallest non-zero count.
+    the first knot above `zero_share` should be the smallest non-zero count. `cap` is production's maximum.
     """
     counts = np.zeros(users, dtype=np.int64)
     order = rng.permutation(users)
@@ -53,37 +57,40 @@ def draw_fitted_counts(
     level = zero_share + conditional * (1.0 - zero_share)
     top = levels[-1]
     in_tail = level > top
+    heaviest_at = int(np.argmax(level))
     drawn = np.empty(active.size)
     drawn[~in_tail] = _interpolate(level[~in_tail], levels, values)
-    heaviest = np.array([], dtype=np.int64)
+    drawn[heaviest_at] = 0.0
     tail_index = None
-    if in_tail.any():
-        tail = np.flatnonzero(in_tail)
-        heaviest_at = tail[np.argmax(level[tail])]
-        rest = tail[tail != heaviest_at]
-        # The rest of the tail holds at least the last knot each; the heaviest user gets production's
-        # maximum when the total leaves room for it (a small twin of a huge maximum cannot hold it).
-        budget = total - drawn[~in_tail].sum()
-        ceiling = float(min(cap, max(values[-1], budget - rest.size * values[-1])))
-        drawn[heaviest_at] = ceiling
-        if rest.size:
-            within = (level[rest] - top) / (1.0 - top)
-            tail_index = _fit_tail_index(within, values[-1], ceiling, (budget - ceiling) / rest.size)
-            drawn[rest] = _truncated_power(within, values[-1], ceiling, tail_index)
-        heaviest = active[[heaviest_at]]
-    # Stochastic rounding keeps the mean; a knot's own integer value stays exact.
-    rounded = np.minimum(np.floor(drawn + rng.random(active.size)).astype(np.int64), cap)
-    rounded = np.maximum(rounded, 1)
-    gap = total - int(rounded.sum())
-    if gap and abs(gap) <= SETTLE_SHARE * total:
-        settle(rng, rounded, int(rounded.sum()) + gap, cap)
+    rest = np.flatnonzero(in_tail)
+    rest = rest[rest != heaviest_at]
+    if rest.size:
+        # The rest of the tail shares what the body and production's maximum leave, each at least the last knot.
+        budget = total - drawn[~in_tail].sum() - cap
+        within = (level[rest] - top) / (1.0 - top)
+        tail_index = _fit_tail_index(within, values[-1], float(cap), budget / rest.size)
+        drawn[rest] = _truncated_power(within, values[-1], float(cap), tail_index)
+    others = float(drawn.sum())
+    kept = others <= 0 or total - cap >= (1.0 - MAX_ROOM_SHARE) * others
+    # Not kept, the heaviest user holds what the others leave, as the tail law would give it (and no less than
+    # the next heaviest).
+    heaviest = float(cap) if kept else float(min(cap, max(drawn.max(), total - others)))
+    if others > 0:
+        drawn *= max(total - heaviest, 0.0) / others
+    # Stochastic rounding keeps the mean; the last few events are settled one at a time among the others.
+    rounded = np.clip(np.floor(drawn + rng.random(active.size)).astype(np.int64), 1, cap)
+    rounded[heaviest_at] = int(heaviest)
+    rest_of_them = np.delete(np.arange(active.size), heaviest_at)
+    others_rounded = rounded[rest_of_them]
+    settle(rng, others_rounded, total - int(heaviest), cap)
+    rounded[rest_of_them] = others_rounded
     counts[active] = rounded
     law = "profile quantiles, log-log interpolated"
     if tail_index is not None:
         law += f"; above p{100 * top:g} a truncated power law of index {tail_index:.3g}"
-    if heaviest.size:
-        law += f"; the heaviest user {int(drawn.max()):,} events (the profile's {cap:,})"
-    return EventCounts(counts=counts, zero_event_users=zero_n, extreme_users=heaviest, law=law)
+    law += (f"; the heaviest user {int(heaviest):,} events, " + ("production's maximum" if kept else
+            f"not production's {cap:,}: the others would give up more than {MAX_ROOM_SHARE:.0%} of their events"))
+    return EventCounts(counts=counts, zero_event_users=zero_n, extreme_users=active[[heaviest_at]], law=law)
 
 
 def _usable_knots(knots: Sequence[tuple[float, float]], zero_share: float, cap: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import faker
 import numpy as np
@@ -41,7 +42,11 @@ from mlstress_tui.synth.timeline import time_ordered_events
 # Bump when the same parameters and seed would produce different rows.
 GENERATOR_VERSION = "1"
 USER_BATCH = 50_000
-EVENT_BATCH = 100_000
+# Events drawn at once: the random streams are consumed batch by batch, so this size is part of what a seed means.
+EVENT_DRAWS = 100_000
+# Events rendered and written at once: a few of these are in flight between the threads (as Python strings for
+# SQLite), so the size bounds the generator's working memory.
+EVENT_BATCH = 25_000
 MAX_SESSION_SECONDS = 86_400
 EVENT_ROW = "({0}, {1}, {2}, {3}, {4}, {5}, {6})"
 USER_ROW = "({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7})"
@@ -53,8 +58,9 @@ INTERRUPT_CHECK_STEPS = 200_000
 Progress = Callable[[int, int], None]
 # Called on the finished database before it is put in place; its entries join mlstress_meta.
 AfterLoad = Callable[[Source, SchemaMap], dict]
-# A writer's side of the one row stream: a table's rows as equal-length column lists.
-RowSink = Callable[[str, list[list]], None]
+# A writer's side of the one row stream: a table's rows as equal-length column lists, or for "events"
+# whatever the writer's `prepare_events` made of an EventBatch (bound lists for SQLite, COPY text for PostgreSQL).
+RowSink = Callable[[str, Any], None]
 ROW_TEMPLATES = {"users": USER_ROW, "events": EVENT_ROW, "mlstress_user_stats": "({0}, {1})"}
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,61 @@ class GenerateResult:
     events_per_user: dict
     edge_cases: dict
     after_load: dict = field(default_factory=dict)
+
+
+# Where each nullable event column sits in an event row.
+EVENT_COLUMN_AT = {"item_id": 4, "session_duration_seconds": 5, "amount": 6}
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Consecutive event rows as arrays, before any Python object per value exists.
+
+    Each writer renders it its own way, in the row stream's producer thread: SQLite binds column lists
+    (`columns`), PostgreSQL takes COPY text built from the arrays (postgres_writer.event_copy_text).
+    """
+
+    first_number: int  # the batch's events are numbered first_number + 1, first_number + 2, ...
+    users: np.ndarray  # user index, 0-based
+    types: np.ndarray  # index into type_names
+    type_names: tuple[str, ...]
+    seconds: np.ndarray  # since midnight UTC of epoch
+    epoch: date
+    items: np.ndarray  # item number, 1-based
+    session: np.ndarray  # whole seconds
+    amount: np.ndarray  # cents-rounded spend, 0 off purchases
+    nulls: tuple[tuple[str, np.ndarray], ...] = ()  # (column, mask of its NULL rows)
+
+    def __len__(self) -> int:
+        return int(self.users.size)
+
+    def numbers(self) -> np.ndarray:
+        return np.arange(self.first_number + 1, self.first_number + len(self) + 1)
+
+    def slices(self, size: int) -> Iterator[EventBatch]:
+        """The same rows as consecutive batches of at most `size`."""
+        for start in range(0, len(self), size):
+            part = slice(start, start + size)
+            yield EventBatch(self.first_number + start, self.users[part], self.types[part], self.type_names,
+                             self.seconds[part], self.epoch, self.items[part], self.session[part], self.amount[part],
+                             tuple((name, missing[part]) for name, missing in self.nulls))
+
+    def columns(self) -> list[list]:
+        """The rows as equal-length column lists in table order, None for NULL."""
+        columns = [
+            prefixed_ids("EVT", self.numbers(), 9),
+            prefixed_ids("USR", self.users + 1, 8),
+            np.array(self.type_names, dtype=object)[self.types].tolist(),
+            timestamp_strings(self.seconds, self.epoch),
+            prefixed_ids("ITEM", self.items, 6),
+            self.session.tolist(),
+            self.amount.tolist(),
+        ]
+        for name, missing in self.nulls:
+            column = columns[EVENT_COLUMN_AT[name]]
+            for row in np.flatnonzero(missing).tolist():
+                column[row] = None
+        return columns
 
 
 def generate_sqlite(
@@ -151,10 +212,12 @@ def _remove(path: Path) -> None:
             pass
 
 
-def generate_rows(params: GenerateParams, sink: RowSink, progress: Progress | None) -> dict:
+def generate_rows(params: GenerateParams, sink: RowSink, progress: Progress | None,
+                  prepare_events: Callable[[EventBatch], Any] = EventBatch.columns) -> dict:
     """The one row stream every writer takes: users, events in time order, user stats; returns the metadata.
 
-    Same parameters and seed, same rows, whichever writer (SQLite, PostgreSQL) takes them.
+    Same parameters and seed, same rows, whichever writer (SQLite, PostgreSQL) takes them. Events reach the
+    sink as `prepare_events` made them, in a thread of their own, while the sink writes the batch before.
     """
     counts_rng, users_rng, time_rng, events_rng, items_rng = (
         np.random.default_rng(seed) for seed in np.random.SeedSequence(params.seed).spawn(5)
@@ -163,13 +226,15 @@ def generate_rows(params: GenerateParams, sink: RowSink, progress: Progress | No
     population = params.population
     # User ids follow signup order, as an auto-increment key does in production.
     signup_days = np.sort(users_rng.integers(
-        population.day(population.signup_first), population.day(population.signup_last) + 1, params.users))
+        population.day(population.signup_first), population.day(population.signup_last) + 1, params.users)
+    ).astype(np.int32)
     popularity = ItemPopularity(items_rng, ITEM_COUNT, ITEM_ZIPF_EXPONENT)
     phase = (time.perf_counter(), time.process_time())
     nulls = _write_users(sink, users_rng, params, signup_days)
     phase = _log_phase("users", phase)
     item_events = _write_events(
-        sink, time_rng, events_rng, items_rng, popularity, population, signup_days, counts.counts, progress)
+        sink, time_rng, events_rng, items_rng, popularity, population, signup_days, counts.counts, progress,
+        prepare_events)
     phase = _log_phase("events", phase)
     _write_user_stats(sink, counts.counts)
     return _meta(params, counts, nulls, item_events)
@@ -255,19 +320,21 @@ def _write_events(
     signup_days: np.ndarray,
     counts: np.ndarray,
     progress: Progress | None,
+    prepare_events: Callable[[EventBatch], Any],
 ) -> np.ndarray:
     """Write every event in timestamp order; return how many events each item got."""
     total = int(counts.sum())
     item_events = np.zeros(ITEM_COUNT + 1, dtype=np.int64)
     batches = _event_batches(time_rng, rng, items_rng, popularity, population, signup_days, counts, item_events)
+    prepared = ((len(batch), prepare_events(batch)) for batch in batches)
     written = 0
     if progress:
         progress(0, total)
     # closing() stops the producer thread at once if an insert or the progress callback raises.
-    with closing(prefetched(batches)) as ready_batches:
-        for columns in ready_batches:
-            sink("events", columns)
-            written += len(columns[0])
+    with closing(prefetched(prepared)) as ready_batches:
+        for size, rows in ready_batches:
+            sink("events", rows)
+            written += size
             if progress:
                 progress(written, total)
     return item_events[1:]
@@ -282,19 +349,18 @@ def _event_batches(
     signup_days: np.ndarray,
     counts: np.ndarray,
     item_events: np.ndarray,
-) -> Iterator[list[list]]:
-    """Event rows as column lists ready to bind, in timestamp order; tallies events per item into `item_events`."""
+) -> Iterator[EventBatch]:
+    """Event rows in timestamp order, a batch at a time; tallies events per item into `item_events`."""
     total = int(counts.sum())
     window_events = int(np.clip(total // 50, 100_000, 1_000_000))
-    type_names = np.array(population.event_type.labels, dtype=object)
     labels = population.event_type.labels
     purchase = labels.index(population.purchase) if population.purchase in labels else -1
     timeline = time_ordered_events(time_rng, signup_days, counts, window_events, population.end_day,
                                    population.day(population.events_first))
     numbered = 0
     for window_users, window_seconds in timeline:
-        for start in range(0, window_users.size, EVENT_BATCH):
-            users = window_users[start : start + EVENT_BATCH]
+        for start in range(0, window_users.size, EVENT_DRAWS):
+            users = window_users[start : start + EVENT_DRAWS]
             size = users.size
             types = draw_category(rng, population.event_type.shares, size, population.exact_shares)
             items = popularity.draw(items_rng, size)
@@ -305,18 +371,11 @@ def _event_batches(
             # Rounded to cents, and at least one cent: spend comes only from purchases.
             spend = np.round(_draw_spend(rng, population, int(purchases.sum())), 2)
             amount[purchases] = np.maximum(spend, 0.01)
-            columns = [
-                prefixed_ids("EVT", np.arange(numbered + 1, numbered + size + 1), 9),
-                prefixed_ids("USR", users + 1, 8),
-                type_names[types].tolist(),
-                timestamp_strings(window_seconds[start : start + EVENT_BATCH], population.epoch),
-                prefixed_ids("ITEM", items, 6),
-                session.astype(np.int64).tolist(),
-                amount.tolist(),
-            ]
-            if population.event_nulls:
-                _null_out(rng, columns, population.event_nulls, purchases)
-            yield columns
+            nulls = _nulls(rng, population.event_nulls, purchases) if population.event_nulls else ()
+            drawn = EventBatch(first_number=numbered, users=users, types=types, type_names=labels,
+                               seconds=window_seconds[start : start + EVENT_DRAWS], epoch=population.epoch,
+                               items=items, session=session.astype(np.int64), amount=amount, nulls=nulls)
+            yield from drawn.slices(EVENT_BATCH)
             numbered += size
 
 
@@ -331,7 +390,8 @@ def _draw_spend(rng: np.random.Generator, population: Population, size: int) -> 
         return rng.lognormal(AMOUNT_LOG_MEAN, AMOUNT_LOG_SIGMA, size)
     levels, amounts = (np.array(values) for values in zip(*population.spend_knots))
     levels = np.clip(levels, 1e-12, 1 - 1e-12)
-    level = np.clip(rng.random(size), levels[0], levels[-1])
+    # Stratified levels (one per purchase, in random order): a small twin's spend quantiles are the profile's.
+    level = np.clip((rng.permutation(size) + rng.random(size)) / max(size, 1), levels[0], levels[-1])
     return np.exp(np.interp(_logit(level), _logit(levels), np.log(amounts)))
 
 
@@ -339,13 +399,10 @@ def _logit(level: np.ndarray) -> np.ndarray:
     return np.log(level) - np.log1p(-level)
 
 
-# Where each nullable event column sits in an event row.
-EVENT_COLUMN_AT = {"item_id": 4, "session_duration_seconds": 5, "amount": 6}
-
-
-def _null_out(rng: np.random.Generator, columns: list[list], shares: tuple, purchases: np.ndarray) -> None:
+def _nulls(rng: np.random.Generator, shares: tuple, purchases: np.ndarray) -> tuple[tuple[str, np.ndarray], ...]:
     """NULLs at each column's share of rows; amount's go to events without spend first, as production's do."""
     size = purchases.size
+    masks = []
     for name, share in shares:
         chance = np.full(size, share)
         if name == "amount":
@@ -353,9 +410,8 @@ def _null_out(rng: np.random.Generator, columns: list[list], shares: tuple, purc
             others = max(1, size - int(purchases.sum()))
             chance = np.where(purchases, max(0.0, share * size - others) / max(1, int(purchases.sum())),
                               min(1.0, share * size / others))
-        column = columns[EVENT_COLUMN_AT[name]]
-        for row in np.flatnonzero(rng.random(size) < chance).tolist():
-            column[row] = None
+        masks.append((name, rng.random(size) < chance))
+    return tuple(masks)
 
 
 def _write_user_stats(sink: RowSink, counts: np.ndarray) -> None:

@@ -17,7 +17,6 @@ before they are quoted into a query, and values are always bound parameters.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -77,7 +76,10 @@ class SchemaMap:
         data = read_toml(path, f"--mapping {path}", "; see 'mlstress-tui profile --help'")
         tables, columns = {}, {}
         for key, value in data.items():
-            if key == "purchase" and isinstance(value, str):
+            if key == "purchase":
+                if not isinstance(value, str) or not value:
+                    raise UsageError(f"--mapping {path}: purchase must be the event type that carries spend, in "
+                                     f"quotes (got {value!r}); e.g. purchase = \"order\"")
                 continue
             if key not in REFERENCE_COLUMNS or not isinstance(value, dict):
                 raise UsageError(f"--mapping {path}: unknown entry {key!r}; expected [users], [events] and purchase")
@@ -176,16 +178,25 @@ class PostgresSource(Source):
         return self._connection.execute(query, tuple(params))
 
 
-def read_profile(source: Source, schema: SchemaMap | None = None) -> dict:
-    """The profile of `source` as a TOML-ready dict (schema mlstress.profile/1)."""
+def read_profile(source: Source, schema: SchemaMap | None = None, *, exact: bool = False) -> dict:
+    """The profile of `source` as a TOML-ready dict (schema mlstress.profile/1).
+
+    Unless `exact`, what fewer than MIN_LABEL_ROWS rows hold is not written as it is: rarer categories count as
+    "other", and extremes and tail quantiles are coarsened (`coarsen_high`, `coarsen_low`), each named under
+    "coarsened". `exact` (the twin's own fit check, or --exact-extremes) writes every figure as found.
+    """
     schema = schema or SchemaMap()
-    reader = _Reader(source, schema)
+    reader = _Reader(source, schema, exact)
     users = reader.count("users")
     events = reader.count("events")
+    if users == 0:
+        raise UsageError(f"{source.label}: table {schema.table('users')!r} has no rows; a profile needs users to "
+                         "describe: point --db or --dsn at the database that holds them")
     profile: dict[str, Any] = {
         "schema": PROFILE_SCHEMA,
         "source": source.label,
         "taken_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "extremes": "exact" if exact else "coarsened",
         "rows": {"users": users, "events": events},
         "events_per_user": reader.events_per_user(users),
         "mixes": {name: reader.mix(table, name) for table, name in
@@ -198,15 +209,26 @@ def read_profile(source: Source, schema: SchemaMap | None = None) -> dict:
     if purchases:
         profile["purchases"] = purchases
     if reader.absent:
-        profile["not_profiled"] = sorted(reader.absent)
+        profile["not_profiled"] = dict(sorted(reader.absent.items()))
+    if reader.coarsened:
+        profile["coarsened"] = reader.coarsened
     return profile
 
 
+def coarsen_high(value: float) -> float:
+    """An upper extreme as two significant figures: 21,968 events -> 22,000; 2,650.95 -> 2,700."""
+    return float(f"{value:.2g}") if value else 0.0
+
+
 class _Reader:
-    def __init__(self, source: Source, schema: SchemaMap) -> None:
+    def __init__(self, source: Source, schema: SchemaMap, exact: bool = False) -> None:
         self.source = source
         self.schema = schema
-        self.absent: set[str] = set()
+        self.exact = exact
+        # The fewest rows a category, an extreme or a tail quantile must rest on to be written as found.
+        self.min_rows = 1 if exact else MIN_LABEL_ROWS
+        self.absent: dict[str, str] = {}
+        self.coarsened: list[str] = []
         self._columns = {}
         for table in ("users", "events"):
             columns = source.columns(schema.table(table))
@@ -219,7 +241,7 @@ class _Reader:
                 raise UsageError(f"{source.label}: table {schema.table(table)!r} has no column "
                                  f"{schema.column(table, 'user_id')!r} (the user id): map it in a --mapping file")
         for table, names in MISSING_COLUMNS.items():
-            self.absent.update(f"{table}.{name}" for name in names if not self.has(table, name))
+            self.absent.update((f"{table}.{name}", "not in the database") for name in names if not self.has(table, name))
 
     def has(self, table: str, reference: str) -> bool:
         return self.schema.column(table, reference) in self._columns[table]
@@ -247,8 +269,11 @@ class _Reader:
         if groups == 0:
             return {"mean": 0.0, "share_without_events": 1.0, "min_with_events": 0, "max": 0,
                     "quantiles": {level_key(level): 0.0 for level in COUNT_LEVELS}}
-        # Each level's position among everyone sorted (zeros first), as numpy's linear interpolation places it.
+        # Each level's position among everyone sorted (zeros first), as numpy's linear interpolation places it;
+        # then the positions coarsened low-side figures move to: the min_rows-th smallest of everyone, of users
+        # with events.
         positions = [level / 100 * (everyone - 1) for level in COUNT_LEVELS]
+        positions += [min(self.min_rows - 1, everyone - 1), without + min(self.min_rows - 1, groups - 1)]
         among_active = [max(0.0, position - without) / max(1, groups - 1) for position in positions]
         active_quantiles = self.source.quantiles(per_user, among_active)
         quantiles = []
@@ -258,13 +283,45 @@ class _Reader:
             elif position < without:  # between the last user without events and the first with
                 value = (position - (without - 1)) * float(smallest)
             quantiles.append(value)
-        return {
+        *quantiles, low_of_everyone, low_of_active = quantiles
+        by_level = {}
+        for level, value in zip(COUNT_LEVELS, quantiles):
+            key = level_key(level)
+            by_level[key] = self.tail(f"events_per_user.quantiles.{key}", value, everyone, level / 100,
+                                      low_of_everyone, digits=3)
+        figures = {
             "mean": round(float(events) / everyone, 4),
             "share_without_events": round(without / everyone, 6),
-            "min_with_events": int(smallest),
-            "max": int(largest),
-            "quantiles": {level_key(level): round(value, 3) for level, value in zip(COUNT_LEVELS, quantiles)},
+            "min_with_events": int(self.low_extreme("events_per_user.min_with_events", smallest, low_of_active,
+                                                    groups, min(by_level.values()) if without == 0 else None)),
+            "max": int(self.high_extreme("events_per_user.max", largest, groups, max(by_level.values()))),
+            "quantiles": by_level,
         }
+        return figures
+
+    def tail(self, key: str, value: float, rows: int, level: float, low: float, digits: int) -> float:
+        """A quantile as found, or coarsened when fewer than min_rows rows lie beyond it on its side."""
+        beyond = rows * (1 - level) if level >= 0.5 else rows * level
+        if self.exact or beyond >= self.min_rows:
+            return round(value, digits)
+        self.coarsened.append(key)
+        return coarsen_high(value) if level >= 0.5 else round(max(value, low), digits)
+
+    def high_extreme(self, key: str, value: float, rows: int, highest_figure: float) -> float:
+        """The largest value: as found only when exact; else two significant figures, and no lower than a figure
+        that rests on enough rows."""
+        if self.exact:
+            return value
+        self.coarsened.append(key)
+        return max(coarsen_high(float(value)), highest_figure)
+
+    def low_extreme(self, key: str, value: float, low: float, rows: int, lowest_figure: float | None) -> float:
+        """The smallest value: as found only when exact; else the smallest that min_rows rows reach (at least
+        that many hold it or less), and no higher than a figure that rests on enough rows."""
+        if self.exact or rows < 1:
+            return value
+        self.coarsened.append(key)
+        return min(low, lowest_figure) if lowest_figure is not None else low
 
     def mix(self, table: str, reference: str) -> dict[str, float]:
         """Shares of each value among non-NULL rows; rare values (and any beyond the commonest) as 'other'."""
@@ -276,7 +333,7 @@ class _Reader:
         shares: dict[str, float] = {}
         other = 0
         for rank, (count, value) in enumerate(tallies):
-            if rank < MAX_LABELS and count >= MIN_LABEL_ROWS and str(value) != OTHER:
+            if rank < MAX_LABELS and count >= self.min_rows and str(value) != OTHER:
                 shares[str(value)] = count
             else:
                 other += count
@@ -285,17 +342,23 @@ class _Reader:
         return {label: round(count / total, 6) for label, count in shares.items()} if total else {}
 
     def dates(self) -> dict[str, str]:
+        """First and last day of signups and of events; unless exact, the days min_rows rows reach from either end."""
         found = {}
         for table, reference, name in (("users", "signup_date", "signup"), ("events", "event_timestamp", "events")):
             if not self.has(table, reference):
                 continue
-            column = self.column(table, reference)
-            first, last = self.one(f"SELECT MIN({column}), MAX({column}) FROM {self.table(table)}")
+            column, where = self.column(table, reference), self.table(table)
+            ordered = f"SELECT {column} AS v FROM {where} WHERE {column} IS NOT NULL ORDER BY {column}"
+            limit = (self.min_rows,)
+            first = self.one(f"SELECT MAX(v) FROM ({ordered} LIMIT {self.source.param}) AS head", limit)[0]
+            last = self.one(f"SELECT MIN(v) FROM ({ordered} DESC LIMIT {self.source.param}) AS tail", limit)[0]
             first_day, last_day = _day(first), _day(last)
             if first_day and last_day:
                 found[f"{name}_first"], found[f"{name}_last"] = first_day.isoformat(), last_day.isoformat()
+                if not self.exact:
+                    self.coarsened += [f"dates.{name}_first", f"dates.{name}_last"]
             else:
-                self.absent.add(f"{table}.{reference} (not dates)")
+                self.absent[f"{table}.{reference}"] = "its values are not dates"
         return found
 
     def missing(self) -> dict[str, float]:
@@ -323,11 +386,22 @@ class _Reader:
         paid, smallest, mean, largest = self.one(
             f"SELECT COUNT(*), MIN(v), AVG(v), MAX(v) FROM ({spend}) AS spend", purchase)
         if paid:
-            quantiles = self.source.quantiles(spend, [level / 100 for level in SPEND_LEVELS], purchase)
+            levels = [level / 100 for level in SPEND_LEVELS] + [min(self.min_rows - 1, paid - 1) / max(1, paid - 1)]
+            *quantiles, low = self.source.quantiles(spend, levels, purchase)
+            by_level = {level_key(level): self.tail(f"purchases.spend.{level_key(level)}", value, paid, level / 100,
+                                                    low, digits=4)
+                        for level, value in zip(SPEND_LEVELS, quantiles)}
+            average = round(float(mean), 4)
+            if paid < self.min_rows:
+                self.coarsened.append("purchases.spend.mean")
+                average = coarsen_high(average)
             found["spend"] = {
-                "min": round(float(smallest), 2), "mean": round(float(mean), 4),
-                **{level_key(level): round(value, 4) for level, value in zip(SPEND_LEVELS, quantiles)},
-                "max": round(float(largest), 2),
+                "min": round(float(self.low_extreme("purchases.spend.min", float(smallest), low, paid,
+                                                    min(by_level.values()))), 2),
+                "mean": average,
+                **by_level,
+                "max": round(float(self.high_extreme("purchases.spend.max", float(largest), paid,
+                                                     max(by_level.values()))), 2),
             }
         return found
 
@@ -347,18 +421,12 @@ def _day(value: Any) -> date | None:
 
 
 def load_profile(path: Path) -> dict:
-    """A profile TOML written by `mlstress-tui profile`, checked enough to build a twin from."""
+    """A profile TOML written by `mlstress-tui profile` (and maybe edited by hand), checked key by key."""
+    from mlstress_tui.synth.profile_schema import check_profile
+
     profile = read_toml(path, f"--profile {path}", "; write one with 'mlstress-tui profile'")
     if profile.get("schema") != PROFILE_SCHEMA:
         raise UsageError(f"--profile {path} is not a profile (schema {profile.get('schema')!r}, expected "
                          f"{PROFILE_SCHEMA!r}); write one with 'mlstress-tui profile'")
-    try:
-        rows, per_user = profile["rows"], profile["events_per_user"]
-        if not (int(rows["users"]) >= 1 and int(rows["events"]) >= 0 and math.isfinite(float(per_user["mean"]))):
-            raise ValueError
-        int(per_user["max"])
-        {level: float(value) for level, value in per_user["quantiles"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise UsageError(f"--profile {path} lacks its row counts or events-per-user quantiles; "
-                         "write it again with 'mlstress-tui profile'") from None
+    check_profile(profile, path)
     return profile
