@@ -144,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     if not preset.criteria:
         raise UsageError(f"preset {preset.name!r} has no [[criteria]]: nothing to gate on; use an acceptance "
                          "preset such as 'acceptance', 'smoke' or 'peak'")
+    relative = [criterion.label for criterion in preset.criteria if criterion.relative]
+    if relative:
+        raise UsageError(f"preset {preset.name!r} judges {', '.join(relative)} against a baseline run, which this "
+                         "accept does not take yet: state those values as numbers")
     report_dir = _make_report_dir(args)
     started_at, began = datetime.now(timezone.utc), time.monotonic()
     measured: dict[str, dict] = {}

@@ -225,7 +225,7 @@ def read_run_dir(path: Path) -> RunRecord:
     levels = []
     for key, group in grouped.items():
         ids = {entry.get("id") for entry in group}
-        if by_id:
+        if by_id and None not in ids:
             mine = [line for line in clean if line.get("level_id") is not None and line.get("level_id") in ids]
         else:
             mine = [line for line in clean if _line_key(line) == key]
