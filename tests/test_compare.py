@@ -67,7 +67,9 @@ def write_run(path: Path, *, seconds=10, scale=1.0, noise=0.02, seed=1, levels=(
     for key in drop or ():
         summary.pop(key, None)
     (path / "summary.json").write_text(json.dumps(summary))
-    # The last line covers the stop: compare leaves it out, so give each run one more.
+    # The first line covers the start (a cold cache), the last the stop: compare leaves both out, so add them.
+    lines.insert(0, level_line(0.5, mode=mode, concurrency=levels[0][0], p50=40.0, p95=90.0, p99=99.0, rps=10.0,
+                               level_id=levels[0][1] if with_level_id else None))
     lines.append(level_line(t + 1.0, mode=mode, concurrency=levels[-1][0], rps=10.0))
     (path / "intervals.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
@@ -226,15 +228,16 @@ class _section:
 def test_a_run_directory_reads_levels_by_level_id_and_leaves_out_stalls_pauses_and_the_stop(tmp_path):
     path = write_run(tmp_path / "run", seconds=6, levels=((4, 0), (8, 1)))
     lines = [json.loads(line) for line in (path / "intervals.jsonl").read_text().splitlines()]
-    lines[1]["harness_stall_ms"] = 120.0
-    lines[2]["paused"] = True
-    lines[6]["level_id"] = None  # a second that mixed two levels
+    lines[2]["harness_stall_ms"] = 120.0
+    lines[3]["paused"] = True
+    lines[7]["level_id"] = None  # a second that mixed two levels
     (path / "intervals.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     record = read_run_dir(path)
     assert record.kind == "run" and [level.label for level in record.levels] == ["c=4", "c=8"]
     first, second = record.levels
     assert len(first.series["p50_ms"]) == 4  # 6 seconds less a stall and a pause
     assert len(second.series["p50_ms"]) == 5  # 6 less the mixed second; the stop line is not one of them
+    assert max(first.series["p50_ms"]) < 5  # nor the start's cold second
     assert first.figures["p95_ms"] == pytest.approx(2.3, rel=0.05)
     assert first.figures["error_rate"] == 0.0
     assert record.identity["levels"] == ("c=4", "c=8") and record.identity["target kind"] == "sleep"
@@ -390,12 +393,12 @@ def test_accept_reports_compare_stage_by_stage_with_ramp_and_heavy_user_figures(
 
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory) -> dict[str, Path]:
-    """`sleep:2ms` twice and `sleep:2.6ms` once, 7 s each at 4 users, run side by side (they share the machine's mood)."""
+    """`sleep:2ms` twice and `sleep:2.6ms` once, 8 s each at 4 users, run side by side (they share the machine's mood)."""
     root = tmp_path_factory.mktemp("compare-runs")
     env = {**os.environ, "MLSTRESS_CACHE_DIR": str(root / "cache")}
     runs = {"base": "sleep:2ms", "same": "sleep:2ms", "slower": "sleep:2.6ms"}
     processes = [subprocess.Popen([sys.executable, "-m", "mlstress_tui", "run", "--headless", "--target", target,
-                                   "--concurrency", "4", "--duration", "7", "--out", str(root / name)],
+                                   "--concurrency", "4", "--duration", "8", "--out", str(root / name)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                  for name, target in runs.items()]
     for process in processes:
