@@ -97,6 +97,11 @@ def _number(value: object) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _level_value(value: float) -> float:
+    """A commanded level as a key: intervals.jsonl rounds rates to 3 decimals, so keys do too."""
+    return round(float(value), 3)
+
+
 def level_label(mode: str, level: float) -> str:
     """`c=4` in the closed loop, `200 req/s` in the open loop."""
     return f"c={level:g}" if mode == "closed" else f"{level:g} req/s"
@@ -154,7 +159,7 @@ def _clean_lines(lines: list[dict]) -> list[dict]:
 def _line_key(line: Mapping) -> tuple[str, float] | None:
     mode = line.get("mode")
     value = _number(line.get("concurrency") if mode == "closed" else line.get("rate"))
-    return (mode, round(value, 6)) if isinstance(mode, str) and value is not None else None
+    return (mode, _level_value(value)) if isinstance(mode, str) and value is not None else None
 
 
 def _levels(summary: dict, where: Path) -> list[dict]:
@@ -219,10 +224,10 @@ def read_run_dir(path: Path) -> RunRecord:
     for entry in entries:
         if not (_number(entry.get("requests")) or 0):
             continue
-        grouped.setdefault((entry["mode"], round(float(entry["level"]), 6)), []).append(entry)
+        grouped.setdefault((entry["mode"], _level_value(entry["level"])), []).append(entry)
     steps = {}
     if ramp is not None and isinstance(ramp.get("steps"), list):
-        steps = {(step.get("mode"), round(float(step["level"]), 6)): step for step in ramp["steps"]
+        steps = {(step.get("mode"), _level_value(step["level"])): step for step in ramp["steps"]
                  if isinstance(step, dict) and _number(step.get("level")) is not None}
     levels = []
     for key, group in grouped.items():
