@@ -2,6 +2,7 @@
 
 Run: python benchmarks/compare.py [--sleep] [--database] [--pairs 10] [--duration 8] [--concurrency 4]
                                   [--slowdowns 2,5,10,20] [--db-slowdowns 10,20,50,100] [--db PATH] [--out DIR]
+                                  [--judge-only]
 
 With neither --sleep nor --database, both parts run. Each part makes, in
 turn, pairs+1 base runs and `pairs` runs at each slowdown, interleaved (base,
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,6 +81,7 @@ def run(argv: list[str], out: Path, env: dict | None = None) -> None:
 
 def compare(base: Path, new: Path, out: Path) -> tuple[int, dict]:
     """`mlstress-tui compare` with its defaults: exit code (2: nothing could be judged) and compare.json."""
+    shutil.rmtree(out, ignore_errors=True)  # compare never overwrites: a kept comparison would be read instead
     process = subprocess.run([sys.executable, "-m", "mlstress_tui", "compare", str(base), str(new), "--out", str(out)],
                              capture_output=True, text=True)
     if process.returncode not in (0, 1) and not (out / "compare.json").is_file():
@@ -87,29 +90,33 @@ def compare(base: Path, new: Path, out: Path) -> tuple[int, dict]:
 
 
 def verdicts(document: dict) -> list[tuple[str, str, float | None]]:
-    """(metric label, verdict, change) for every metric of every level."""
+    """(metric label, verdict, change) for every gated metric of every level (the harness lag is the machine's)."""
     return [(metric["label"], metric["verdict"], metric["change"]) for section in document["sections"]
-            for level in section["levels"] for metric in level["metrics"]]
+            for level in section["levels"] for metric in level["metrics"] if metric.get("gated", True)]
 
 
 def part(name: str, base_argv: list[str], slowed_argv, slowdowns: list[float], pairs: int, scratch: Path,
-         env_for) -> None:
-    """Make the runs in interleaved order, then the false-alarm and slowdown tables."""
+         env_for, *, judge_only: bool = False) -> None:
+    """Make the runs in interleaved order (or, judge_only, take those kept in scratch), then the two tables."""
     print(f"\n== {name}: {pairs + 1} base runs and {pairs} at each of "
-          + ", ".join(f"+{s:.0%}" for s in slowdowns) + f" ({(pairs + 1) + pairs * len(slowdowns)} runs)", flush=True)
+          + ", ".join(f"+{s:.0%}" for s in slowdowns) + f" ({(pairs + 1) + pairs * len(slowdowns)} runs"
+          + (", kept from before: judged again)" if judge_only else ")"), flush=True)
     started = time.monotonic()
     bases, slowed = [], {s: [] for s in slowdowns}
     for index in range(pairs + 1):
         out = scratch / name / f"base-{index}"
-        run(base_argv, out, env_for(0.0))
+        if not judge_only:
+            run(base_argv, out, env_for(0.0))
         bases.append(out)
         if index == pairs:
             break
         for slowdown in slowdowns:
             out = scratch / name / f"slow{slowdown:g}-{index}"
-            run(slowed_argv(slowdown), out, env_for(slowdown))
+            if not judge_only:
+                run(slowed_argv(slowdown), out, env_for(slowdown))
             slowed[slowdown].append(out)
-        print(f"  round {index + 1}/{pairs}: {time.monotonic() - started:.0f} s", flush=True)
+        if not judge_only:
+            print(f"  round {index + 1}/{pairs}: {time.monotonic() - started:.0f} s", flush=True)
 
     alarms, gate_fails, unjudged, alarm_metrics = 0, 0, 0, Counter()
     for index in range(pairs):
@@ -165,7 +172,11 @@ def main() -> None:
     parser.add_argument("--db-slowdowns", default="10,20,50,100", help="part 2's slowdowns, percent")
     parser.add_argument("--db", type=Path, help="database of part 2 (default: the default database)")
     parser.add_argument("--out", type=Path, help="keep every run and comparison here")
+    parser.add_argument("--judge-only", action="store_true",
+                        help="make no runs: judge again those an earlier benchmark kept in --out")
     args = parser.parse_args()
+    if args.judge_only and args.out is None:
+        parser.error("--judge-only needs --out DIR, where an earlier run of this benchmark kept its runs")
     both = not (args.sleep or args.database)
     slowdowns = [float(text) / 100 for text in args.slowdowns.split(",")]
     db_slowdowns = [float(text) / 100 for text in args.db_slowdowns.split(",")]
@@ -177,11 +188,12 @@ def main() -> None:
         if args.sleep or both:
             part("sleep:2ms", ["--target", "sleep:2ms", *load],
                  lambda s: ["--target", f"sleep:{2 * (1 + s):g}ms", *load], slowdowns, args.pairs, scratch,
-                 lambda s: None)
+                 lambda s: None, judge_only=args.judge_only)
         if args.database or both:
             from mlstress_tui.commands.options import ensure_default_database
+            from mlstress_tui.paths import default_database_path
 
-            db = args.db or ensure_default_database()
+            db = args.db or (default_database_path() if args.judge_only else ensure_default_database())
             module_dir = scratch / "module"
             module_dir.mkdir(parents=True, exist_ok=True)
             (module_dir / "bench_slowed_features.py").write_text(SLOWED_TARGET)
@@ -189,7 +201,7 @@ def main() -> None:
             argv = ["--target", "python:bench_slowed_features:features", "--users-db", str(db), *load]
             part(f"database-{db.stem}", argv, lambda s: argv, db_slowdowns, args.pairs, scratch,
                  lambda s: {**os.environ, "PYTHONPATH": python_path, "BENCH_SLOWDOWN": f"{s:g}",
-                            "BENCH_DB": str(db.resolve())})
+                            "BENCH_DB": str(db.resolve())}, judge_only=args.judge_only)
     print(f"\nload average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
 

@@ -21,6 +21,13 @@ changes. A change between two runs counts only when it clears three bars:
 3. for a percentile, it is more than one histogram bucket (1%): two figures a
    bucket apart may differ by anything from nothing to 2%.
 
+The machine's own share is measured too: each second carries how late the
+workers' own timer woke (the harness lag, the machine's scheduling delay).
+For a target outside the workers (sleep, HTTP, PostgreSQL), a latency that
+rose no more than the harness lag rose over the same seconds is the machine's:
+that rise is added to the noise. A target inside the workers (SQLite, python)
+causes lag with its own CPU, so there it is shown, never subtracted.
+
 Inside: "no change". Outside: "faster" or "slower" (for the error rate "more
 errors" or "fewer errors"), with the size. A regression fails the gate when it
 is outside the noise *and* larger than its bound (`--max-regression`).
@@ -70,17 +77,22 @@ class Metric:
     # "points": an absolute difference of shares.
     scale: str = "own"
     histogram: bool = True
+    gated: bool = True  # the harness lag is the machine's figure: shown, never a regression of the system
+    machine_lag: str | None = None  # the harness lag percentile that adds to the same latency percentile
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("p50_ms", "p50", "p50", "lower"),
-    Metric("p95_ms", "p95", "p95", "lower"),
-    Metric("p99_ms", "p99", "p99", "lower"),
+    Metric("p50_ms", "p50", "p50", "lower", machine_lag="harness_lag_p50_ms"),
+    Metric("p95_ms", "p95", "p95", "lower", machine_lag="harness_lag_p95_ms"),
+    Metric("p99_ms", "p99", "p99", "lower", machine_lag="harness_lag_p99_ms"),
     Metric("throughput_rps", "throughput", "throughput", "higher", histogram=False),
     Metric("error_rate", "error rate", "error_rate", "lower", scale="points", histogram=False),
     Metric("pool_wait_p95_ms", "pool wait p95", "pool_wait", "lower", scale="latency"),
+    Metric("harness_lag_p99_ms", "harness lag p99", "harness_lag", "lower", gated=False),
 )
-METRIC_BY_GATE_KEY = {metric.gate_key: metric for metric in METRICS}
+METRIC_BY_GATE_KEY = {metric.gate_key: metric for metric in METRICS if metric.gated}
+# Targets whose work runs outside the worker processes: the harness lag they see is the machine's.
+OUTSIDE_WORKERS = ("sleep", "http", "postgres")
 # Figures a run holds once, and which way is better; a name with ":" is one per stratum (`stratum_p95_ms:top 1%`).
 SINGLE_FIGURES = {
     "knee_concurrency": ("knee", "higher"), "safe_concurrency": ("safe level", "higher"),
@@ -110,6 +122,8 @@ class SectionData(Protocol):
     def levels(self) -> Sequence[LevelData]: ...
     @property
     def extras(self) -> Mapping[str, float | None]: ...
+    @property
+    def identity(self) -> Mapping[str, object]: ...
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,8 @@ class MetricChange:
     regressed: bool = False
     note: str = ""
     scale: str = "own"  # what `change` is a share of: "own" (the base figure), "latency" (its p95), "points"
+    gated: bool = True
+    machine: float | None = None  # the harness lag's rise over the same seconds, counted in the noise
 
 
 @dataclass(frozen=True)
@@ -180,6 +196,8 @@ class Difference:
 
 @dataclass(frozen=True)
 class Comparison:
+    """Everything compare found: each section, the differences between the runs, the bounds it gated on."""
+
     sections: tuple[SectionComparison, ...]
     differences: tuple[Difference, ...] = ()
     bounds: Mapping[str, float] = field(default_factory=dict)
@@ -192,7 +210,8 @@ class Comparison:
     def judged(self) -> bool:
         """Whether any metric of any level could be judged: a comparison that judged nothing shows nothing."""
         return any(change.verdict not in (TOO_SHORT, NOT_MEASURED)
-                   for section in self.sections for level in section.levels for change in level.metrics)
+                   for section in self.sections for level in section.levels for change in level.metrics
+                   if change.gated)
 
     @property
     def unjudged_reason(self) -> str:
@@ -211,7 +230,7 @@ class Comparison:
 def default_bounds() -> dict[str, float]:
     """Every gated metric's bound before --max-regression: 10%, and no rise in errors."""
     return {metric.gate_key: DEFAULT_MAX_ERROR_RATE_RISE if metric.scale == "points" else DEFAULT_MAX_REGRESSION
-            for metric in METRICS}
+            for metric in METRICS if metric.gated}
 
 
 def min_p_value(n_base: int, n_new: int) -> float:
@@ -235,13 +254,19 @@ def _clean(values: Sequence[float] | None) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def judge(metric: Metric, base: LevelData, new: LevelData, bound: float | None) -> MetricChange:
-    """One metric of one level, base against new, by the three bars in this module's docstring."""
+def judge(metric: Metric, base: LevelData, new: LevelData, bound: float | None, *,
+          machine: bool = False) -> MetricChange:
+    """One metric of one level, base against new, by the bars in this module's docstring.
+
+    `machine`: the target runs outside the workers, so a rise in the harness
+    lag over the same seconds is the machine's and counts as noise.
+    """
     base_value, new_value = base.figures.get(metric.name), new.figures.get(metric.name)
     base_series, new_series = _clean(base.series.get(metric.name)), _clean(new.series.get(metric.name))
     seconds = (int(base_series.size), int(new_series.size))
+    bound = bound if metric.gated else None
     common = dict(metric=metric.name, label=metric.label, base=base_value, new=new_value, seconds=seconds,
-                  bound=bound, scale=metric.scale)
+                  bound=bound, scale=metric.scale, gated=metric.gated)
     if base_value is None or new_value is None:
         which = "base" if base_value is None else "new"
         return MetricChange(**common, change=None, verdict=NOT_MEASURED, note=f"no {metric.label} in {which}")
@@ -265,12 +290,30 @@ def judge(metric: Metric, base: LevelData, new: LevelData, bound: float | None) 
         p_value = float(mannwhitneyu(new_series, base_series, alternative="two-sided").pvalue)
     # Hodges-Lehmann: the median of all new-minus-base differences, the shift the rank test sees.
     shift = float(np.median(np.subtract.outer(new_series, base_series)))
-    outside = p_value < ALPHA and abs(change) > noise and np.sign(shift) == np.sign(change)
+    significant = p_value < ALPHA and np.sign(shift) == np.sign(change)
+    lag = _machine_lag(metric, base, new) if machine else None
+    note = ""
+    if lag is not None and np.sign(lag) == np.sign(change):
+        if significant and noise < abs(change) <= noise + abs(lag) / scale:
+            note = (f"the harness's own lag {metric.machine_lag.split('_')[2]} "
+                    f"{'rose' if lag > 0 else 'fell'} {abs(lag):.2f} ms over the same seconds: the machine's share")
+        noise += abs(lag) / scale
+    outside = significant and abs(change) > noise
     verdict = _direction(metric, change) if outside else NO_CHANGE
     worse = outside and (change > 0) == (metric.better == "lower")
     regressed = bool(worse and bound is not None and abs(change) > bound)
     return MetricChange(**common, change=change, verdict=verdict, noise=noise, p_value=p_value,
-                        regressed=regressed)
+                        regressed=regressed, machine=None if lag is None else lag / scale, note=note)
+
+
+def _machine_lag(metric: Metric, base: LevelData, new: LevelData) -> float | None:
+    """How much the harness lag at the metric's percentile moved (ms, medians of the seconds); None if unknown."""
+    if metric.machine_lag is None:
+        return None
+    base_lag, new_lag = _clean(base.series.get(metric.machine_lag)), _clean(new.series.get(metric.machine_lag))
+    if base_lag.size == 0 or new_lag.size == 0:
+        return None
+    return float(np.median(new_lag) - np.median(base_lag))
 
 
 def _scale(metric: Metric, base: LevelData) -> float | None:
@@ -288,8 +331,8 @@ def _direction(metric: Metric, change: float) -> str:
     return SLOWER if (change > 0) == lower_is_better else FASTER
 
 
-def compare_levels(base: Sequence[LevelData], new: Sequence[LevelData],
-                   bounds: Mapping[str, float]) -> tuple[LevelComparison, ...]:
+def compare_levels(base: Sequence[LevelData], new: Sequence[LevelData], bounds: Mapping[str, float], *,
+                   machine: bool = False) -> tuple[LevelComparison, ...]:
     """Levels matched by what was commanded (mode and value), in base's order, then those only new has."""
     new_by_key = {level.key: level for level in new}
     base_keys = {level.key for level in base}
@@ -300,7 +343,7 @@ def compare_levels(base: Sequence[LevelData], new: Sequence[LevelData],
             rows.append(LevelComparison(label=level.label, key=level.key, only_in="base"))
             continue
         rows.append(LevelComparison(label=level.label, key=level.key, metrics=tuple(
-            judge(metric, level, other, bounds.get(metric.gate_key)) for metric in METRICS)))
+            judge(metric, level, other, bounds.get(metric.gate_key), machine=machine) for metric in METRICS)))
     rows += [LevelComparison(label=level.label, key=level.key, only_in="new")
              for level in new if level.key not in base_keys]
     return tuple(rows)
@@ -345,8 +388,10 @@ def compare_sections(base: Mapping[str, SectionData | None], new: Mapping[str, S
             which = "base" if base_section is None else "new"
             sections.append(SectionComparison(name, note=f"did not run in {which}"))
         else:
+            machine = all(section.identity.get("target kind") in OUTSIDE_WORKERS
+                          for section in (base_section, new_section))
             sections.append(SectionComparison(
-                name, levels=compare_levels(base_section.levels, new_section.levels, bounds),
+                name, levels=compare_levels(base_section.levels, new_section.levels, bounds, machine=machine),
                 singles=compare_singles(base_section.extras, new_section.extras), note=notes.get(name, "")))
     return tuple(sections)
 

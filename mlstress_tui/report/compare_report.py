@@ -37,6 +37,8 @@ class MetricChangeLike(Protocol):
     regressed: bool
     note: str
     scale: str
+    gated: bool
+    machine: float | None
 
 
 class LevelLike(Protocol):
@@ -105,7 +107,8 @@ def build_compare(comparison: ComparisonLike, *, base: Mapping, new: Mapping, me
                       "change": _number(m.change), "change_of": m.scale, "verdict": m.verdict,
                       "noise": _number(m.noise), "p_value": _number(m.p_value),
                       "seconds": {"base": m.seconds[0], "new": m.seconds[1]}, "bound": _number(m.bound),
-                      "regressed": m.regressed, "note": m.note or None}
+                      "gated": m.gated, "machine": _number(m.machine), "regressed": m.regressed,
+                      "note": m.note or None}
                      for m in level.metrics]}
                 for level in section.levels],
             "singles": [
@@ -170,6 +173,8 @@ def _noise(metric: Mapping) -> str:
 
 def _gate(metric: Mapping) -> str:
     bound = metric["bound"]
+    if not metric["gated"]:
+        return "not gated: the machine's"
     if metric["regressed"]:
         return f"REGRESSION (> {_bound(metric)})"
     if metric["verdict"] in ("slower", "more errors") and bound is not None:
@@ -190,6 +195,14 @@ def _single_value(name: str, value: float | str | None) -> str:
         return "none breach" if name == "breach_event_count" else "∞"
     metric = "p95_ms" if name.startswith("stratum_p95_ms") else name
     return format_metric(metric, value)
+
+
+def section_notes(section: Mapping) -> list[str]:
+    """`c=4 p99: …`: what a metric's row cannot say in its cells (too short, not measured, the machine's share)."""
+    return [f"{level['level']} {m['label']}: {m['note']}" for level in section["levels"] for m in level["metrics"]
+            if m["note"] and m["verdict"] != "too short to judge"] + [
+        f"{level['level']}: too short to judge: {m['note']}" for level in section["levels"]
+        for m in level["metrics"][:1] if m["verdict"] == "too short to judge"]
 
 
 def level_rows(document: Mapping) -> list[tuple[str, list[list[str]]]]:
@@ -282,6 +295,7 @@ def compare_text(document: Mapping) -> str:
         lines += ["", _section_title(section)]
         if rows:
             lines += _aligned(HEADER, rows)
+        lines += [f"  note: {note}" for note in section_notes(section)]
     lines += ["", _verdict_line(document)]
     return "\n".join(lines)
 
@@ -322,6 +336,9 @@ def compare_markdown(document: Mapping) -> str:
         lines += ["", f"## {_section_title(section)[0].upper()}{_section_title(section)[1:]}", ""]
         if rows:
             lines += _md_table(HEADER, rows)
+        notes = section_notes(section)
+        if notes:
+            lines += [""] + [f"- {note}" for note in notes]
     lines += ["", _verdict_line(document)]
     return "\n".join(lines) + "\n"
 
@@ -333,7 +350,7 @@ def compare_junit(document: Mapping) -> str:
     tests = failures = skipped = 0
     for section in document["sections"]:
         for level in section["levels"]:
-            for m in level["metrics"]:
+            for m in (m for m in level["metrics"] if m["gated"]):
                 classname = f"{section['name']}.{level['level']}" if section["name"] else level["level"]
                 case = ET.SubElement(suite, "testcase", {"classname": classname, "name": m["label"]})
                 tests += 1

@@ -21,7 +21,8 @@ from mlstress_tui.errors import UsageError
 
 # The per-second figure of each compared metric, from one intervals.jsonl line.
 _SERIES_KEYS = {"p50_ms": ("latency_ms", "p50"), "p95_ms": ("latency_ms", "p95"), "p99_ms": ("latency_ms", "p99"),
-                "pool_wait_p95_ms": ("pool_wait_ms", "p95")}
+                "pool_wait_p95_ms": ("pool_wait_ms", "p95"), "harness_lag_p50_ms": ("hiccup_ms", "p50"),
+                "harness_lag_p95_ms": ("hiccup_ms", "p95"), "harness_lag_p99_ms": ("hiccup_ms", "p99")}
 # A stratum of outliers.json is a heavy one by its name, as analysis.outliers.heavy_breach_rate reads it.
 _HEAVY_STRATA = ("top ", "heaviest")
 
@@ -141,7 +142,8 @@ def _series_value(line: Mapping, metric: str) -> float | None:
     return _number(_table(line, table).get(key))
 
 
-SERIES_METRICS = ("p50_ms", "p95_ms", "p99_ms", "throughput_rps", "error_rate", "pool_wait_p95_ms")
+SERIES_METRICS = ("p50_ms", "p95_ms", "p99_ms", "throughput_rps", "error_rate", "pool_wait_p95_ms",
+                  "harness_lag_p50_ms", "harness_lag_p95_ms", "harness_lag_p99_ms")
 
 
 def _clean_lines(lines: list[dict]) -> list[dict]:
@@ -246,6 +248,9 @@ def read_run_dir(path: Path) -> RunRecord:
             if figures.get(metric) is None and series[metric]:
                 figures[metric] = statistics.median(series[metric])
                 level_notes.append(f"{metric}: the median of its seconds (the summary holds no figure for it)")
+        # No level of summary.json holds the harness lag: the median of the level's seconds stands for it.
+        lag = series["harness_lag_p99_ms"]
+        figures["harness_lag_p99_ms"] = statistics.median(lag) if lag else None
         seconds = sum(_number(entry.get("seconds")) or 0 for entry in group)
         levels.append(LevelRecord(key=key, label=level_label(*key), figures=figures, series=series,
                                   seconds=seconds, notes=tuple(level_notes)))
