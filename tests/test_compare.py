@@ -291,6 +291,7 @@ def test_the_same_run_against_itself_is_no_change_exit_0_with_every_file(tmp_pat
     verdicts = [m["verdict"] for m in document["sections"][0]["levels"][0]["metrics"] if m["gated"]]
     assert verdicts == [NO_CHANGE] * 6
     assert "compare PASS" in out and "c=4" in out
+    assert "4.0 µs" in out  # a pool wait of microseconds reads as microseconds, not "0.00 ms"
     suite = ET.parse(tmp_path / "out" / "junit.xml").getroot().find("testsuite")
     assert suite.get("tests") == "6" and suite.get("failures") == "0"
     assert "# Compare PASS" in (tmp_path / "out" / "compare.md").read_text()

@@ -150,6 +150,13 @@ def _decode_single(value: float | str | None) -> float | None:
     return value
 
 
+def format_value(metric: str, value: float | None) -> str:
+    """A figure with its unit; times under 0.1 ms in µs, where a pool wait or a fast query lives."""
+    if metric.endswith("_ms") and value is not None and math.isfinite(value) and abs(value) < 0.1:
+        return f"{value * 1000:,.1f} µs"
+    return format_metric("p50_ms" if metric.endswith("_ms") else metric, value)
+
+
 def format_change(metric: Mapping) -> str:
     """`+28.2%`, `+0.40 pts`, `+0.004 ms (+0.2% of p95)`: a change in the unit it is judged in."""
     change = metric["change"]
@@ -159,7 +166,8 @@ def format_change(metric: Mapping) -> str:
         return f"{change * 100:+.2f} pts"
     if metric["change_of"] == "latency":
         delta = (metric["new"] or 0) - (metric["base"] or 0)
-        return f"{delta:+.3f} ms ({change:+.1%} of p95)"
+        shown = f"{delta * 1000:+,.1f} µs" if abs(delta) < 0.1 else f"{delta:+,.2f} ms"
+        return f"{shown} ({change:+.2%} of p95)" if abs(change) < 0.01 else f"{shown} ({change:+.1%} of p95)"
     return f"{change:+.1%}"
 
 
@@ -193,8 +201,7 @@ def _single_value(name: str, value: float | str | None) -> str:
         return "none"
     if math.isinf(value):
         return "none breach" if name == "breach_event_count" else "∞"
-    metric = "p95_ms" if name.startswith("stratum_p95_ms") else name
-    return format_metric(metric, value)
+    return format_value("p95_ms" if name.startswith("stratum_p95_ms") else name, value)
 
 
 def section_notes(section: Mapping) -> list[str]:
@@ -217,8 +224,8 @@ def level_rows(document: Mapping) -> list[tuple[str, list[list[str]]]]:
             for m in level["metrics"]:
                 p_value = "" if m["p_value"] is None else f"{m['p_value']:.2g}"
                 seconds = f"{m['seconds']['base']}/{m['seconds']['new']}"
-                rows.append([level["level"], m["label"], format_metric(m["metric"], m["base"]),
-                             format_metric(m["metric"], m["new"]), format_change(m), m["verdict"], _noise(m),
+                rows.append([level["level"], m["label"], format_value(m["metric"], m["base"]),
+                             format_value(m["metric"], m["new"]), format_change(m), m["verdict"], _noise(m),
                              p_value, seconds, _gate(m)])
         for single in section["singles"]:
             change = "" if single["change"] is None else f"{single['change']:+.1%}"
@@ -316,13 +323,18 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[s
     return lines
 
 
+def _unit_of_bound(key: str) -> str:
+    """The error rate's bound is in points of requests; every other bound a share."""
+    return "points" if key == "error_rate" else "own"
+
+
 def compare_markdown(document: Mapping) -> str:
     """compare.md: the verdict, how noise was judged, the differences, each section's table."""
     method = document["method"]
     lines = [f"# Compare {document['verdict']}", "",
              f"- Base: `{document['base']['path']}`", f"- New: `{document['new']['path']}`",
-             f"- Bounds: " + ", ".join(f"{key} {_bound({'bound': value, 'change_of': 'points' if key == 'error_rate' else 'own'})}"
-                                      for key, value in document["bounds"].items()),
+             "- Bounds: " + ", ".join(f"{key} {_bound({'bound': value, 'change_of': _unit_of_bound(key)})}"
+                                     for key, value in document["bounds"].items()),
              f"- Noise: {method['description']}"]
     for side in ("base", "new"):
         for note in document[side].get("notes") or []:
@@ -354,7 +366,7 @@ def compare_junit(document: Mapping) -> str:
                 classname = f"{section['name']}.{level['level']}" if section["name"] else level["level"]
                 case = ET.SubElement(suite, "testcase", {"classname": classname, "name": m["label"]})
                 tests += 1
-                summary = (f"base {format_metric(m['metric'], m['base'])}, new {format_metric(m['metric'], m['new'])}, "
+                summary = (f"base {format_value(m['metric'], m['base'])}, new {format_value(m['metric'], m['new'])}, "
                            f"{format_change(m)}: {m['verdict']}")
                 if m["regressed"]:
                     failures += 1
