@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 
 from mlstress_tui.results.histogram import GROWTH
 
@@ -287,6 +286,9 @@ def judge(metric: Metric, base: LevelData, new: LevelData, bound: float | None, 
     if np.array_equal(np.unique(base_series), np.unique(new_series)) and np.unique(base_series).size == 1:
         p_value = 1.0
     else:
+        # Imported here: scipy.stats takes about a second to import, and every command's start-up would pay it.
+        from scipy.stats import mannwhitneyu
+
         p_value = float(mannwhitneyu(new_series, base_series, alternative="two-sided").pvalue)
     # Hodges-Lehmann: the median of all new-minus-base differences, the shift the rank test sees.
     shift = float(np.median(np.subtract.outer(new_series, base_series)))
