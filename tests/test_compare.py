@@ -412,12 +412,12 @@ def test_accept_reports_compare_stage_by_stage_with_ramp_and_heavy_user_figures(
 
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory) -> dict[str, Path]:
-    """`sleep:2ms` twice and `sleep:2.6ms` once, 8 s each at 4 users, run side by side (they share the machine's mood)."""
+    """`sleep:2ms` twice and `sleep:2.6ms` once, 10 s each at 4 users, run side by side (they share the machine's mood)."""
     root = tmp_path_factory.mktemp("compare-runs")
     env = {**os.environ, "MLSTRESS_CACHE_DIR": str(root / "cache")}
     runs = {"base": "sleep:2ms", "same": "sleep:2ms", "slower": "sleep:2.6ms"}
     processes = [subprocess.Popen([sys.executable, "-m", "mlstress_tui", "run", "--headless", "--target", target,
-                                   "--concurrency", "4", "--duration", "8", "--out", str(root / name)],
+                                   "--concurrency", "4", "--duration", "10", "--out", str(root / name)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                  for name, target in runs.items()]
     for process in processes:
