@@ -19,7 +19,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> OneLineParser:
-    from mlstress_tui.commands import accept, batch, generate, outliers, precompute, profile, ramp, run, selfcheck, serve, show
+    from mlstress_tui.commands import (accept, batch, compare, generate, outliers, precompute, profile, ramp, run,
+                                       selfcheck, serve, show)
 
     parser = OneLineParser(
         prog="mlstress-tui",
@@ -29,7 +30,7 @@ def build_parser() -> OneLineParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (generate, profile, run, ramp, outliers, accept, show, serve, batch, precompute, selfcheck):
+    for command in (generate, profile, run, ramp, outliers, accept, compare, show, serve, batch, precompute, selfcheck):
         command.add_parser(subparsers)
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
@@ -23,7 +24,9 @@ LOAD_KEYS = {
 # A misspelt table ([[criterion]] for [[criteria]]) would otherwise drop the gate without a word.
 TOP_LEVEL_KEYS = ("name", "description", "load", "sla", "stages", "criteria")
 SLA_KEYS = ("p95_ms",)
-CRITERION_KEYS = {"stage": (str,), "metric": (str,), "op": (str,), "value": (int, float)}
+CRITERION_KEYS = {"stage": (str,), "metric": (str,), "op": (str,), "value": (int, float, str)}
+# A criterion's value relative to a baseline run: `"baseline"` or `"baseline * 1.10"` (a positive ratio).
+BASELINE_VALUE = re.compile(r"\s*baseline\s*(?:\*\s*(?P<ratio>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*)?")
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,8 @@ def _criteria(data: dict, where: str, stages: tuple[Stage, ...]) -> tuple[Criter
             if key not in table:
                 raise UsageError(f"{at}: {key} is missing: a criterion needs {', '.join(CRITERION_KEYS)}")
             if not _is(table[key], types):
-                raise UsageError(f"{at}: {key} must be {_kind(types)}, got {table[key]!r}")
+                kind = 'a number or "baseline * F"' if key == "value" else _kind(types)
+                raise UsageError(f"{at}: {key} must be {kind}, got {table[key]!r}")
         stage = by_name.get(table["stage"])
         if stage is None:
             known = ", ".join(by_name) or "none: add [[stages]]"
@@ -170,6 +174,19 @@ def _criteria(data: dict, where: str, stages: tuple[Stage, ...]) -> tuple[Criter
                              f"measures: use one of {', '.join(METRICS_BY_KIND[stage.kind])}")
         if table["op"] not in OPS:
             raise UsageError(f"{at}: op {table['op']!r} is not a comparison: use one of {' '.join(OPS)}")
-        criteria.append(Criterion(stage=stage.name, metric=table["metric"], op=table["op"],
-                                  value=float(table["value"])))
+        value, ratio = _criterion_value(table["value"], at)
+        criteria.append(Criterion(stage=stage.name, metric=table["metric"], op=table["op"], value=value,
+                                  baseline_ratio=ratio))
     return tuple(criteria)
+
+
+def _criterion_value(value: int | float | str, at: str) -> tuple[float, float | None]:
+    """A number, or `"baseline * F"`: no number yet (NaN) and the ratio F to a baseline run's measurement."""
+    if not isinstance(value, str):
+        return float(value), None
+    match = BASELINE_VALUE.fullmatch(value)
+    ratio = float(match["ratio"]) if match and match["ratio"] else 1.0
+    if match is None or not (math.isfinite(ratio) and ratio > 0):
+        raise UsageError(f'{at}: value must be a number or "baseline * F" with F a positive number '
+                         f'(e.g. "baseline * 1.10": at most 10% above the baseline run), got {value!r}')
+    return math.nan, ratio

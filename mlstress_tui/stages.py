@@ -202,23 +202,40 @@ METRICS_BY_KIND: dict[str, tuple[str, ...]] = {kind: cls.METRICS for kind, cls i
 
 @dataclass(frozen=True)
 class Criterion:
-    """One gate: `metric op value` on what stage `stage` measured, e.g. moderate's p95_ms < 100."""
+    """One gate: `metric op value` on what stage `stage` measured, e.g. moderate's p95_ms < 100.
+
+    A criterion relative to a baseline (`value = "baseline * 1.10"` in a preset)
+    has `baseline_ratio` and no value (NaN) until analysis.baseline turns it into
+    an absolute one from a baseline run's measurement.
+    """
 
     stage: str
     metric: str
     op: str
     value: float
+    baseline_ratio: float | None = None
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise StageError("op", f"must be one of {' '.join(OPS)}, got {self.op!r}")
+        if self.baseline_ratio is not None and not (math.isfinite(self.baseline_ratio) and self.baseline_ratio > 0):
+            raise StageError("value", f"baseline ratio must be a positive number, got {self.baseline_ratio:g}")
+
+    @property
+    def relative(self) -> bool:
+        """Whether the threshold is a baseline's measurement times a ratio, not yet a number."""
+        return self.baseline_ratio is not None and math.isnan(self.value)
 
     def holds(self, measured: float) -> bool:
+        if self.relative:
+            raise ValueError(f"{self.label} is relative to a baseline: resolve it (analysis.baseline) first")
         return OPS[self.op](measured, self.value)
 
     @property
     def label(self) -> str:
-        """`p95_ms < 100`: the criterion as a test case is named."""
+        """`p95_ms < 100`: the criterion as a test case is named (`p95_ms < baseline * 1.1` before resolving)."""
+        if self.relative:
+            return f"{self.metric} {self.op} baseline * {self.baseline_ratio:g}"
         return f"{self.metric} {self.op} {self.value:g}"
 
 

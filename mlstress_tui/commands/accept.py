@@ -203,6 +203,10 @@ def run(args: argparse.Namespace) -> int:
     if not preset.criteria:
         raise UsageError(f"preset {preset.name!r} has no [[criteria]]: nothing to gate on; use an acceptance "
                          "preset such as 'acceptance', 'smoke' or 'peak'")
+    relative = [criterion.label for criterion in preset.criteria if criterion.relative]
+    if relative:
+        raise UsageError(f"preset {preset.name!r} judges {', '.join(relative)} against a baseline run, which this "
+                         "accept does not take yet: state those values as numbers")
     if args.ray is not None:  # before the report directory: a cluster that is not there leaves nothing behind
         check_ray_address(args.ray)
     # A target that cannot work at all is bad input, said before anything runs; one that stops working

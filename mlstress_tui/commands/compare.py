@@ -1,0 +1,167 @@
+"""`mlstress-tui compare BASE NEW`: two runs (or two accept reports) side by side, judged against their own noise, gated."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlstress_tui.analysis.acceptance import suspect_reason
+from mlstress_tui.analysis.compare import (ALPHA, MIN_SECONDS, RESOLUTION, TRIM_FROM, Comparison, Difference, compare_sections,
+                                           default_bounds, differences, parse_bounds)
+from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from mlstress_tui.paths import default_run_dir
+from mlstress_tui.report.compare_report import build_compare, compare_text, differences_text, write_compare
+from mlstress_tui.report.run_dir import ReportRecord, RunRecord, read_compared
+
+# Which refusing fields make two runs "different targets", "different load shapes", and so on, in the one line.
+_KINDS_OF_DIFFERENCE = {
+    "target kind": "targets", "database users": "targets", "database events": "targets", "database seed": "targets",
+    "run kind": "load shapes", "load mode": "load shapes", "levels": "load shapes", "user mix": "load shapes",
+    "arrivals": "load shapes", "stages": "presets", "preset": "presets", "tool version": "tool versions",
+}
+METHOD_DESCRIPTION = (
+    f"a change counts when the Mann-Whitney rank test on the two runs' per-second figures gives p < {ALPHA:g}, "
+    f"it is larger than either run's own span of per-second figures (the middle 90% from {TRIM_FROM} seconds on), "
+    f"and, for a percentile, more than one histogram bucket ({RESOLUTION:.1%})")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare two runs or accept reports: what changed beyond the noise, and gate on regressions",
+        description="Compare BASE with NEW, level by level (matched by the commanded level) or stage by stage "
+                    "(matched by name): p50, p95, p99, throughput, error rate and pool wait p95, each judged "
+                    "against the two runs' own second-to-second noise; for a ramp its knee, safe level and N*, "
+                    "for heavy users the breach event count and the heavy strata's p95. Writes compare.md, "
+                    "compare.json and junit.xml. Exit 0 when nothing regressed beyond its bound outside the "
+                    "noise, 1 when something did, 2 for bad input.")
+    parser.add_argument("base", type=Path, metavar="BASE", help="run or accept report directory: what you ship today")
+    parser.add_argument("new", type=Path, metavar="NEW", help="run or accept report directory: the change")
+    parser.add_argument("--max-regression", action="append", metavar="BOUND", default=[],
+                        help="how much worse a metric may get, outside the noise, before the gate fails: 10%% "
+                             "(every metric but the error rate; the default), or per metric p50=5%%,p95=5%%,"
+                             "p99=20%%,throughput=3%%,pool_wait=5%% (of the base latency p95),error_rate=0.5%% "
+                             "(points of requests; default 0: any rise outside the noise fails); repeatable")
+    parser.add_argument("--force", action="store_true",
+                        help="compare runs that differ in target, database, load shape, preset or tool version")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="where compare.md, compare.json and junit.xml go (default ./mlstress-runs/<UTC timestamp>/)")
+    parser.set_defaults(func=run)
+
+
+def _bounds(texts: list[str]) -> dict[str, float]:
+    bounds = default_bounds()
+    for text in texts:
+        try:
+            bounds = parse_bounds(text, bounds)
+        except ValueError as error:
+            raise UsageError(f"--max-regression: {error}") from None
+    return bounds
+
+
+def _all_differences(base: RunRecord | ReportRecord, new: RunRecord | ReportRecord) -> tuple[Difference, ...]:
+    """The two sides' differences: the runs', or the reports' and each common stage's (prefixed with the stage)."""
+    if isinstance(base, RunRecord) and isinstance(new, RunRecord):
+        return differences(base.identity, new.identity, ramps=base.kind == new.kind == "ramp")
+    assert isinstance(base, ReportRecord) and isinstance(new, ReportRecord)
+    found = list(differences(base.identity, new.identity))
+    for name, record in base.stages.items():
+        other = new.stages.get(name)
+        if record is None or other is None:
+            continue
+        for difference in differences(record.identity, other.identity, ramps=record.kind == other.kind == "ramp"):
+            if difference.field in base.identity:  # said once, for the whole report
+                continue
+            found.append(Difference(f"stage {name}: {difference.field}", difference.base, difference.new,
+                                    difference.refuses))
+    return tuple(sorted(found, key=lambda difference: not difference.refuses))
+
+
+def _what_differs(refusing: list[Difference]) -> str:
+    """`different targets (target kind sleep vs sqlite); different load shapes (…)`: the refusal in words."""
+    kinds: dict[str, list[str]] = {}
+    for difference in refusing:
+        field = difference.field.rpartition(": ")[2]
+        kinds.setdefault(_KINDS_OF_DIFFERENCE.get(field, field), []).append(
+            f"{difference.field} {_short(difference.base)} vs {_short(difference.new)}")
+    return "; ".join(f"different {kind} ({', '.join(fields)})" for kind, fields in kinds.items())
+
+
+def _short(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    return str(value)
+
+
+def _side(record: RunRecord | ReportRecord) -> dict:
+    """How compare.json describes one side: its path, what it is, and what to keep in mind about it."""
+    if isinstance(record, RunRecord):
+        notes = list(record.notes)
+        reason = suspect_reason(record.summary)
+        if reason:
+            notes.append(f"measurement suspect: {reason}")
+        return {"path": str(record.path), "kind": record.kind, "target": record.identity.get("target"),
+                "harness_verdict": (record.summary.get("harness") or {}).get("verdict"), "notes": notes}
+    stages_by_note: dict[str, list[str]] = {}
+    for name, stage in record.stages.items():
+        if stage is None:
+            continue
+        reason = suspect_reason(stage.summary)
+        for note in [*stage.notes, *([f"measurement suspect: {reason}"] if reason else [])]:
+            stages_by_note.setdefault(note, []).append(name)
+    ran = [name for name, stage in record.stages.items() if stage is not None]
+    notes = [f"{'every stage' if names == ran and len(ran) > 1 else 'stage ' + ', '.join(names)}: {note}"
+             for note, names in stages_by_note.items()]
+    return {"path": str(record.path), "kind": "accept", "preset": record.report.get("preset"),
+            "target": record.identity.get("target"), "verdict": record.report.get("verdict"), "notes": notes}
+
+
+def _sections(base: RunRecord | ReportRecord, new: RunRecord | ReportRecord, bounds: dict[str, float]):
+    if isinstance(base, RunRecord) and isinstance(new, RunRecord):
+        return compare_sections({"": base}, {"": new}, bounds)
+    assert isinstance(base, ReportRecord) and isinstance(new, ReportRecord)
+    return compare_sections(base.stages, new.stages, bounds)
+
+
+def _out_dir(args: argparse.Namespace) -> Path:
+    out = args.out if args.out is not None else default_run_dir()
+    if (out / "compare.json").exists():
+        out = out / default_run_dir().name
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create output directory {str(out)!r}: {error.strerror}") from None
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    bounds = _bounds(args.max_regression)
+    base, new = read_compared(args.base), read_compared(args.new)
+    if isinstance(base, ReportRecord) != isinstance(new, ReportRecord):
+        report, plain = ("BASE", "NEW") if isinstance(base, ReportRecord) else ("NEW", "BASE")
+        raise UsageError(f"{report} is an accept report and {plain} a single run: compare a report with a report "
+                         "(stage by stage) or a run with a run")
+    found = _all_differences(base, new)
+    refusing = [difference for difference in found if difference.refuses]
+    if refusing and not args.force:
+        print(differences_text({"differences": [vars(d) for d in found]}), flush=True)
+        raise UsageError(f"{str(args.base)!r} and {str(args.new)!r} are not comparable: {_what_differs(refusing)}; "
+                         "pass --force to compare them anyway")
+    if refusing:
+        print(f"warning: {_what_differs(refusing)}: compared anyway (--force)", file=sys.stderr)
+    comparison = Comparison(sections=_sections(base, new, bounds), differences=found, bounds=bounds)
+    document = build_compare(comparison, base=_side(base), new=_side(new), forced=bool(refusing),
+                             method={"test": "mann-whitney-u", "alpha": ALPHA, "resolution": RESOLUTION,
+                                     "trim_from_seconds": TRIM_FROM, "description": METHOD_DESCRIPTION})
+    out = _out_dir(args)
+    written = write_compare(document, out)
+    print(compare_text(document))
+    print("  written: " + ", ".join(str(path) for path in written), flush=True)
+    if comparison.regressions:
+        return EXIT_CRITERIA_FAILED
+    if not comparison.judged:
+        # A gate that cannot judge must not pass: runs this short would pass every change.
+        print(f"mlstress-tui compare: error: nothing could be judged ({comparison.unjudged_reason}): run each "
+              f"level longer (the rank test needs {MIN_SECONDS} clean seconds a side)", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
