@@ -23,7 +23,7 @@ LOAD_KEYS = {
 }
 # A misspelt table ([[criterion]] for [[criteria]]) would otherwise drop the gate without a word.
 TOP_LEVEL_KEYS = ("name", "description", "load", "sla", "stages", "criteria")
-SLA_KEYS = ("p95_ms",)
+SLA_KEYS = ("p95_ms", "target_concurrency", "target_rps")
 CRITERION_KEYS = {"stage": (str,), "metric": (str,), "op": (str,), "value": (int, float, str)}
 # A criterion's value relative to a baseline run: `"baseline"` or `"baseline * 1.10"` (a positive ratio).
 BASELINE_VALUE = re.compile(r"\s*baseline\s*(?:\*\s*(?P<ratio>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*)?")
@@ -37,6 +37,9 @@ class Preset:
     description: str = ""
     load: dict = field(default_factory=dict)
     sla_p95_ms: float = DEFAULT_SLA_P95_MS
+    # What production must carry: the release checklist confirms throughput at this concurrency or rate.
+    target_concurrency: int | None = None
+    target_rps: float | None = None
     stages: tuple[Stage, ...] = ()
     criteria: tuple[Criterion, ...] = ()
 
@@ -78,10 +81,14 @@ def load_preset(name_or_file: str | None) -> Preset:
     sla = sla_table.get("p95_ms", DEFAULT_SLA_P95_MS)
     if not _is(sla, (int, float)) or not BOUNDS["latency_ms"].holds(sla):
         raise UsageError(f"{where}: [sla] p95_ms must be {BOUNDS['latency_ms']}, got {sla!r}")
+    for key, bound in (("target_concurrency", BOUNDS["concurrency"]), ("target_rps", BOUNDS["rate"])):
+        if key in sla_table and not bound.holds(sla_table[key]):
+            raise UsageError(f"{where}: [sla] {key} must be {bound}, got {sla_table[key]!r}")
     stages = _stages(data, where, float(sla))
     criteria = _criteria(data, where, stages)
     return Preset(name=data.get("name", path.stem), description=data.get("description", ""),
-                  load=dict(load), sla_p95_ms=float(sla), stages=stages, criteria=criteria)
+                  load=dict(load), sla_p95_ms=float(sla), stages=stages, criteria=criteria,
+                  target_concurrency=sla_table.get("target_concurrency"), target_rps=sla_table.get("target_rps"))
 
 
 def _is(value: object, types: tuple[type, ...]) -> bool:

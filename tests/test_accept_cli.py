@@ -141,3 +141,55 @@ def test_show_of_what_is_not_a_finished_run_is_one_line(tmp_path, capsys):
     assert main(["show", str(tmp_path / "half")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "not a finished run" in err
+
+
+def test_a_suite_judged_against_its_baseline_shows_before_and_after(tmp_path, small_db, capsys):
+    base = tmp_path / "base"
+    assert main(["accept", "--db", str(small_db), "--preset", str(suite(tmp_path, "1000")), "--label", "v1",
+                 "--report-dir", str(base)]) == 0
+    relative = tmp_path / "relative.toml"
+    relative.write_text(FAST_SUITE.replace("{p95}", '"baseline * 100"'))
+    new = tmp_path / "new"
+    code = main(["accept", "--db", str(small_db), "--preset", str(relative), "--label", "v2",
+                 "--baseline", str(base), "--report-dir", str(new)])
+    assert code == 0, capsys.readouterr().out[-2000:]
+    report = json.loads((new / "report.json").read_text())
+    before = json.loads((base / "report.json").read_text())
+    p95 = next(c for c in report["criteria"] if c["metric"] == "p95_ms")
+    base_p95 = next(s for s in before["stages"] if s["name"] == "steady")["metrics"]["p95_ms"]
+    assert p95["baseline"] == base_p95 and p95["threshold"] == pytest.approx(base_p95 * 100, rel=1e-3)
+    assert p95["stated"] == "p95_ms < baseline * 100" and "× 100" in p95["note"]
+    assert report["baseline"]["label"] == "v1" and report["label"] == "v2"
+    markdown = (new / "report.md").read_text()
+    assert "| Baseline |" in markdown and "Baseline: `" in markdown
+
+
+def test_relative_criteria_need_a_baseline_and_a_baseline_needs_a_report(tmp_path, small_db, capsys):
+    relative = tmp_path / "relative.toml"
+    relative.write_text(FAST_SUITE.replace("{p95}", '"baseline * 1.1"'))
+    assert main(["accept", "--db", str(small_db), "--preset", str(relative), "--report-dir", str(tmp_path / "r")]) == 2
+    assert "--baseline DIR" in capsys.readouterr().err
+    assert main(["accept", "--db", str(small_db), "--preset", str(relative), "--baseline", str(tmp_path),
+                 "--report-dir", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err
+    assert "holds no report.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_accept_writes_the_release_checklist_with_its_evidence(tmp_path, small_db, capsys):
+    profile = tmp_path / "prod.toml"
+    assert main(["profile", "--db", str(small_db), "--out", str(profile)]) == 0
+    text = profile.read_text()
+    profile.write_text(text.replace("users = 2000", "users = 20000", 1))  # production is ten times the twin
+    reports = tmp_path / "reports"
+    main(["accept", "--db", str(small_db), "--preset", str(suite(tmp_path, "1000")), "--profile", str(profile),
+          "--report-dir", str(reports)])
+    checklist = {item["key"]: item for item in json.loads((reports / "report.json").read_text())["checklist"]}
+    assert list(checklist) == ["volume", "heavy_tail", "percentiles", "gate", "heavy_users", "peak_errors",
+                               "throughput"]
+    assert checklist["volume"]["status"] == "fail" and "-90%" in checklist["volume"]["evidence"]
+    assert checklist["heavy_tail"]["status"] == "pass"
+    assert checklist["gate"]["status"] == "pass"
+    assert checklist["percentiles"]["status"] == "not checked"  # the fast suite has one load stage
+    assert checklist["throughput"]["status"] == "not checked" and "target_concurrency" in checklist["throughput"]["evidence"]
+    assert "## Release checklist" in (reports / "report.md").read_text()
+    assert "release checklist:" in capsys.readouterr().out

@@ -5,19 +5,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import json
+import math
 import os
 import sys
 import threading
 import time
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from mlstress_tui.analysis.acceptance import evaluate, load_metrics, verdict
+from mlstress_tui.analysis.baseline import ResolvedCriterion, baseline_metrics, resolve_criteria
+from mlstress_tui.analysis.checklist import ChecklistInputs, release_checklist
 from mlstress_tui.analysis.edge_users import edge_lines
 from mlstress_tui.analysis.outliers import heavy_breach_rate
 from mlstress_tui.analysis.validity import validity
-from mlstress_tui.commands.options import (add_label_argument, add_ray_arguments, add_target_arguments, bounded, build_session,
-                                           check_ray_address, resolve_target)
+from mlstress_tui.commands.options import (add_label_argument, add_ray_arguments, add_target_arguments, bounded,
+                                           build_session, check_ray_address, resolve_target)
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
 from mlstress_tui.commands.run import run_headless, say_theme_problems
@@ -56,6 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequences (default 42)")
     group.add_argument("--workers", type=bounded("workers"), metavar="N", help="worker processes (default: one per core)")
     add_ray_arguments(group)
+    group.add_argument("--baseline", type=Path, metavar="DIR",
+                       help="a report directory of an earlier accept (the system as shipped): criteria stated as "
+                            "'baseline * 1.10' are judged against it, and every criterion shows before and after")
+    group.add_argument("--profile", type=Path, metavar="FILE",
+                       help="production's profile ('mlstress-tui profile'): the release checklist compares the "
+                            "database's row counts with it")
     group.add_argument("--headless", action="store_true", help="no final panel on screen (automatic when stdout is not a terminal)")
     group.add_argument("--theme", metavar="NAME", help="theme of the final panel and acceptance.svg")
     parser.set_defaults(func=run)
@@ -203,10 +215,12 @@ def run(args: argparse.Namespace) -> int:
     if not preset.criteria:
         raise UsageError(f"preset {preset.name!r} has no [[criteria]]: nothing to gate on; use an acceptance "
                          "preset such as 'acceptance', 'smoke' or 'peak'")
-    relative = [criterion.label for criterion in preset.criteria if criterion.relative]
-    if relative:
-        raise UsageError(f"preset {preset.name!r} judges {', '.join(relative)} against a baseline run, which this "
-                         "accept does not take yet: state those values as numbers")
+    baseline = read_baseline(args.baseline, preset) if args.baseline is not None else None
+    if baseline is None and any(criterion.relative for criterion in preset.criteria):
+        relative = ", ".join(criterion.label for criterion in preset.criteria if criterion.relative)
+        raise UsageError(f"preset {preset.name!r} judges {relative} against a baseline: pass --baseline DIR, the "
+                         "report directory of an earlier accept with the same preset")
+    profile_rows = _profile_rows(args.profile) if args.profile is not None else None
     if args.ray is not None:  # before the report directory: a cluster that is not there leaves nothing behind
         check_ray_address(args.ray)
     # A target that cannot work at all is bad input, said before anything runs; one that stops working
@@ -220,10 +234,46 @@ def run(args: argparse.Namespace) -> int:
              "writable, or choose another --report-dir")
         return EXIT_FAULT
     with StopSignals() as between_stages:
-        return _run_suite(args, preset, report_dir, between_stages.event)
+        return _run_suite(args, preset, report_dir, between_stages.event, baseline, profile_rows)
 
 
-def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop: threading.Event) -> int:
+@dataclass(frozen=True)
+class Baseline:
+    """An earlier accept's report: where it is, its measurements by stage, and the criteria resolved against it."""
+
+    directory: Path
+    report: dict[str, Any]
+    metrics: dict[str, dict[str, float | None]]
+    resolved: list[ResolvedCriterion]
+
+
+def read_baseline(directory: Path, preset: Preset) -> Baseline:
+    """The baseline report directory, read and the preset's relative criteria resolved: one line when it cannot be."""
+    path = directory / "report.json"
+    if not path.is_file():
+        raise UsageError(f"--baseline {str(directory)!r} holds no report.json: pass the report directory of an "
+                         "earlier 'mlstress-tui accept'")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        metrics = baseline_metrics(report)
+        resolved = resolve_criteria(preset.criteria, metrics)
+    except (OSError, ValueError) as error:  # BaselineError is a ValueError
+        raise UsageError(f"--baseline {str(directory)!r}: {error}") from None
+    if report.get("preset") != preset.name:
+        print(f"note: the baseline ran preset {report.get('preset')!r}, this suite {preset.name!r}: stages are "
+              "matched by name", file=sys.stderr)
+    return Baseline(directory, report, metrics, resolved)
+
+
+def _profile_rows(path: Path) -> dict[str, int]:
+    from mlstress_tui.synth.production_profile import load_profile
+
+    rows = load_profile(path).get("rows") or {}
+    return {key: int(value) for key, value in rows.items() if isinstance(value, int | float)}
+
+
+def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop: threading.Event,
+               baseline: Baseline | None = None, profile_rows: dict[str, int] | None = None) -> int:
     """Every stage that can run, then the verdict and the reports; signals between stages stop the suite too."""
     started_at, began = datetime.now(timezone.utc), time.monotonic()
     measured: dict[str, dict] = {}
@@ -235,6 +285,8 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
     database: dict = {}
     faulted = False  # a stage lost a worker or its files: a pass is then not a clean pass
     target: dict = {}
+    shape: dict[str, float] | None = None
+    outliers: dict | None = None
     for number, stage in enumerate(preset.stages, start=1):
         if stop.is_set() or any(end.status == INTERRUPTED for end in ends.values()):
             ends[stage.name] = StageEnd(NOT_RUN, INTERRUPTED_BEFORE)
@@ -256,6 +308,9 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
                 summaries[stage.name] = {"run_dir": _relative(session.run_dir, report_dir)}
             continue
         _print_stage_extras(stage, session)
+        shape = shape or session.event_count_shape()
+        if isinstance(stage, OutliersStage):
+            outliers = session.reports.get("outliers.json")
         summary = session.summary or {}
         measured[stage.name] = stage_metrics(stage, session)
         why_missing[stage.name] = stage_gaps(stage, session)
@@ -270,21 +325,59 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
         if ends[stage.name].status != COMPLETED:
             print(f"  !! stage {stage.name}: {ends[stage.name].reason}", flush=True)
         faulted = faulted or code == EXIT_FAULT
-    results = evaluate(preset.criteria, measured, suspect, ends=ends, why_missing=why_missing)
+    criteria = [item.criterion for item in baseline.resolved] if baseline is not None else list(preset.criteria)
+    results = evaluate(criteria, measured, suspect, ends=ends, why_missing=why_missing)
+    if baseline is not None:
+        results = [replace(result, note="; ".join(part for part in (item.note, result.note) if part))
+                   for result, item in zip(results, baseline.resolved)]
     report = build_report(preset_name=preset.name, stages=preset.stages, results=results, measured=measured,
                           suspect=suspect, summaries=summaries, seed=args.seed, database=database,
                           started_at=started_at, duration_s=time.monotonic() - began, ends=ends,
                           validity=validities)
     report["target"] = target
     report["label"] = args.label
+    if baseline is not None:
+        _add_baseline(report, baseline)
     # A signal after the last stage ended stopped nothing: the suite is complete, and judged so.
     interrupted = any(end.status == INTERRUPTED or end.reason == INTERRUPTED_BEFORE for end in ends.values())
     report["interrupted"] = interrupted
     write_errors: list[str] = []
+    report["checklist"] = [item.to_json() for item in release_checklist(ChecklistInputs(
+        stages=preset.stages, measured=measured, ends=ends, criteria=report["criteria"],
+        sla_p95_ms=preset.sla_p95_ms, database=database, event_count_shape=shape, profile_rows=profile_rows,
+        junit_written=True, outliers=outliers, cache=target.get("cache"),
+        target_concurrency=preset.target_concurrency, target_rps=preset.target_rps))]
     written = write_reports(report, report_dir, write_errors)
+    if any(str(path).endswith("junit.xml") for path in write_errors):
+        for item in report["checklist"]:
+            if item["key"] == "gate":
+                item.update(status="fail", evidence="junit.xml could not be written")
     _finish_panel(args, report, report_dir, written, write_errors)
     return exit_code(verdict(results, ends), interrupted=interrupted, reports_written=not write_errors,
                      faulted=faulted)
+
+
+def _add_baseline(report: dict[str, Any], baseline: Baseline) -> None:
+    """Before and after: each criterion's baseline measurement beside its own, and where the baseline came from."""
+    for criterion, item in zip(report["criteria"], baseline.resolved):
+        before = baseline.metrics.get(criterion["stage"], {}).get(criterion["metric"])
+        criterion["baseline"] = before if before is None or math.isfinite(before) else None
+        if item.stated.relative:
+            criterion["stated"] = item.stated.label
+    old = baseline.report
+    report["baseline"] = {"dir": str(baseline.directory), "verdict": old.get("verdict"), "label": old.get("label"),
+                          "started_at": old.get("started_at"), "preset": old.get("preset"),
+                          "target": (old.get("target") or {}).get("label")}
+
+
+def checklist_lines(report: dict[str, Any]) -> list[str]:
+    """The release checklist as plain lines for a log: each item's status and its evidence."""
+    items = report.get("checklist") or []
+    if not items:
+        return []
+    width = max(len(item["status"]) for item in items)
+    return ["\nrelease checklist:"] + [f"  {item['status'].upper():<{width}}  {item['item']}: {item['evidence']}"
+                                        for item in items]
 
 
 def exit_code(suite_verdict: str, *, interrupted: bool, reports_written: bool, faulted: bool) -> int:
@@ -314,6 +407,8 @@ def _finish_panel(args: argparse.Namespace, report: dict, report_dir: Path, writ
     from mlstress_tui.tui.acceptance_view import acceptance_text, save_acceptance_svg, show_acceptance
 
     print("\n" + acceptance_text(report), flush=True)
+    for line in checklist_lines(report):
+        print(line, flush=True)
     say_theme_problems()
     try:
         written = [*written, save_acceptance_svg(report, report_dir, theme=args.theme)]

@@ -240,11 +240,24 @@ def report_markdown(report: dict) -> str:
                           ("breach_event_count", "Breach event count")):
         if report[metric] is not None:
             lines.append(f"- {label}: {format_metric(metric, report[metric])}")
+    baseline = report.get("baseline")
+    if baseline:
+        said = ", ".join(str(part) for part in (baseline.get("label"), baseline.get("verdict"), baseline.get("started_at"))
+                         if part)
+        lines.append(f"- Baseline: `{baseline.get('dir')}` ({said})")
     lines += ["", "## Criteria", ""]
-    lines += _table(["Result", "Stage", "Criterion", "Measured", "Note"], [
-        [outcome(c), c["stage"], f"{c['metric']} {_threshold(c)}", format_metric(c["metric"], c["measured"]), c["note"]]
-        for c in criteria
-    ])
+    if baseline:
+        lines += _table(["Result", "Stage", "Criterion", "Baseline", "Measured", "Note"], [
+            [outcome(c), c["stage"], c.get("stated") or f"{c['metric']} {_threshold(c)}",
+             format_metric(c["metric"], c.get("baseline")), format_metric(c["metric"], c["measured"]), c["note"]]
+            for c in criteria
+        ])
+    else:
+        lines += _table(["Result", "Stage", "Criterion", "Measured", "Note"], [
+            [outcome(c), c["stage"], f"{c['metric']} {_threshold(c)}", format_metric(c["metric"], c["measured"]),
+             c["note"]]
+            for c in criteria
+        ])
     lines += ["", "## Stages", ""]
     rows = []
     for stage in report["stages"]:
@@ -254,6 +267,11 @@ def report_markdown(report: dict) -> str:
             cells = [format_metric(metric, stage["metrics"].get(metric)) for metric, _ in STAGE_COLUMNS]
         rows.append([stage["name"], stage["kind"], stage_end_text(stage), *cells, stage_measurement_text(stage)])
     lines += _table(["Stage", "Kind", "Ended", *(label for _, label in STAGE_COLUMNS), "Measurement"], rows)
+    checklist = report.get("checklist")
+    if checklist:
+        lines += ["", "## Release checklist", ""]
+        lines += _table(["", "Item", "Evidence"], [[item["status"].upper(), item["item"], item["evidence"]]
+                                                   for item in checklist])
     return "\n".join(lines) + "\n"
 
 

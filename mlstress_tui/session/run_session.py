@@ -214,6 +214,14 @@ class RunSession:
     def node_report(self) -> list[dict[str, Any]] | None:
         return self._engine.node_report()
 
+    def event_count_shape(self) -> dict[str, float] | None:
+        """Events per user in the users database (p50, p99, max, mean): is the data heavy-tailed, as production's is."""
+        counts = self._engine.population_event_counts
+        if counts is None or not len(counts) or not counts.any():
+            return None
+        p50, p99 = np.percentile(counts, [50, 99])
+        return {"p50": float(p50), "p99": float(p99), "max": float(counts.max()), "mean": float(counts.mean())}
+
     def load_description(self) -> dict[str, Any]:
         """What was asked of the run and where its knobs stand (summary.json's `load`)."""
         return self._engine.load_description()
