@@ -33,6 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--requests-per-stratum", type=bounded("requests_per_group"), default=DEFAULT_REQUESTS_PER_STRATUM, metavar="N",
                        help=f"requests sent to each stratum (default {DEFAULT_REQUESTS_PER_STRATUM})")
     group.add_argument("--seed", type=bounded("seed"), default=42, metavar="S", help="seed of the request sequence (default 42)")
+    group.add_argument("--production-users", type=bounded("requests"), metavar="N",
+                       help="behind --cache: what the cache would cost at N users of the same shape")
     group.add_argument("--workers", type=bounded("workers"), metavar="N", help="worker processes (default: one per core)")
     add_ray_arguments(group)
     group.add_argument("--preset", metavar="NAME|FILE", help=argparse.SUPPRESS)
@@ -86,5 +88,43 @@ def run(args: argparse.Namespace) -> int:
     report = session.reports.get("outliers.json")
     if report is not None:
         print_outliers(report, sys.stdout)
+        cost = cache_cost(report, session, getattr(args, "cache", None), args.production_users)
+        if cost is not None:
+            report["cache_cost"] = cost
+            session.rewrite_report("outliers.json", report)
+            print(f"  cache: {cost['text']}", file=sys.stdout)
         print(f"  written: {session.run_dir / 'outliers.json'}", file=sys.stdout)
     return code
+
+
+def cache_cost(report: dict, session: RunSession, cache_url: str | None, production_users: int | None) -> dict | None:
+    """Behind --cache: whether the breach is gone, and what the cache costs here and at production's user count."""
+    cache = (report.get("target") or {}).get("cache")
+    if not cache or not cache_url:
+        return None
+    from mlstress_tui.pipeline.feature_store import read_meta
+    from mlstress_tui.redis_url import connect_checked
+
+    client = connect_checked(cache_url, "--cache")
+    try:
+        meta = read_meta(client)
+    finally:
+        client.close()
+    users = int(meta.get("users", 0)) if meta else 0
+    seconds = float(meta.get("seconds", 0.0)) if meta else 0.0
+    memory = int(meta.get("keys_bytes", 0)) if meta else 0
+    gone = report["breach_event_count"] is None and report.get("judged", True)
+    cost: dict = {"breach_gone": gone, "users_cached": users, "redis_bytes": memory, "precompute_s": seconds}
+    said = (f"the breach is gone behind the cache (users with {cache['at_least_events']:,}+ events)" if gone else
+            f"users from {report['breach_event_count']:,} events still breach behind the cache"
+            if report["breach_event_count"] is not None else "too few requests to judge the cache")
+    cost_words = f"{users:,} users cached in {memory / 1e6:,.1f} MB of Redis, precomputed in {seconds:,.1f} s"
+    population = int(session.database.get("users") or 0)
+    if production_users and population:
+        scale = production_users / population
+        cost["at_production"] = {"users": production_users, "users_cached": round(users * scale),
+                                 "redis_bytes": round(memory * scale), "precompute_s": round(seconds * scale, 1)}
+        cost_words += (f"; at {production_users:,} users of the same shape: {users * scale:,.0f} users, "
+                       f"{memory * scale / 1e6:,.1f} MB, {seconds * scale:,.0f} s")
+    cost["text"] = f"{said}; {cost_words}"
+    return cost

@@ -135,7 +135,8 @@ def precompute(connection: Any, client: Any, user_ids: list[str], *, source: str
     memory_after = used_memory(client)
     in_keys = keys_memory(client, written)
     client.hset(META_KEY, mapping={"users": len(written), "selection": json.dumps(selection), "source": source,
-                                   "reference_date": reference_date,
+                                   "reference_date": reference_date, "seconds": round(seconds, 3),
+                                   "keys_bytes": in_keys,
                                    "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     return {
         "users": len(written), "requested": len(user_ids), "not_found": len(missing), "not_found_ids": missing[:20],

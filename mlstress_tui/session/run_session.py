@@ -304,6 +304,11 @@ class RunSession:
             self._write("summary.json", self.summary)
             return self.summary
 
+    def rewrite_report(self, name: str, document: dict[str, Any]) -> None:
+        """An analysis the front end completed after the run (e.g. with what the cache cost): written again."""
+        self.reports[name] = document
+        self._write(name, document)
+
     def _write(self, name: str, document: dict[str, Any]) -> None:
         """A report file into the run directory; a failure is one line in `write_errors`, not a lost summary."""
         try:
