@@ -106,6 +106,7 @@ class RampController:
         self.levels = plan.levels()
         self.index = 0
         self.steps: list[RampStep] = []
+        self._step_ids: list[int | None] = []  # each step's level in the ledger
         self.active = False
         self.stopped_because: str | None = None
         self.knee: KneeResult | None = None
@@ -179,8 +180,13 @@ class RampController:
             self.on_end(self)
 
     def report(self) -> dict[str, Any]:
-        """The content of ramp.json."""
-        return ramp_report(self.steps, sla_p95_ms=self.plan.sla_p95_ms, max_error_rate=self.plan.max_error_rate,
+        """The content of ramp.json: each step is its level's figures as the ledger holds them now (the same figures
+        summary.json lists), not a copy taken when the step closed."""
+        steps = []
+        for step, level_id in zip(self.steps, self._step_ids):
+            stats = self.session.ledger.level(level_id) if level_id is not None else None
+            steps.append(self.session.analysis.figures(stats.settled()) if stats is not None else step)
+        return ramp_report(steps, sla_p95_ms=self.plan.sla_p95_ms, max_error_rate=self.plan.max_error_rate,
                            stopped_because=self.stopped_because)
 
     # -- inside ----------------------------------------------------------------
@@ -193,6 +199,7 @@ class RampController:
     def _close_step(self, stats: LevelStats) -> None:
         stats.decide()
         self.steps.append(self.session.analysis.figures(stats))
+        self._step_ids.append(stats.level_id)
         self.session.note(EventKind.RAMP_STEP, step=len(self.steps), level=self.level, text=step_line(self.steps[-1]))
         reason = past_cliff(self.steps, sla_p95_ms=self.plan.sla_p95_ms, max_error_rate=self.plan.max_error_rate)
         if reason is not None:

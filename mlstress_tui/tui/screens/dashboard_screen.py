@@ -95,7 +95,8 @@ class DashboardScreen(Screen[None]):
     def show_numbers(self, snapshot: RunSnapshot, *, replace_stuck: bool) -> None:
         window = snapshot.window
         total = snapshot.total
-        self.stats.show(window, total if total.requests else None, open_loop=snapshot.level.mode == OPEN)
+        self.stats.show(window, total if total.requests else None, open_loop=snapshot.level.mode == OPEN,
+                        run_throughput=snapshot.figures.throughput_rps)
         if total.paths:
             # A target with several paths (--cache): the share of the run's requests each took.
             served = sum(group.requests for group in total.paths.values()) or 1

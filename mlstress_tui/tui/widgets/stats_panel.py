@@ -35,7 +35,9 @@ class StatsPanel(Static):
         self.border_title = "live stats"
         self.show(None, None, open_loop=False)
 
-    def show(self, interval: IntervalStats | None, total: IntervalStats | None, *, open_loop: bool) -> None:
+    def show(self, interval: IntervalStats | None, total: IntervalStats | None, *, open_loop: bool,
+             run_throughput: float | None = None) -> None:
+        """`run_throughput`: the run's throughput as the session computes it (requests over load time)."""
         empty = {"p50": None, "p95": None, "p99": None, "p999": None, "max": None}
         now = interval.latency.summary_ms() if interval else empty
         run = total.latency.summary_ms() if total and total.requests else empty
@@ -47,7 +49,7 @@ class StatsPanel(Static):
             Content.assemble(("".ljust(_LABEL_WIDTH) + " " * (_COLUMN_WIDTH - len("last 1 s"))),
                              ("last 1 s" + " " * (_COLUMN_WIDTH - len("whole run")), "bold"), ("whole run", "bold")),
             _row("throughput req/s", fmt_rate(interval.throughput_rps if interval else None),
-                 fmt_rate(total.throughput_rps if total and total.requests else None), style="bold"),
+                 fmt_rate(run_throughput if total and total.requests else None), style="bold"),
             _row("requests", fmt_count(interval.requests if interval else None),
                  fmt_count(total.requests if total else None)),
             _row("latency p50 ms", fmt_ms(now["p50"]), fmt_ms(run["p50"])),
