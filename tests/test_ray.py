@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -208,3 +209,14 @@ def test_ticks_across_a_loss_are_not_counted_as_the_commanded_level(ray_cluster,
     for level in summary["levels"]:
         # Every level's throughput is its commanded rate: none holds ticks that lacked the lost actor's share.
         assert level["throughput_rps"] == pytest.approx(400.0, rel=0.15), summary["levels"]
+
+
+def test_the_closed_loop_starts_at_the_instant_every_actor_shares(ray_cluster, tmp_path):
+    # Four users at sleep:2ms can do at most 4 / (p50) requests a second: a first second above that bound holds
+    # requests sent before the shared start instant (folded into tick 0).
+    session, summary = run_session(tmp_path, target="sleep:2ms", concurrency=4, duration_s=4)
+    lines = [json.loads(line) for line in (tmp_path / "intervals.jsonl").read_text().splitlines()]
+    assert lines
+    bound = 4 / (summary["latency_ms"]["p50"] / 1000)
+    assert lines[0]["requests"] <= bound * lines[0]["t"] * 1.02, (lines[0], bound)
+    assert summary["throughput_rps"] <= bound * 1.02
