@@ -159,10 +159,10 @@ def tool(url: str, connections: int, seconds: float, scratch: Path, *, workers: 
     time.sleep(1.0)
     session.pump()
     pids = [process.pid for process in engine._processes]
-    cpu_before, done_before = sum(map(process_cpu, pids)), session.stats.total.requests
+    cpu_before, done_before = sum(map(process_cpu, pids)), session.totals.total.requests
     time.sleep(seconds)
     session.pump()
-    cpu_after, done_after = sum(map(process_cpu, pids)), session.stats.total.requests
+    cpu_after, done_after = sum(map(process_cpu, pids)), session.totals.total.requests
     summary = session.finish()
     return done_after - done_before, cpu_after - cpu_before, summary
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mlstress_tui.load.engine import LoadEngine, LoadSpec
 from mlstress_tui.session import RunSession
-from mlstress_tui.results.interval_stats import OPEN
+from mlstress_tui.results.kinds import OPEN
 from mlstress_tui.load.targets import parse_target
 
 SLEEP_MS = 10.0

@@ -170,8 +170,9 @@ def cost_run(args: argparse.Namespace, run_dir: Path) -> dict:
     return {
         "levels": len(plan.levels()), "steps": len(steps), "stopped_because": report.get("stopped_because"),
         "wall": finished - began, "startup": started - began, "ramping": ramp_end - started,
-        "finish": finished - ramp_end, "step_sum": sum(s["seconds"] for s in steps),
-        "transition": summary["transition_s"], "engine_s": summary["duration_s"],
+        "finish": finished - ramp_end, "step_sum": sum(s["seconds"] + s.get("warmup_s", 0.0) for s in steps),
+        "shortest": min((s["seconds"] + s.get("warmup_s", 0.0) for s in steps), default=0.0),
+        "transition": summary["transition_s"], "engine_s": summary["duration_s"], "load_s": summary["load_s"],
         "top_rps": max((s["throughput_rps"] for s in steps), default=0.0),
     }
 
@@ -181,20 +182,24 @@ def cost(args: argparse.Namespace, root: Path) -> None:
     print(f"\n== 3. the ramp's cost: {COST_TARGET}, a slot per user, 1 → {2 ** (COST_LEVELS - 1)} users doubling "
           f"({COST_LEVELS} levels of {args.step_duration:g} s = {nominal:g} s), SLA never broken; "
           f"{args.repeats} runs; load average {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"  {'run':>3} {'wall':>7} {'start-up':>8} {'ramping':>8} {'finish':>7} {'Σ steps':>8} {'transit.':>8} "
-          f"{'overhead':>9} {'/ step':>7}  top req/s")
+    print(f"  {'run':>3} {'wall':>7} {'start-up':>8} {'ramping':>8} {'finish':>7} {'Σ steps':>8} {'load':>7} "
+          f"{'transit.':>8} {'shortest':>8} {'overhead':>9} {'/ step':>7}  top req/s")
     overheads: list[float] = []
     transitions: list[float] = []
     startups: list[float] = []
+    load_gaps: list[float] = []
+    shortest: list[float] = []
     for run in range(1, args.repeats + 1):
         row = cost_run(args, root / f"cost-{run}")
         overhead = row["wall"] - nominal
         overheads.append(overhead)
         transitions.append(row["transition"])
         startups.append(row["startup"])
+        load_gaps.append(abs(row["load_s"] - row["step_sum"]))
+        shortest.append(row["shortest"])
         print(f"  {run:>3} {row['wall']:>6.2f}s {row['startup']:>7.2f}s {row['ramping']:>7.2f}s {row['finish']:>6.2f}s "
-              f"{row['step_sum']:>7.2f}s {row['transition']:>7.2f}s {overhead:>8.2f}s {overhead / args.step_duration:>6.0%}  "
-              f"{row['top_rps']:,.0f}", flush=True)
+              f"{row['step_sum']:>7.2f}s {row['load_s']:>6.2f}s {row['transition']:>7.2f}s {row['shortest']:>7.2f}s "
+              f"{overhead:>8.2f}s {overhead / args.step_duration:>6.0%}  {row['top_rps']:,.0f}", flush=True)
         if row["steps"] != row["levels"]:
             print(f"      stopped after {row['steps']} of {row['levels']} steps: {row['stopped_because']} "
                   "(the overhead above is against all levels, so it is not the ramp's cost)")
@@ -204,6 +209,10 @@ def cost(args: argparse.Namespace, root: Path) -> None:
     print(f"  median: overhead {overhead:.2f} s = {overhead / args.step_duration:.0%} of one step "
           f"(start-up {statistics.median(startups):.2f} s, transitions {statistics.median(transitions):.2f} s); "
           f"target ≤ {args.step_duration:g} s (one step): {verdict(overhead <= args.step_duration)}")
+    gap, short = statistics.median(load_gaps), min(shortest)
+    print(f"  load time against the sum of the steps (each held warm-up included): median gap {gap:.2f} s, target "
+          f"≤ 0.5 s: {verdict(gap <= 0.5)}; shortest step held {short:.2f} s of {args.step_duration:g} s: "
+          f"{verdict(short >= args.step_duration - 1e-3)}")
 
 
 def main() -> int:

@@ -29,7 +29,7 @@ from mlstress_tui.load.levels import CommandedLevel, CommandedLevels
 from mlstress_tui.load.population import Population
 from mlstress_tui.load.protocol import (Crashed, Exited, Failed, Ready, Said, TickReport, WorkerConfig,
                                         WorkerPlan)
-from mlstress_tui.load.spec import LoadSpec
+from mlstress_tui.load.spec import LoadSpec as LoadSpec  # re-exported: scripts build an engine from here
 from mlstress_tui.load.supervisor import SILENT_S, Supervisor
 from mlstress_tui.load.targets import Target
 from mlstress_tui.load.user_strata import Stratum

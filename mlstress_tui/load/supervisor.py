@@ -81,7 +81,7 @@ class Supervisor:
         self._gone_since: dict[int, float] = {}
         self._sigterm_at: dict[int, float] = {}
         # Open loop: a dead slot's share from its last tick until its replacement's first (arrivals never sent).
-        self._refill_from: dict[int, tuple[float, float]] = {}
+        self._refill_from: dict[int, tuple[float, float, int]] = {}
         self._last_end: dict[int, float] = {}
 
     def start(self, start_perf_ns: int, start_wall_ns: int) -> None:
@@ -98,8 +98,10 @@ class Supervisor:
             self.missing.discard(worker)
             gap = self._refill_from.pop(worker, None)
             if gap is not None:
-                since, rate = gap
-                tick.unsent += max(int((tick.t_start - since) * rate), 0)
+                # Arrivals of the dead slot's share from its last tick to its replacement's first, less those it
+                # sent after its last tick (already counted as lost).
+                since, rate, sent_after = gap
+                tick.unsent += max(round((tick.t_start - since) * rate) - sent_after, 0)
         if worker in self.silent:
             self.silent.discard(worker)
             self._note(RunEvent(EventKind.WORKER_SILENT, round(self._elapsed(), 3),
@@ -242,7 +244,7 @@ class Supervisor:
             return
         if plan.mode == OPEN:
             since = self._last_end.get(worker, 0.0)
-            self._refill_from[worker] = (since, plan.rate)
+            self._refill_from[worker] = (since, plan.rate, lost)
         self._spawn(worker, plan)
         self.missing.add(worker)
         self.live.add(worker)

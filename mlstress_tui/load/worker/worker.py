@@ -127,9 +127,11 @@ class Worker:
         if self.loops.schedule is None:
             # Uniform arrivals interleave across workers: this one takes every W-th of the run's schedule. The curve
             # starts at the run's start instant (what is due by the time the users are up is owed, and late); a
-            # replacement joining mid-run starts from now (the gap is counted as unsent by the engine).
-            joining = now - self.start_ns >= int(self.config.tick_s * 1e9)
-            self.loops.schedule = ArrivalSchedule(plan.rate, now if joining else self.start_ns,
+            # replacement joining mid-run starts from the tick it joins at (the gap before it is counted as unsent
+            # by the engine, from that tick's start).
+            tick_ns = int(self.config.tick_s * 1e9)
+            joined = self.start_ns + max((now - self.start_ns) // tick_ns, 0) * tick_ns
+            self.loops.schedule = ArrivalSchedule(plan.rate, joined,
                                                   arrivals=self.config.arrivals,
                                                   seed=[self.config.users.seed, self.config.worker_id, 11],
                                                   phase=self.config.worker_id / self.config.workers)
