@@ -170,7 +170,6 @@ class LoadEngine:
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.supervisor.tickets = self.backend.tickets(self.worker_count) if self.requests_limit else None
-        self.supervisor.sent_counts = self.backend.sent_counts(self.worker_count)
         for worker_id, plan in self.levels.plans(self.supervisor.active).items():
             self._spawn(worker_id, plan)
         self._await_ready(on_waiting)

@@ -19,7 +19,7 @@ from mlstress_tui.load.collector import TickCollector
 from mlstress_tui.load.levels import CommandedLevels
 from mlstress_tui.load.protocol import WorkerPlan
 from mlstress_tui.load.spec import LoadSpec
-from mlstress_tui.load.tickets import SentCounts, Tickets
+from mlstress_tui.load.tickets import Tickets
 from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.results.kinds import OPEN, EventKind, RunEvent
 
@@ -74,7 +74,6 @@ class Supervisor:
         self.silent: set[int] = set()
         self.faults = SlotFaults()
         self.tickets: Tickets | None = None
-        self.sent_counts: SentCounts | None = None
         self.stopping = False
         self._crash_reasons: dict[int, str] = {}
         self._deaths_by_slot: dict[int, int] = {}
@@ -191,25 +190,17 @@ class Supervisor:
     # -- deaths ----------------------------------------------------------------
 
     def _lost_with(self, worker: int) -> int:
-        """Requests the dead worker sent and never reported (known exactly where the sends were counted)."""
+        """Requests the dead worker may have sent and never reported: under --requests every ticket it took and did
+        not report (exact: requests + lost = N, and none is sent twice); otherwise what it had in flight at its
+        last tick (what it answered since is not known)."""
         reported = self._collector.requests_by_slot.get(worker, 0)
         already = self.faults.lost_by_slot.get(worker, 0)
-        if self.sent_counts is not None:
-            lost = max(self.sent_counts.sent(worker) - reported - already, 0)
-        elif self.tickets is not None:
+        if self.tickets is not None:
             lost = max(self.tickets.held(worker) - reported - already, 0)
         else:
             lost = self._collector.last_inflight.get(worker, 0)
         self.faults.lost_by_slot[worker] = already + lost
         return lost
-
-    def _return_unsent_tickets(self, worker: int) -> None:
-        """`--requests` stays exact: tickets a dead worker took and never sent go back to the others."""
-        if self.tickets is None or self.sent_counts is None:
-            return  # sends not counted (Ray): whatever it held counts as sent (lost), never as sent twice
-        unused = self.tickets.held(worker) - self.sent_counts.sent(worker)
-        if unused > 0:
-            self.tickets.give_back(unused, worker)
 
     def _died(self, worker: int, code: int, how: str) -> None:
         self.live.discard(worker)
@@ -226,7 +217,6 @@ class Supervisor:
             carried = f"{plan.concurrency} users"
         death: dict[str, Any] = {"worker": worker, "how": how, "exitcode": code, "carried": carried,
                                  "inflight_lost": lost, "t": round(self._elapsed(), 3)}
-        self._return_unsent_tickets(worker)
         self.faults.worker_deaths.append(death)
         log.info("worker %d died (%s) carrying %s", worker, how, carried)
         deaths = self._deaths_by_slot[worker] = self._deaths_by_slot.get(worker, 0) + 1

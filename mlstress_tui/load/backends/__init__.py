@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlstress_tui.load.protocol import ApplyPlan, Control, Pause, Resume, Said, Stop, WorkerConfig, WorkerPlan
-from mlstress_tui.load.tickets import SentCounts, Tickets
+from mlstress_tui.load.tickets import Tickets
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,6 @@ class WorkerBackend:
     def tickets(self, slots: int) -> Tickets:
         raise NotImplementedError
 
-    def sent_counts(self, slots: int) -> SentCounts | None:
-        """Per-slot send counters the engine can read after a worker dies; None where none can be shared."""
-        return None
 
     def before_start(self) -> None:
         """Every slot is ready: what must be known before the start instant is chosen (the nodes' clocks)."""

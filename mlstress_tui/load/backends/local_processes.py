@@ -10,7 +10,7 @@ from typing import Any
 
 from mlstress_tui.load.backends import WorkerBackend, WorkerExit
 from mlstress_tui.load.protocol import Control, Said, Start, WorkerConfig, WorkerPlan
-from mlstress_tui.load.tickets import ProcessTickets, SentCounts, Tickets
+from mlstress_tui.load.tickets import ProcessTickets, Tickets
 from mlstress_tui.load.worker import worker_main
 
 
@@ -24,7 +24,6 @@ class LocalProcesses(WorkerBackend):
         self._controls: dict[int, Any] = {}
         self._processes: dict[int, Any] = {}
         self._tickets: ProcessTickets | None = None
-        self._sent: SentCounts | None = None
 
     def default_workers(self) -> int:
         return os.cpu_count() or 1
@@ -34,18 +33,13 @@ class LocalProcesses(WorkerBackend):
             self._tickets = ProcessTickets(self._context, slots)
         return self._tickets
 
-    def sent_counts(self, slots: int) -> SentCounts | None:
-        if self._sent is None:
-            self._sent = SentCounts(self._context, slots)
-        return self._sent
-
     def slots(self) -> list[int]:
         return list(self._processes)
 
     def spawn(self, worker_id: int, config: WorkerConfig, plan: WorkerPlan) -> None:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(target=worker_main,
-                                        args=(config, plan, theirs, self._stats_queue, self._tickets, self._sent),
+                                        args=(config, plan, theirs, self._stats_queue, self._tickets),
                                         name=f"mlstress-worker-{worker_id}", daemon=True)
         process.start()
         self._controls[worker_id], self._processes[worker_id] = ours, process

@@ -20,7 +20,7 @@ from setproctitle import setproctitle
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.protocol import Crashed, Exited, Failed, Ready, Start, WorkerConfig, WorkerPlan
 from mlstress_tui.load.target_output import TargetOutput
-from mlstress_tui.load.tickets import SentCounts, Tickets
+from mlstress_tui.load.tickets import Tickets
 from mlstress_tui.load.failures import describe_failure
 from mlstress_tui.load.worker.worker import ControlChannel, StatsChannel, Worker
 
@@ -48,7 +48,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def worker_main(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_queue: Any,
-                tickets: Tickets | None, sent_counts: SentCounts | None = None) -> None:
+                tickets: Tickets | None) -> None:
     """Entry point of a worker process."""
     _die_with_parent()
     setproctitle(f"mlstress-tui worker {config.worker_id}: {config.target.label}")
@@ -59,16 +59,15 @@ def worker_main(config: WorkerConfig, plan: WorkerPlan, control: Any, stats_queu
     # Before the target is imported: whatever it prints from then on goes to target.log.
     output = (TargetOutput(Path(config.output_path), config.output_cap_bytes, f"worker {config.worker_id}")
               if config.output_path else None)
-    _leave(stats_queue, output, serve_worker(config, plan, control, stats_queue, tickets, output, sent_counts))
+    _leave(stats_queue, output, serve_worker(config, plan, control, stats_queue, tickets, output))
 
 
 def serve_worker(config: WorkerConfig, plan: WorkerPlan, control: ControlChannel, stats: StatsChannel,
-                 tickets: Tickets | None, output: TargetOutput | None = None,
-                 sent_counts: SentCounts | None = None) -> int:
+                 tickets: Tickets | None, output: TargetOutput | None = None) -> int:
     """Open the target, say ready, run from the start message until stopped; the exit status to end with."""
     global _running
     try:
-        worker = Worker(config, plan, stats, tickets, sent_counts)
+        worker = Worker(config, plan, stats, tickets)
     except UsageError as error:
         stats.put(Failed(config.worker_id, str(error)))
         return 0

@@ -11,7 +11,6 @@ import itertools
 import os
 import queue
 import time
-from collections.abc import Callable
 
 from mlstress_tui.load.failures import describe_failure
 from mlstress_tui.load.pool import ConnectionPool
@@ -53,7 +52,7 @@ class SendPath:
     """Sends one request for a user and records its outcome, from `started` (closed loop: now; open: its due time)."""
 
     def __init__(self, target: LiveTarget, pool: ConnectionPool, records: Records, deadlines: Deadlines,
-                 quota: RequestQuota | None, timeout_s: float, mark_sent: Callable[[], None] | None = None) -> None:
+                 quota: RequestQuota | None, timeout_s: float) -> None:
         self._target = target
         self._pool = pool
         self._records = records
@@ -62,8 +61,6 @@ class SendPath:
         self._timeout_s = timeout_s
         self._timeout_ns = int(timeout_s * 1e9)
         self._serials = itertools.count()
-        # Counts each send where the engine can read it if this process dies (None where nobody can).
-        self._mark_sent = mark_sent
 
     def send(self, vu: VirtualUser, user_id: str, event_count: int, group: int, started: int,
              deadline_ns: int | None) -> None:
@@ -90,8 +87,6 @@ class SendPath:
         serial = next(self._serials)
         inflight = self._deadlines.inflight
         inflight[serial] = (started, deadline, event_count, sent, connection, vu, group)
-        if self._mark_sent is not None:
-            self._mark_sent()
         kind = path = None
         try:
             path = self._target.request(connection, user_id, deadline)

@@ -60,7 +60,7 @@ class TickBuilder:
         if self._edge_mix:
             tick.edge_classes = group_stats(np.fromiter(groups, dtype=np.int64, count=count),
                                             latency_ns, counts, failed)
-        if any(path is not None for path in paths):
+        if paths.count(None) != count:  # a C-level count: most targets have no paths
             names = sorted({path for path in paths if path is not None})
             index = {name: number for number, name in enumerate(names)}
             keys = np.fromiter((index[path] if path is not None else -1 for path in paths), dtype=np.int64,

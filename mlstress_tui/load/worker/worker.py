@@ -8,7 +8,6 @@ own; users, deadlines, the send path and the quota are rooms of their own.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import threading
 import time
@@ -19,7 +18,7 @@ from mlstress_tui.load.protocol import (ApplyPlan, Control, Pause, Resume, Start
                                         WorkerPlan)
 from mlstress_tui.load.schedule import ArrivalSchedule
 from mlstress_tui.load.target_output import TargetOutput
-from mlstress_tui.load.tickets import SentCounts, Tickets
+from mlstress_tui.load.tickets import Tickets
 from mlstress_tui.load.users import UserSampler
 from mlstress_tui.load.worker.deadlines import Deadlines
 from mlstress_tui.load.worker.hiccup import HiccupMeter
@@ -53,7 +52,7 @@ class Worker:
     """One worker slot's users, pool, deadlines and ticks, from the start instant until stopped."""
 
     def __init__(self, config: WorkerConfig, plan: WorkerPlan, stats: StatsChannel,
-                 tickets: Tickets | None = None, sent_counts: SentCounts | None = None) -> None:
+                 tickets: Tickets | None = None) -> None:
         self.config = config
         self.plan = plan
         self._stats = stats
@@ -66,9 +65,7 @@ class Worker:
         self.users = VirtualUsers(self._user_main)
         self.deadlines = Deadlines(self.records, self.users, self.pool, self.quota,
                                    replace_stuck=config.replace_stuck)
-        mark_sent = functools.partial(sent_counts.mark, config.worker_id) if sent_counts is not None else None
-        self.send_path = SendPath(self.target, self.pool, self.records, self.deadlines, self.quota, config.timeout_s,
-                                  mark_sent)
+        self.send_path = SendPath(self.target, self.pool, self.records, self.deadlines, self.quota, config.timeout_s)
         self.loops = UserLoops(self.send_path, self.quota, config.timeout_s)
         self.stopping = threading.Event()
         self.hiccups = HiccupMeter(self.stopping)
