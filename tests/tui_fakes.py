@@ -17,7 +17,7 @@ from mlstress_tui.load.user_strata import build_strata
 from mlstress_tui.results.interval_stats import IntervalStats, group_stats
 from mlstress_tui.results.kinds import EventKind, LoadMode
 from mlstress_tui.session import RunSession
-from mlstress_tui.session.run_session import Engine
+from mlstress_tui.session.engine_protocol import Engine
 
 TICK_S = 0.25
 # Below about 12 concurrent users the modelled system keeps up; past it, requests queue.

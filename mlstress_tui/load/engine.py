@@ -25,16 +25,17 @@ import numpy as np
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.backends import WorkerBackend, backend_for
 from mlstress_tui.load.collector import TickCollector
+from mlstress_tui.load.descriptions import describe_load, describe_nodes
 from mlstress_tui.load.levels import CommandedLevel, CommandedLevels
 from mlstress_tui.load.population import Population
 from mlstress_tui.load.protocol import (Crashed, Exited, Failed, Ready, Said, TickReport, WorkerConfig,
                                         WorkerPlan)
 from mlstress_tui.load.spec import LoadSpec as LoadSpec  # re-exported: scripts build an engine from here
-from mlstress_tui.load.supervisor import SILENT_S, Supervisor
+from mlstress_tui.load.supervisor import KILL_GRACE_S, SILENT_S, Supervisor
 from mlstress_tui.load.targets import Target
 from mlstress_tui.load.user_strata import Stratum
 from mlstress_tui.results.interval_stats import IntervalStats
-from mlstress_tui.results.kinds import CLOSED, OPEN, EventKind, LoadMode, RunEvent
+from mlstress_tui.results.kinds import EventKind, LoadMode, RunEvent
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 CLOCK_WARN_MS = 1.0
 # A plan applies at the first tick boundary at least this far ahead, on every worker at once.
 PLAN_LEAD_NS = 20_000_000
-# Past its deadline, a worker that still says nothing is killed this long after (its calls cannot end by themselves).
-KILL_GRACE_S = 2.0
 
 STARTING, RUNNING, PAUSED, STOPPING, FINISHED = "starting", "running", "paused", "stopping", "finished"
 
@@ -80,8 +79,7 @@ class LoadEngine:
         self._last_t_end = 0.0
         self._stop_sent = False
         self._duration_reached = False
-        # When each level took effect (a tick boundary), and when sending ended: the open loop's owed arrivals.
-        self._effective_s: dict[int, float] = {0: 0.0}
+        # When sending ended: the open loop's owed arrivals run until then.
         self._sending_ended_s: float | None = None
         self._paused_at: float | None = None
         self._paused_s = 0.0
@@ -240,19 +238,9 @@ class LoadEngine:
         log.info("%s %s", kind.value, details)
 
     def offered_arrivals(self) -> float | None:
-        """Open loop: the arrivals the commanded rates owed from the start until sending ended (pauses included: what
-        fell in one is counted as paused). None when the run never ran open."""
-        if not any(level.mode == OPEN for level in self.levels.by_id.values()):
-            return None
+        """Open loop: the arrivals the commanded rates owed from the start until sending ended (see levels.py)."""
         end = self._sending_ended_s if self._sending_ended_s is not None else self.elapsed_s
-        levels = sorted(self.levels.by_id.values(), key=lambda level: level.level_id)
-        owed = 0.0
-        for level, after in zip(levels, [*levels[1:], None]):
-            start = self._effective_s.get(level.level_id, level.t)
-            stop = end if after is None else min(self._effective_s.get(after.level_id, after.t), end)
-            if level.mode == OPEN and stop > start:
-                owed += float(level.rate or 0.0) * (stop - start)
-        return owed
+        return self.levels.offered_arrivals(end)
 
     def _send_plans(self, at_s: float | None = None) -> None:
         """Each slot's share of the current level, applied on every worker at one tick boundary: the first one
@@ -267,7 +255,7 @@ class LoadEngine:
                 # Not before `at_s`: a step asked to last its duration lasts at least that long.
                 boundary = max(boundary, math.ceil(at_s * 1e9 / tick_ns - 1e-6))
             at_ns = self._start_ns + boundary * tick_ns
-            self._effective_s[self.levels.current.level_id] = boundary * tick_ns / 1e9
+            self.levels.took_effect(self.levels.current.level_id, boundary * tick_ns / 1e9)
         self.backend.send_plans(plans, at_ns)
 
     def _reopen_level(self) -> None:
@@ -395,36 +383,9 @@ class LoadEngine:
             self.note(EventKind.DURATION_REACHED)
 
     def _end_stuck_workers(self) -> None:
-        """Once the run is ending, a worker still silent past its deadline and a grace is killed: nothing a target
-        does can keep a run from ending. Its calls in flight count as timeouts at their deadline."""
-        supervisor = self.supervisor
-        ending = self._stop_sent or self._duration_reached or not (supervisor.live - supervisor.silent)
-        if not ending or not supervisor.silent:
-            return
-        now = time.monotonic()
-        for worker in sorted(supervisor.silent & supervisor.live):
-            quiet = now - self.collector.last_heard.get(worker, now)
-            if quiet < max(SILENT_S, self.load.timeout_s) + KILL_GRACE_S:
-                continue
-            self.backend.kill(worker)
-            inflight = self.collector.last_inflight.get(worker, 0)
-            supervisor.killed(worker, inflight)
-            if inflight:
-                self.collector.add(worker, self._timeouts_tick(inflight))
-            self.note(EventKind.WORKER_SILENT, worker=worker, killed=True, silent_s=round(quiet, 1),
-                      timeouts=inflight)
-
-    def _timeouts_tick(self, count: int) -> IntervalStats:
-        """Calls a killed worker had in flight: timeouts recorded at their deadline, as the worker would have."""
-        t = self._last_t_end
-        tick = IntervalStats(index=10 ** 9, t_start=t, t_end=t, mode=self.mode, requests=count,
-                             errors_by_kind={"timeout": count},
-                             last_error={"timeout": "no answer by the deadline: the worker was wedged and killed"})
-        deadline_ns = np.full(count, int(self.load.timeout_s * 1e9), dtype=np.int64)
-        tick.latency.record_many(deadline_ns)
-        tick.service.record_many(deadline_ns)
-        tick.pool_wait.record_many(np.zeros(count, dtype=np.int64))
-        return tick
+        ending = self._stop_sent or self._duration_reached or not (self.supervisor.live - self.supervisor.silent)
+        if ending:
+            self.supervisor.end_stuck(timeout_s=self.load.timeout_s, at_t=self._last_t_end, mode=self.mode)
 
     # -- the end ------------------------------------------------------------------
 
@@ -456,27 +417,7 @@ class LoadEngine:
 
     def load_description(self) -> dict[str, Any]:
         """The `load` object of summary.json: what was asked for, and where the knobs ended."""
-        asked = self.levels.by_id.get(0) or self.levels.current
-        final = self.levels.current
-        return {
-            "mode": asked.mode.value,
-            "concurrency": asked.concurrency if asked.mode == CLOSED else None,
-            "rate": asked.rate if asked.mode == OPEN else None,
-            "pool_size": asked.pool,
-            "user_mix": self.load.user_mix,
-            "arrivals": self.load.arrivals,
-            "timeout_s": self.load.timeout_s,
-            "duration_s": self.load.duration_s,
-            "requests": self.requests_limit,
-            "replace_stuck": self.load.replace_stuck,
-            "on_worker_death": self.load.on_worker_death,
-            **({} if self.backend.can_replace else {"on_node_loss": self.load.on_node_loss,
-                                                    "backend": self.backend.describe()}),
-            # The open loop's in-flight limit is its pool (executors); the closed loop's, its users.
-            "in_flight_limit": asked.in_flight_limit,
-            "final": {"mode": final.mode.value, "concurrency": final.concurrency if final.mode == CLOSED else None,
-                      "rate": final.rate, "pool_size": final.pool, "in_flight_limit": final.in_flight_limit},
-        }
+        return describe_load(self.load, self.levels, self.requests_limit, self.backend)
 
     def faults(self) -> dict[str, Any]:
         """The tool's own faults, for summary.json: workers that died or went silent, requests lost with them."""
@@ -486,33 +427,5 @@ class LoadEngine:
         """Per node (Ray runs): its actors, the load offered and achieved there, p99, verdict and liveness."""
         if self.backend.can_replace:
             return None  # one machine: the run's own figures are the node's
-        plans = self.levels.plans(self.supervisor.active)
-        offsets = self.backend.clock_offsets_ms()
-        lost = {death["worker"]: death for death in self.supervisor.faults.worker_deaths}
-        by_node: dict[str, list[int]] = {}
-        for slot in range(self.worker_count):
-            by_node.setdefault(self.backend.node_of(slot), []).append(slot)
-        report = []
-        for node, slots in sorted(by_node.items()):
-            active = [slot for slot in slots if slot in self.supervisor.active]
-            figures = self.collector.node_figures.get(node)
-            p99 = figures.latency.percentile_ms(99) if figures is not None else None
-            offered: dict[str, Any]
-            if self.mode == OPEN:
-                offered = {"rate": round(sum(plans[slot].rate for slot in active if slot in plans), 3)}
-            else:
-                offered = {"concurrency": sum(plans[slot].concurrency for slot in active if slot in plans)}
-            report.append({
-                "node": node, "actors": len(slots), "actors_alive": len(active), **offered,
-                "requests": figures.requests if figures else 0, "errors": figures.errors if figures else 0,
-                "late_starts": figures.late_starts if figures else 0,
-                "throughput_rps": round((figures.requests if figures else 0) / max(self.elapsed_s, 1e-9), 2),
-                "p99_ms": p99,
-                "harness_verdict": "lost" if not active else (figures.verdict() if figures else "ok"),
-                "clock_offset_ms": None if node not in offsets else round(offsets[node], 3),
-                # Above 0 the load generator yielded the CPU to the rest of the box (Ray's default is 15).
-                "niceness": max((self.backend.niceness_of(slot) or 0 for slot in slots), default=0),
-                "lost": [{"worker": slot, "carried": lost[slot]["carried"], "how": lost[slot]["how"]}
-                         for slot in slots if slot in lost],
-            })
-        return report
+        return describe_nodes(self.backend, self.levels, self.supervisor, self.collector, self.worker_count,
+                              self.elapsed_s)

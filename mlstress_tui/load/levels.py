@@ -62,6 +62,8 @@ class CommandedLevels:
         self.current = CommandedLevel(0, spec.mode, spec.concurrency, rate, spec.pool_size)
         self.by_id: dict[int, CommandedLevel] = {0: self.current}
         self._last_rate = spec.rate or float(spec.concurrency * 10)
+        # When each level took effect on the workers (a tick boundary, seconds since the start).
+        self._effective_s: dict[int, float] = {0: 0.0}
 
     def _open(self, t: float, **changes: object) -> CommandedLevel:
         now = self.current
@@ -99,6 +101,23 @@ class CommandedLevels:
     def reopen(self, t: float) -> CommandedLevel:
         """The same level under a new id: its share moved between slots, so what came before is not comparable."""
         return self._open(t)
+
+    def took_effect(self, level_id: int, t: float) -> None:
+        self._effective_s[level_id] = t
+
+    def offered_arrivals(self, end_s: float) -> float | None:
+        """Open loop: the arrivals the commanded rates owed from the start until `end_s` (pauses included: what fell
+        in one is counted as paused). None when the run never ran open."""
+        levels = sorted(self.by_id.values(), key=lambda level: level.level_id)
+        if not any(level.mode == OPEN for level in levels):
+            return None
+        owed = 0.0
+        for level, after in zip(levels, [*levels[1:], None]):
+            start = self._effective_s.get(level.level_id, level.t)
+            stop = end_s if after is None else min(self._effective_s.get(after.level_id, after.t), end_s)
+            if level.mode == OPEN and stop > start:
+                owed += float(level.rate or 0.0) * (stop - start)
+        return owed
 
     def plans(self, slots: list[int]) -> dict[int, WorkerPlan]:
         """Each slot's share of the current level."""

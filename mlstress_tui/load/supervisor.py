@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from mlstress_tui.load.backends import WorkerBackend
 from mlstress_tui.load.collector import TickCollector
 from mlstress_tui.load.levels import CommandedLevels
@@ -21,7 +23,7 @@ from mlstress_tui.load.protocol import WorkerPlan
 from mlstress_tui.load.spec import LoadSpec
 from mlstress_tui.load.tickets import Tickets
 from mlstress_tui.results.interval_stats import IntervalStats
-from mlstress_tui.results.kinds import OPEN, EventKind, RunEvent
+from mlstress_tui.results.kinds import OPEN, EventKind, LoadMode, RunEvent
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ MAX_DEATHS_PER_SLOT = 3
 # A worker that sends no tick for this long (ticks come every 250 ms) is stuck: a target holding the GIL,
 # a wedged process. It is said, its users count as stuck, and the other workers' ticks go on without it.
 SILENT_S = 3.0
+# Past its deadline, a silent worker is killed this long after, once the run is ending (its calls cannot end).
+KILL_GRACE_S = 2.0
 # A worker that stopped on SIGTERM while the run went on: if the run has not been stopped by then (the group's
 # signal reaches the front end too), it was a death.
 SIGTERM_GRACE_S = 1.0
@@ -173,6 +177,22 @@ class Supervisor:
         self._note(RunEvent(EventKind.WORKER_SILENT, round(self._elapsed(), 3), info))
         log.warning("worker %d has sent nothing for %.1f s", worker, quiet)
 
+    def end_stuck(self, *, timeout_s: float, at_t: float, mode: LoadMode) -> None:
+        """Once the run is ending, a worker still silent past its deadline and a grace is killed: nothing a target
+        does can keep a run from ending. Its calls in flight count as timeouts at their deadline."""
+        now = time.monotonic()
+        for worker in sorted(self.silent & self.live):
+            quiet = now - self._collector.last_heard.get(worker, now)
+            if quiet < max(SILENT_S, timeout_s) + KILL_GRACE_S:
+                continue
+            self._backend.kill(worker)
+            inflight = self._collector.last_inflight.get(worker, 0)
+            self.killed(worker, inflight)
+            if inflight:
+                self._collector.add(worker, _timeouts_tick(inflight, timeout_s, at_t, mode))
+            self._note(RunEvent(EventKind.WORKER_SILENT, round(self._elapsed(), 3),
+                                {"worker": worker, "killed": True, "silent_s": round(quiet, 1), "timeouts": inflight}))
+
     def killed(self, worker: int, inflight: int) -> None:
         """A silent worker the engine killed at the end: its calls in flight are timeouts, the rest it sent lost."""
         self.live.discard(worker)
@@ -252,3 +272,15 @@ class Supervisor:
             self._reopen_level()
         else:
             self._stop_run()
+
+
+def _timeouts_tick(count: int, timeout_s: float, at_t: float, mode: LoadMode) -> IntervalStats:
+    """Calls a killed worker had in flight: timeouts recorded at their deadline, as the worker would have."""
+    tick = IntervalStats(index=10 ** 9, t_start=at_t, t_end=at_t, mode=mode, requests=count,
+                         errors_by_kind={"timeout": count},
+                         last_error={"timeout": "no answer by the deadline: the worker was wedged and killed"})
+    deadline_ns = np.full(count, int(timeout_s * 1e9), dtype=np.int64)
+    tick.latency.record_many(deadline_ns)
+    tick.service.record_many(deadline_ns)
+    tick.pool_wait.record_many(np.zeros(count, dtype=np.int64))
+    return tick

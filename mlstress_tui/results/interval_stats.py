@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from mlstress_tui.results.histogram import LatencyHistogram
-from mlstress_tui.results.kinds import CLOSED, OPEN, LoadMode, RunEvent
+from mlstress_tui.results.kinds import CLOSED, LoadMode, RunEvent
 # A wake-up of the workers' 5 ms timer this late is a stall of the harness or the machine (Ctrl-Z, a
 # VM pause, swapping), not the jitter the lag percentiles describe.
 STALL_MS = 50.0

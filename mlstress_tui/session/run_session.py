@@ -12,19 +12,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from mlstress_tui import __version__
 from mlstress_tui.errors import EXIT_FAULT, EXIT_INTERRUPTED, EXIT_OK
 from mlstress_tui.load.levels import CommandedLevel
 from mlstress_tui.load.limits import clamp_level
 from mlstress_tui.load.user_strata import Stratum
 from mlstress_tui.report.intervals import IntervalWriter
 from mlstress_tui.report.summary import RunSummary, write_json
+from mlstress_tui.session.summary_document import run_summary
 from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.results.kinds import CLOSED, OPEN, EventKind, LoadMode
 from mlstress_tui.session.heavy_users import HeavyUsers
@@ -32,6 +31,7 @@ from mlstress_tui.session.level_analysis import LevelAnalysis
 from mlstress_tui.session.level_ledger import LevelLedger
 from mlstress_tui.session.live_window import LiveWindow
 from mlstress_tui.session.ramp_controller import RUN_ENDED, RampController, RampPlan
+from mlstress_tui.session.engine_protocol import Engine
 from mlstress_tui.session.run_totals import RunTotals
 from mlstress_tui.session.snapshot import (LevelEntry, RunSnapshot, level_bottleneck, load_time_s, run_figures,
                                            run_harness, run_validity)
@@ -41,53 +41,6 @@ log = logging.getLogger(__name__)
 RAMPING = "ramping"
 # The open loop, switched to from the closed one, starts at this share of the steady throughput just measured.
 OPEN_START_SHARE = 0.8
-
-
-class Engine(Protocol):
-    """Everything a session needs of a load engine (the real one, or a test's stand-in)."""
-
-    state: str
-    worker_count: int
-    duration_s: float | None
-    requests_limit: int | None
-    started_at: datetime
-
-    @property
-    def level(self) -> CommandedLevel: ...
-    @property
-    def mode(self) -> LoadMode: ...
-    @property
-    def level_id(self) -> int: ...
-    @property
-    def elapsed_s(self) -> float: ...
-    @property
-    def paused_s(self) -> float: ...
-    @property
-    def finished(self) -> bool: ...
-    @property
-    def target_info(self) -> dict[str, Any]: ...
-    @property
-    def strata(self) -> tuple[Stratum, ...]: ...
-    @property
-    def population_event_counts(self) -> np.ndarray: ...
-    @property
-    def edge_class_sizes(self) -> dict[str, int]: ...
-
-    def start(self, on_waiting: Callable[[float, int, int], None] | None = None) -> None: ...
-    def commanded(self, level_id: int) -> CommandedLevel | None: ...
-    def set_concurrency(self, concurrency: float, at_s: float | None = None) -> None: ...
-    def set_rate(self, rate: float, at_s: float | None = None) -> None: ...
-    def set_mode(self, mode: LoadMode, rate: float | None = None) -> None: ...
-    def pause(self) -> None: ...
-    def resume(self) -> None: ...
-    def stop(self) -> None: ...
-    def note(self, kind: EventKind, **details: Any) -> None: ...
-    def poll(self) -> list[IntervalStats]: ...
-    def finish(self) -> None: ...
-    def load_description(self) -> dict[str, Any]: ...
-    def faults(self) -> dict[str, Any]: ...
-    def node_report(self) -> list[dict[str, Any]] | None: ...
-    def offered_arrivals(self) -> float | None: ...
 
 
 class Consumer(Protocol):
@@ -365,38 +318,9 @@ class RunSession:
         )
 
     def _summary(self, snapshot: RunSnapshot) -> RunSummary:
-        figures = snapshot.figures
-        faults = {**snapshot.engine_faults, "late_returns": figures.late_returns,
-                  "stuck_users_max": snapshot.stuck_users_max,
-                  "events": [event.to_json() for event in snapshot.faults]}
-        ramp = None
-        if snapshot.ramp is not None:
-            ramp = {key: snapshot.ramp.get(key) for key in
-                    ("knee_concurrency", "safe_concurrency", "knee_rate", "safe_rate", "reason")}
-        paths = {name: {"requests": group.requests, "errors": group.errors,
-                        "errors_by_kind": dict(sorted(group.errors_by_kind.items())),
-                        "latency_ms": group.latency.summary_ms(),
-                        "service_ms": group.service.summary_ms() if group.service is not None else None,
-                        "pool_wait_ms": group.pool_wait.summary_ms() if group.pool_wait is not None else None}
-                 for name, group in sorted(snapshot.total.paths.items())} or None
-        return RunSummary(
-            tool_version=__version__, target=snapshot.target, load=snapshot.load,
-            started_at=snapshot.started_at.isoformat(timespec="milliseconds"), duration_s=snapshot.elapsed_s,
-            load_s=snapshot.load_s, paused_s=snapshot.paused_s, stopped_s=snapshot.stopped_s,
-            transition_s=snapshot.transition_s, interrupted=self.interrupted, requests=figures.requests,
-            ok=figures.ok, errors=figures.errors, unfinished=figures.unfinished, unsent=figures.unsent,
-            paused_arrivals=figures.paused_arrivals, error_rate=figures.error_rate,
-            errors_by_kind=figures.errors_by_kind, throughput_rps=figures.throughput_rps,
-            offered_rps=figures.offered_rps, latency_ms=figures.latency_ms, service_ms=figures.service_ms,
-            pool_wait_ms=figures.pool_wait_ms, latency_with_unsent_ms=figures.latency_with_unsent_ms,
-            levels=[entry.to_json() for entry in snapshot.levels], bottleneck=snapshot.bottleneck,
-            offered_arrivals=self._engine.offered_arrivals(), lost=snapshot.figures.lost,
-            users_running_max=snapshot.users_running_max, harness=snapshot.harness,
-            validity=snapshot.validity.to_json(), faults=faults,
-            target_output={"lines": figures.output_lines, "dropped": snapshot.total.output_dropped,
-                           "file": "target.log"}, seed=self.seed,
-            database=self.database, sla_p95_ms=self.sla_p95_ms, paths=paths, nodes=snapshot.nodes, ramp=ramp,
-            label=self.label, preset=self.preset)
+        return run_summary(snapshot, interrupted=self.interrupted, seed=self.seed, database=self.database,
+                           sla_p95_ms=self.sla_p95_ms, label=self.label, preset=self.preset,
+                           offered_arrivals=self._engine.offered_arrivals())
 
     # -- knobs: a key press and the ramp controller turn the same ones ------------------
 

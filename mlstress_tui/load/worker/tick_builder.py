@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 
 from mlstress_tui.load.worker.records import Outcome, Records
-from mlstress_tui.results.interval_stats import IntervalStats, UserGroupStats, group_stats
+from mlstress_tui.results.interval_stats import IntervalStats, group_stats
 from mlstress_tui.results.kinds import OPEN, LoadMode
 
 # An open-loop request that starts later than this after its due time counts as a late start.
