@@ -84,8 +84,8 @@ def test_a_pause_in_the_open_loop_resumes_at_the_rate_asked_and_the_books_balanc
     assert (after - before) / 2.0 >= 0.95 * rate
     assert summary["latency_ms"]["p99"] < 50, summary["latency_ms"]
     assert not summary["faults"]["worker_deaths"]
-    assert summary["paused_arrivals"] == pytest.approx(rate * 1.0, rel=0.1)
-    assert summary["paused_s"] == pytest.approx(1.0, abs=0.15)
+    assert summary["paused_s"] >= 1.0
+    assert summary["paused_arrivals"] == pytest.approx(rate * summary["paused_s"], rel=0.1)
     assert abs(books(summary) - summary["offered_arrivals"]) <= 4  # a request per worker, at each end
     assert summary["throughput_rps"] == pytest.approx(summary["requests"] / summary["load_s"], rel=1e-3)
 
@@ -260,3 +260,34 @@ def _small_db(tmp_path: Path) -> Path:
         if not _DB.exists():
             generate_sqlite(GenerateParams(users=500, mean_events=5, seed=3), _DB)
     return _DB
+
+
+async def test_after_a_pause_in_the_dashboard_the_open_loop_serves_its_rate_again(tmp_path):
+    from mlstress_tui.tui.app import DashboardApp
+
+    rate = 2000.0
+    engine = LoadEngine(parse_target("sleep:2ms"), LoadSpec(mode="open", rate=rate, workers=2), run_dir=tmp_path)
+    session = RunSession(engine, run_dir=tmp_path)
+    session.start()
+    app = DashboardApp(session, refresh_hz=10)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(1.0)
+        await pilot.press("p")
+        await pilot.pause(2.0)
+        await pilot.press("p")
+        await pilot.pause(0.5)
+        before = session.snapshot.total.requests
+        await pilot.pause(2.0)
+        after = session.snapshot.total.requests
+        await pilot.press("q")
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if app.summary is not None:
+                break
+    summary = session.summary
+    assert summary is not None
+    assert (after - before) / 2.0 >= 0.95 * rate, (after - before) / 2.0
+    assert not summary["faults"]["worker_deaths"]
+    # Arrivals that fell in the pause, by the pause the engine timed (a busy box stretches the test's own 2 s).
+    assert summary["paused_arrivals"] == pytest.approx(rate * summary["paused_s"], rel=0.1)
+    assert abs(books(summary) - summary["offered_arrivals"]) <= 4
