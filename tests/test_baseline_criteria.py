@@ -109,5 +109,5 @@ def test_accept_refuses_relative_criteria_until_it_takes_a_baseline(tmp_path, ca
                  "--report-dir", str(tmp_path / "report")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "against a baseline run" in err and "p95_ms < baseline * 1.1" in err
+    assert "against a baseline: pass --baseline DIR" in err and "p95_ms < baseline * 1.1" in err
     assert not (tmp_path / "report").exists()
