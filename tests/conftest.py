@@ -23,3 +23,17 @@ def small_db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("db") / "small.sqlite"
     generate_sqlite(GenerateParams(users=2000, mean_events=20, seed=7), path)
     return path
+
+
+
+# Tests that share one real server's state (the CI database, Redis database 13) run in one xdist worker, one after
+# another (`--dist loadgroup`), as do the Ray cluster's; the rest spread over the workers.
+_SERVERS = {"pg_dsn", "pg_small", "redis_url"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if _SERVERS & set(item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group("servers"))
+        elif item.module.__name__ == "test_ray" or "ray_cluster" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("ray"))

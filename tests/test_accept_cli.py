@@ -68,6 +68,7 @@ def suite(tmp_path, p95: str):
     return path
 
 
+@pytest.mark.slow
 def test_a_suite_that_passes_writes_every_report_and_exits_0(tmp_path, small_db, capsys):
     reports = tmp_path / "reports"
     code = main(["accept", "--db", str(small_db), "--preset", str(suite(tmp_path, "1000")),
@@ -88,6 +89,7 @@ def test_a_suite_that_passes_writes_every_report_and_exits_0(tmp_path, small_db,
     assert "acceptance PASS" in out
 
 
+@pytest.mark.slow
 def test_a_criterion_that_fails_exits_1_with_measured_against_threshold(tmp_path, small_db, capsys):
     reports = tmp_path / "reports"
     code = main(["accept", "--db", str(small_db), "--preset", str(suite(tmp_path, "0.0001")),
@@ -100,6 +102,7 @@ def test_a_criterion_that_fails_exits_1_with_measured_against_threshold(tmp_path
     assert "FAIL" in (reports / "report.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, fragment", [
     ('metric = "breach_rate"', "metric 'p95_knee'"),
     ('stage = "edge"\nmetric', "stage 'nowhere'"),
@@ -121,6 +124,7 @@ def test_a_preset_without_criteria_cannot_gate(tmp_path, small_db, capsys):
     assert "no [[criteria]]" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_show_prints_the_final_panel_of_an_accept_run_and_of_a_plain_run(tmp_path, small_db, capsys):
     reports = tmp_path / "reports"
     assert main(["accept", "--db", str(small_db), "--preset", str(suite(tmp_path, "1000")),
@@ -143,6 +147,7 @@ def test_show_of_what_is_not_a_finished_run_is_one_line(tmp_path, capsys):
     assert "does not exist" in err and "not a finished run" in err
 
 
+@pytest.mark.slow
 def test_a_suite_judged_against_its_baseline_shows_before_and_after(tmp_path, small_db, capsys):
     base = tmp_path / "base"
     assert main(["accept", "--db", str(small_db), "--preset", str(suite(tmp_path, "1000")), "--label", "v1",
@@ -175,6 +180,7 @@ def test_relative_criteria_need_a_baseline_and_a_baseline_needs_a_report(tmp_pat
     assert "holds no report.json" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_accept_writes_the_release_checklist_with_its_evidence(tmp_path, small_db, capsys):
     profile = tmp_path / "prod.toml"
     assert main(["profile", "--db", str(small_db), "--out", str(profile)]) == 0

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -290,4 +289,6 @@ async def test_after_a_pause_in_the_dashboard_the_open_loop_serves_its_rate_agai
     assert not summary["faults"]["worker_deaths"]
     # Arrivals that fell in the pause, by the pause the engine timed (a busy box stretches the test's own 2 s).
     assert summary["paused_arrivals"] == pytest.approx(rate * summary["paused_s"], rel=0.1)
-    assert abs(books(summary) - summary["offered_arrivals"]) <= 4
+    # The controller's clock owes the arrivals; each worker pauses, resumes and stops when its message lands, a
+    # few ms later on a loaded box: at 2,000 req/s, 10 ms of message lag is 20 requests either way.
+    assert abs(books(summary) - summary["offered_arrivals"]) <= 20

@@ -12,6 +12,7 @@ import mlstress_tui
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_engine_never_imports_the_tui_and_the_tui_never_touches_sql(monkeypatch):
     monkeypatch.chdir(ROOT)
     assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0

@@ -25,6 +25,7 @@ def features(db, strategy: str, limit: int, chunk_size: int = 256) -> pd.DataFra
     return frame.sort_values("user_id").reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_every_strategy_computes_the_same_features_heavy_and_empty_users_included(small_db):
     per_user = features(small_db, "per-user", 2000)
     with sqlite3.connect(small_db) as connection:
@@ -58,6 +59,7 @@ SHAPES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_strategy_and_chunk_size_writes_the_declared_schema_and_the_same_values(shape, shapes_source,
                                                                                          tmp_path):

@@ -350,6 +350,7 @@ def test_a_tool_version_or_preset_that_differs_refuses(tmp_path, capsys):
     assert_one_line_error(code, err, "different tool versions (tool version 0.1.0 vs 0.2.0)")
 
 
+@pytest.mark.slow
 def test_a_summary_from_before_levels_is_one_level_from_its_totals(tmp_path, capsys):
     base = write_run(tmp_path / "base", drop=("levels",),
                      extra_summary={"latency_ms": {"p50": 2.0, "p95": 2.3, "p99": 3.0}, "throughput_rps": 1800.0,

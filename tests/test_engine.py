@@ -39,6 +39,7 @@ def test_split_evenly():
     assert sum(split_evenly(17, 3)) == 17
 
 
+@pytest.mark.slow
 def test_requests_limit_is_exact_and_everything_is_written(tmp_path):
     engine = LoadEngine(parse_target("sleep:0ms"), LoadSpec(concurrency=4, requests=5000), run_dir=tmp_path)
     summary = run_to_end(engine)
@@ -58,6 +59,7 @@ def test_requests_limit_is_exact_and_everything_is_written(tmp_path):
             "pool_wait_ms"} <= set(lines[0])
 
 
+@pytest.mark.slow
 def test_workers_are_separate_processes_and_are_gone_after_finish(tmp_path):
     engine = LoadEngine(parse_target("sleep:1ms"), LoadSpec(concurrency=2, duration_s=0.5, workers=2), run_dir=tmp_path)
     run_to_end(engine)
@@ -66,6 +68,7 @@ def test_workers_are_separate_processes_and_are_gone_after_finish(tmp_path):
     assert not any(engine.backend.alive())
 
 
+@pytest.mark.slow
 def test_concurrency_change_takes_effect_while_running_and_is_logged(tmp_path):
     session = RunSession(LoadEngine(parse_target("sleep:2ms"), LoadSpec(concurrency=1), run_dir=tmp_path),
                          run_dir=tmp_path)
@@ -82,6 +85,7 @@ def test_concurrency_change_takes_effect_while_running_and_is_logged(tmp_path):
     assert lines[-1]["concurrency"] == 6
 
 
+@pytest.mark.slow
 def test_pause_stops_requests_and_resume_restarts_them(tmp_path):
     engine = LoadEngine(parse_target("sleep:1ms"), LoadSpec(concurrency=2), run_dir=tmp_path)
     engine.start()
@@ -98,6 +102,7 @@ def test_pause_stops_requests_and_resume_restarts_them(tmp_path):
     assert engine.state == "finished"
 
 
+@pytest.mark.slow
 def test_open_loop_counts_latency_from_the_scheduled_start(tmp_path):
     # Capacity is 2 slots x 100/s = 200/s; offered 400/s: a queue builds.
     engine = LoadEngine(parse_target("sleep:10ms"),
@@ -111,6 +116,7 @@ def test_open_loop_counts_latency_from_the_scheduled_start(tmp_path):
     assert summary["harness"]["late_starts"] > summary["requests"] / 2
 
 
+@pytest.mark.slow
 def test_open_loop_rate_change_while_running(tmp_path):
     engine = LoadEngine(parse_target("sleep:0ms"), LoadSpec(mode=OPEN, rate=50), run_dir=tmp_path)
     engine.start()
@@ -123,6 +129,7 @@ def test_open_loop_rate_change_while_running(tmp_path):
         engine.finish()
 
 
+@pytest.mark.slow
 def test_mode_switch_to_open_loop_and_back(tmp_path):
     engine = LoadEngine(parse_target("sleep:1ms"), LoadSpec(concurrency=2), run_dir=tmp_path)
     engine.start()
@@ -137,6 +144,7 @@ def test_mode_switch_to_open_loop_and_back(tmp_path):
         engine.finish()
 
 
+@pytest.mark.slow
 def test_target_errors_are_counted_by_kind_and_never_stop_the_run(tmp_path):
     target = PythonTarget("pipeline_fixtures:flaky")
     engine = LoadEngine(target, LoadSpec(concurrency=2, requests=400), run_dir=tmp_path)
@@ -146,6 +154,7 @@ def test_target_errors_are_counted_by_kind_and_never_stop_the_run(tmp_path):
     assert summary["ok"] + summary["errors"] == 400
 
 
+@pytest.mark.slow
 def test_non_dict_results_and_overruns_are_errors(tmp_path):
     summary = run_to_end(LoadEngine(PythonTarget("pipeline_fixtures:not_a_dict"),
                                     LoadSpec(concurrency=1, requests=20), run_dir=tmp_path / "a"))
@@ -155,6 +164,7 @@ def test_non_dict_results_and_overruns_are_errors(tmp_path):
     assert summary["errors_by_kind"] == {"timeout": 5}
 
 
+@pytest.mark.slow
 def test_timeouts_are_their_own_kind(tmp_path):
     engine = LoadEngine(parse_target("sleep:2s"), LoadSpec(concurrency=2, requests=10, timeout_s=0.01),
                         run_dir=tmp_path)
@@ -164,6 +174,7 @@ def test_timeouts_are_their_own_kind(tmp_path):
     assert summary["latency_ms"]["max"] < 1000
 
 
+@pytest.mark.slow
 def test_a_saturated_pool_shows_as_pool_wait_not_service_time(tmp_path):
     engine = LoadEngine(parse_target("sleep:5ms"), LoadSpec(concurrency=8, pool_size=2, duration_s=1.0),
                         run_dir=tmp_path)
@@ -172,6 +183,7 @@ def test_a_saturated_pool_shows_as_pool_wait_not_service_time(tmp_path):
     assert summary["service_ms"]["p50"] < 15
 
 
+@pytest.mark.slow
 def test_a_worker_that_cannot_start_is_one_line_of_bad_input(tmp_path):
     engine = LoadEngine(PythonTarget("no_such_module_anywhere:f"),
                         LoadSpec(concurrency=1, duration_s=1), run_dir=tmp_path)
@@ -191,6 +203,7 @@ def test_bad_load_is_rejected_before_anything_starts(tmp_path, load, message):
         LoadEngine(parse_target("sleep:1ms"), load, run_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_a_harness_that_cannot_keep_up_says_so(tmp_path):
     # Two threads per worker spinning in Python: the workers' own timer must see the stall.
     engine = LoadEngine(PythonTarget("pipeline_fixtures:spin"),

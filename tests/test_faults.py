@@ -27,6 +27,7 @@ def run(target: Target, load: LoadSpec, run_dir, users_db=None) -> dict:
     return RunSession(engine, run_dir=run_dir).run_bounded(poll_s=0.05)
 
 
+@pytest.mark.slow
 def test_a_call_that_never_returns_is_a_timeout_at_its_deadline_and_its_user_is_replaced(tmp_path, small_db):
     started = time.monotonic()
     summary = run(python_target("hangs"), LoadSpec(concurrency=4, timeout_s=0.3, duration_s=1.5), tmp_path, small_db)
@@ -43,6 +44,7 @@ def test_a_call_that_never_returns_is_a_timeout_at_its_deadline_and_its_user_is_
     assert wall < 1.5 + 0.3 + 6  # the finish never waits on the hung calls (their sleep is 30 s)
 
 
+@pytest.mark.slow
 def test_without_replacement_stuck_users_are_the_load_not_held(tmp_path, small_db):
     summary = run(python_target("hangs"), LoadSpec(concurrency=4, timeout_s=0.3, duration_s=1.2, replace_stuck=False),
                   tmp_path, small_db)
@@ -51,12 +53,14 @@ def test_without_replacement_stuck_users_are_the_load_not_held(tmp_path, small_d
     assert "not replaced" in summary["harness"]["note"]
 
 
+@pytest.mark.slow
 def test_system_exit_from_the_target_is_an_error_of_its_kind_and_the_users_go_on(tmp_path, small_db):
     summary = run(python_target("exits"), LoadSpec(concurrency=2, duration_s=1.0), tmp_path, small_db)
     assert summary["errors_by_kind"]["SystemExit"] > 100
     assert summary["ok"] > summary["errors_by_kind"]["SystemExit"]
 
 
+@pytest.mark.slow
 def test_what_the_target_prints_logs_and_warns_goes_to_target_log(tmp_path, small_db, capfd):
     summary = run(python_target("chatty"), LoadSpec(concurrency=1, requests=50), tmp_path, small_db)
     text = (tmp_path / "target.log").read_text()
@@ -67,6 +71,7 @@ def test_what_the_target_prints_logs_and_warns_goes_to_target_log(tmp_path, smal
     assert "features for" not in captured.out + captured.err
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_is_said_replaced_and_the_exit_code_is_3(tmp_path, small_db, capsys):
     code = main(["run", "--headless", "--target", "python:pipeline_fixtures:dies", "--users-db", str(small_db),
                  "--concurrency", "2", "--duration", "2", "--out", str(tmp_path / "run")])
@@ -79,6 +84,7 @@ def test_a_worker_that_dies_is_said_replaced_and_the_exit_code_is_3(tmp_path, sm
     assert summary["requests"] > 0  # what the survivors (and replacements) measured is kept
 
 
+@pytest.mark.slow
 def test_the_open_loop_sends_exactly_the_requests_asked_for(tmp_path):
     for rate, requests in ((200, 50), (100, 7)):
         summary = run(parse_target("sleep:1ms"), LoadSpec(mode="open", rate=rate, requests=requests),
@@ -86,6 +92,7 @@ def test_the_open_loop_sends_exactly_the_requests_asked_for(tmp_path):
         assert summary["requests"] == requests
 
 
+@pytest.mark.slow
 def test_uniform_arrivals_interleave_across_workers(tmp_path, monkeypatch):
     stamps = tmp_path / "stamps"
     monkeypatch.setenv("MLSTRESS_STAMPS", str(stamps))
@@ -97,6 +104,7 @@ def test_uniform_arrivals_interleave_across_workers(tmp_path, monkeypatch):
     assert gaps_ms.min() > 60, gaps_ms
 
 
+@pytest.mark.slow
 def test_the_open_loop_counts_the_backlog_it_never_sent(tmp_path):
     summary = run(parse_target("sleep:100ms"), LoadSpec(mode="open", rate=400, pool_size=4, duration_s=1.5),
                   tmp_path)
@@ -107,6 +115,7 @@ def test_the_open_loop_counts_the_backlog_it_never_sent(tmp_path):
     assert bound["p50"] >= summary["latency_ms"]["p50"] * 0.5
 
 
+@pytest.mark.slow
 def test_a_printing_target_never_reaches_the_dashboard_s_terminal(tmp_path, small_db):
     """The dashboard in a pseudo-terminal, as over SSH: the target's lines must not appear in what it draws."""
     import fcntl
@@ -154,6 +163,7 @@ def test_a_printing_target_never_reaches_the_dashboard_s_terminal(tmp_path, smal
     assert "features for USR" in (tmp_path / "run" / "target.log").read_text()
 
 
+@pytest.mark.slow
 def test_open_loop_hung_calls_are_timeouts_too(tmp_path, small_db):
     summary = run(python_target("hangs"), LoadSpec(mode="open", rate=100, timeout_s=0.3, duration_s=1.2),
                   tmp_path, small_db)
@@ -172,6 +182,7 @@ def test_a_single_request_is_never_judged_cpu_bound(tmp_path):
         assert summary["harness"]["verdict"] == "unknown" and "too short" in summary["harness"]["note"]
 
 
+@pytest.mark.slow
 def test_a_stopped_harness_is_a_stall_said_and_not_load_time(tmp_path):
     """Ctrl-Z then `fg` (SIGSTOP/SIGCONT to the whole process group): the stall turns the verdict, not the target."""
     import os
@@ -218,6 +229,7 @@ def _hold_exclusive_lock(path, seconds: float, taken):
     connection.close()
 
 
+@pytest.mark.slow
 def test_a_database_locked_at_start_is_named_as_locked(tmp_path, small_db, capsys):
     import shutil
     import threading
@@ -239,6 +251,7 @@ def test_a_database_locked_at_start_is_named_as_locked(tmp_path, small_db, capsy
     assert elapsed < 3.5  # said within the probe's short wait, not after Python's silent 5 s
 
 
+@pytest.mark.slow
 def test_a_lock_taken_mid_run_obeys_the_deadline_and_is_counted(tmp_path, small_db):
     import shutil
     import threading
@@ -262,6 +275,7 @@ def test_a_lock_taken_mid_run_obeys_the_deadline_and_is_counted(tmp_path, small_
     assert summary["requests"] == summary["ok"] + summary["errors"] + summary["unfinished"]
 
 
+@pytest.mark.slow
 def test_the_controller_never_imports_the_target_and_says_while_workers_do(tmp_path, small_db, monkeypatch, capsys):
     import os
 
@@ -276,6 +290,7 @@ def test_the_controller_never_imports_the_target_and_says_while_workers_do(tmp_p
     assert "starting: 0 of 1 worker processes ready after" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_target_slower_to_open_than_the_startup_timeout_is_one_line(tmp_path, small_db, monkeypatch, capsys):
     monkeypatch.setenv("MLSTRESS_IMPORT_DELAY", "5")
     started = time.monotonic()
@@ -288,6 +303,7 @@ def test_a_target_slower_to_open_than_the_startup_timeout_is_one_line(tmp_path, 
     assert time.monotonic() - started < 4
 
 
+@pytest.mark.slow
 def test_a_missing_function_is_reported_by_the_workers_in_one_line(tmp_path, small_db, capsys):
     code = main(["run", "--headless", "--target", "python:pipeline_fixtures:no_such_function", "--users-db",
                  str(small_db), "--concurrency", "1", "--duration", "1", "--out", str(tmp_path / "run")])
@@ -296,6 +312,7 @@ def test_a_missing_function_is_reported_by_the_workers_in_one_line(tmp_path, sma
     assert "no function 'no_such_function'" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_run_directory_removed_mid_run_still_prints_the_summary_and_names_the_path(tmp_path, capsys):
     import shutil
     import threading
@@ -323,6 +340,7 @@ def test_a_run_directory_removed_mid_run_still_prints_the_summary_and_names_the_
     assert "Traceback" not in printed.out + printed.err
 
 
+@pytest.mark.slow
 def test_under_a_real_memory_limit_the_users_that_could_not_start_are_said(tmp_path):
     """`--concurrency 600` in an address space too small for 600 thread stacks: said, and never exit 0."""
     import os

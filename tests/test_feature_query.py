@@ -117,6 +117,7 @@ def test_user_mixes_sample_from_user_stats_reproducibly(small_db):
     assert sorted(heavy.event_counts.tolist()) == top
 
 
+@pytest.mark.slow
 def test_every_request_carries_its_users_event_count(tmp_path, small_db):
     engine = LoadEngine(SQLiteTarget(small_db), LoadSpec(concurrency=2, requests=400),
                         run_dir=tmp_path)

@@ -132,6 +132,7 @@ def test_progress_bar_shows_rows_per_second():
     assert text.startswith("\r") and "rows/s" in text and "1,000/1,000 events" in text and "100%" in text
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_no_temporary_file_behind(tmp_path):
     import signal
     import subprocess

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from mlstress_tui.cli import main
 from mlstress_tui.load.engine import LoadEngine
@@ -27,6 +28,7 @@ def test_the_stratified_mix_gives_every_stratum_the_same_share(small_db):
     assert per_stratum.tolist() == [20] * len(strata)
 
 
+@pytest.mark.slow
 def test_workers_count_every_stratum_exactly(tmp_path, small_db):
     engine = LoadEngine(SQLiteTarget(small_db),
                         LoadSpec(concurrency=2, user_mix="stratified", requests_per_group=15), run_dir=tmp_path)
@@ -41,6 +43,7 @@ def test_workers_count_every_stratum_exactly(tmp_path, small_db):
         assert stratum.min_events <= group.mean_events <= stratum.max_events
 
 
+@pytest.mark.slow
 def test_outliers_finds_a_known_breach_within_a_quarter(tmp_path, small_db, monkeypatch, capsys):
     # 0.5 ms + 0.01 ms per event against a 5 ms budget: users past 450 events breach.
     monkeypatch.setenv("MLSTRESS_LINEAR_DB", str(small_db))
@@ -58,6 +61,7 @@ def test_outliers_finds_a_known_breach_within_a_quarter(tmp_path, small_db, monk
     assert "breach event count" in out and "cache or precompute" in out
 
 
+@pytest.mark.slow
 def test_edge_users_report_a_crash_on_nulls_by_class(tmp_path, small_db, monkeypatch):
     monkeypatch.setenv("MLSTRESS_LINEAR_DB", str(small_db))
     engine = LoadEngine(PythonTarget("pipeline_fixtures:crashes_on_nulls"),

@@ -39,6 +39,7 @@ def service():
         yield running
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("middle, url_readable, dsn_readable", PASSWORDS)
 @pytest.mark.parametrize("where", ["url", "dsn"])
 def test_a_password_with_any_reserved_character_reaches_no_output(where, middle, url_readable, dsn_readable, service,
@@ -82,6 +83,7 @@ def test_a_users_database_with_a_bad_event_count_is_one_line(bad, small_db, tmp_
     assert "\x1b" not in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("body, headers, sent_as", [
     ('{"user": "{user_id}"}', [], "application/json"),
     (' [ "{user_id}" ]', [], "application/json"),
@@ -106,6 +108,7 @@ def test_a_json_body_is_sent_as_json_unless_a_header_says_otherwise(body, header
         assert b"{user_id}" not in request["body"] and b"USR" in request["body"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first_delay_s, timeout, code, fragment", [
     (1.5, "0.4", 2, "answered nothing within 0.4 s (something is listening)"),
     pytest.param(1.0, "4", 0, None, marks=pytest.mark.slow),
@@ -277,6 +280,7 @@ def test_show_with_bad_themes_beside_it_still_writes_the_panel(bad_themes, small
     assert len(err) == len(BAD_THEMES) and all(line.endswith("; skipped") for line in err), err
 
 
+@pytest.mark.slow
 async def test_the_dashboard_with_bad_themes_beside_it_runs_to_its_end(bad_themes, tmp_path) -> None:
     from mlstress_tui.tui.app import DashboardApp
     from tui_fakes import HISTORY, FakeEngine, fake_session
@@ -409,6 +413,7 @@ def test_ray_reaches_the_sessions_of_outliers_and_of_every_accept_stage(small_db
     assert seen == [("10.0.0.7:6390", "stop")] * (1 + len(stages))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how, kind", [
     ("int", "5"), ("tuple", "('a', 1)"), ("escapes", "kind\\x1b[31m"),
     ("kind_raises", "undescribable_error"), ("str_raises", "undescribable_error"),

@@ -27,6 +27,7 @@ def summary_of(path):
     return json.loads((path / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_closed_and_open_loop_against_the_service_never_write_its_secrets(service, small_db, tmp_path, capsys):
     host = service.removeprefix("http://")
     url = f"http://robot:pw-Secret-77@{host}/predict/{{user_id}}?token=tok-Secret-88"
@@ -42,6 +43,7 @@ def test_closed_and_open_loop_against_the_service_never_write_its_secrets(servic
             assert secret not in written + printed.out + printed.err
 
 
+@pytest.mark.slow
 def test_unknown_users_are_missing_user_and_edge_users_are_named(service, small_db, tmp_path):
     engine = LoadEngine(HttpTarget(url=f"{service}/features/{{user_id}}"),
                         LoadSpec(concurrency=2, user_mix="edge", requests=80), run_dir=tmp_path, users_db=small_db)
@@ -50,6 +52,7 @@ def test_unknown_users_are_missing_user_and_edge_users_are_named(service, small_
     assert 15 <= summary["errors_by_kind"]["missing_user"] <= 25  # the unknown-user quarter of the edge mix
 
 
+@pytest.mark.slow
 def test_5xx_slow_responses_and_a_server_that_goes_away_are_errors_by_kind(small_db, tmp_path):
     with reference_service(small_db, "--fail-rate", "1") as (base, _):
         summary = RunSession(LoadEngine(HttpTarget(url=f"{base}/features/{{user_id}}"),
@@ -76,6 +79,7 @@ def test_5xx_slow_responses_and_a_server_that_goes_away_are_errors_by_kind(small
     assert summary["requests"] == summary["ok"] + summary["errors"] + summary["unfinished"]
 
 
+@pytest.mark.slow
 def test_concurrency_changes_at_run_time_against_the_service(service, small_db, tmp_path):
     engine = LoadEngine(HttpTarget(url=f"{service}/features/{{user_id}}"), LoadSpec(concurrency=1, duration_s=2.0),
                         run_dir=tmp_path, users_db=small_db)
@@ -101,6 +105,7 @@ def test_bad_http_input_is_one_line_and_exit_2(small_db, tmp_path, capsys, argv,
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.slow
 def test_sigint_against_a_service_writes_the_summary_and_leaves_no_worker(service, small_db, tmp_path):
     import os
     import signal
@@ -170,6 +175,7 @@ def test_a_body_that_is_not_the_json_promised_is_bad_response(path, expect_json,
             live.close(handle)
 
 
+@pytest.mark.slow
 def test_bad_responses_are_counted_by_kind_in_a_run(tmp_path):
     from http_fixtures import stub_service
 
@@ -180,6 +186,7 @@ def test_bad_responses_are_counted_by_kind_in_a_run(tmp_path):
     assert summary["requests"] == 20 and summary["errors_by_kind"] == {"bad_response": 20}
 
 
+@pytest.mark.slow
 def test_the_reference_service_keeps_the_contract_features_as_json_and_404_for_unknown(service, small_db, tmp_path):
     engine = LoadEngine(HttpTarget(url=f"{service}/predict/{{user_id}}", expect_json=True),
                         LoadSpec(concurrency=2, user_mix="edge", requests=40), run_dir=tmp_path, users_db=small_db)

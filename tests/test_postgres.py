@@ -24,6 +24,7 @@ def rows(sqlite_path, dsn, query):
         return lite.execute(query).fetchall(), [tuple(row) for row in pg.execute(query).fetchall()]
 
 
+@pytest.mark.slow
 def test_the_same_seed_writes_the_same_rows_as_the_sqlite_file(small_db, pg_small):
     for query in ("SELECT * FROM users ORDER BY user_id",
                   "SELECT * FROM mlstress_user_stats ORDER BY user_id",
@@ -55,6 +56,7 @@ def test_the_feature_vector_is_the_same_in_both_dialects(small_db, pg_small):
                 postgres_features.fetch_features(pg, "NOUSER000001")
 
 
+@pytest.mark.slow
 def test_generate_refuses_existing_tables_and_an_interrupted_load_leaves_them(pg_small, capsys):
     assert main(["generate", "--dsn", pg_small, "--users", "50"]) == 2
     assert "already holds table(s)" in capsys.readouterr().err
@@ -73,6 +75,7 @@ def test_generate_refuses_existing_tables_and_an_interrupted_load_leaves_them(pg
         assert leftovers.fetchone()[0] == 0
 
 
+@pytest.mark.slow
 def test_a_run_against_postgres_is_read_only_and_never_writes_the_password(pg_small, tmp_path, capsys):
     secret = "s3cret-Pw-XYZ"
     dsn = pg_small.replace("postgres@", f"postgres:{secret}@")  # trust auth takes any password
@@ -111,6 +114,7 @@ def test_a_database_without_the_tables_is_named(pg_dsn, tmp_path, capsys):
     assert "lacks table(s)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_terminated_backends_are_connection_lost_and_the_run_goes_on(pg_small, tmp_path):
     engine = LoadEngine(PostgresTarget(pg_small), LoadSpec(concurrency=2, duration_s=4.0), run_dir=tmp_path)
     session = RunSession(engine, run_dir=tmp_path)
@@ -133,6 +137,7 @@ def test_terminated_backends_are_connection_lost_and_the_run_goes_on(pg_small, t
     assert late and all(line["requests"] > 100 and line["errors"] == 0 for line in late)
 
 
+@pytest.mark.slow
 def test_the_pool_saturation_preset_says_the_pool_is_the_bottleneck(pg_small, tmp_path, capsys):
     # The small database answers faster than the default one: offer far more than one connection serves.
     code = main(["run", "--headless", "--dsn", pg_small, "--preset", "pool-saturation", "--rate", "20000",
@@ -144,6 +149,7 @@ def test_the_pool_saturation_preset_says_the_pool_is_the_bottleneck(pg_small, tm
     assert ">> the pool, not the database" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_an_empty_dsn_takes_libpq_s_environment_as_psql_does(pg_small, tmp_path, monkeypatch):
     from psycopg.conninfo import conninfo_to_dict
 

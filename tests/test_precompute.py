@@ -38,6 +38,7 @@ def cached(url: str, user_id: str) -> dict:
         client.close()
 
 
+@pytest.mark.slow
 def test_redis_holds_what_the_serving_query_returns_for_every_user(small_db, redis_url, tmp_path, capsys):
     assert main(["precompute", "--db", str(small_db), "--redis", redis_url, "--out", str(tmp_path)]) == 0
     groups = edge_users(small_db)

@@ -20,6 +20,8 @@ from mlstress_tui.load.targets.python import PythonTarget
 from mlstress_tui.session import RunSession
 from ray_fixtures import ray_cluster  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.slow  # every test here is process-level: seconds each
+
 
 def run_session(tmp_path, target: str = "sleep:1ms", during=None, **load) -> tuple[RunSession, dict]:
     engine = LoadEngine(parse_target(target), LoadSpec(ray="auto", workers=2, **load), run_dir=tmp_path)

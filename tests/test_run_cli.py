@@ -31,6 +31,7 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
         assert fragment in lines[0]
 
 
+@pytest.mark.slow
 def test_headless_run_prints_progress_and_summary_and_writes_files(capsys, tmp_path):
     code, out, err = run_cli(capsys, "run", "--headless", "--target", "sleep:1ms", "--concurrency", "2",
                              "--duration", "2.2", "--out", str(tmp_path))
@@ -43,6 +44,7 @@ def test_headless_run_prints_progress_and_summary_and_writes_files(capsys, tmp_p
     assert (tmp_path / "intervals.jsonl").read_text().count("\n") >= 2
 
 
+@pytest.mark.slow
 def test_sqlite_run_on_a_generated_database(capsys, tmp_path, small_db):
     code, out, err = run_cli(capsys, "run", "--db", str(small_db), "--concurrency", "2", "--requests", "300",
                              "--user-mix", "weighted", "--out", str(tmp_path))
@@ -53,6 +55,7 @@ def test_sqlite_run_on_a_generated_database(capsys, tmp_path, small_db):
     assert summary["target"]["kind"] == "sqlite"
 
 
+@pytest.mark.slow
 def test_a_query_returning_no_row_is_a_missing_user_error(capsys, tmp_path, small_db):
     query = tmp_path / "none.sql"
     query.write_text("SELECT user_id FROM users WHERE user_id = :user_id AND 0")
@@ -125,6 +128,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_stops_the_run_writes_the_summary_and_leaves_no_worker(tmp_path, signum):
     process = subprocess.Popen(

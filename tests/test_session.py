@@ -24,6 +24,7 @@ def pump_for(session: RunSession, seconds: float) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_change_across_two_workers_never_records_a_level_nobody_chose(tmp_path):
     # 6 -> 12 users over 2 workers: both apply the change at the same tick boundary, so no tick mixes 3 + 6.
     engine = LoadEngine(parse_target("sleep:2ms"), LoadSpec(concurrency=6, workers=2), run_dir=tmp_path)
@@ -43,6 +44,7 @@ def test_a_change_across_two_workers_never_records_a_level_nobody_chose(tmp_path
     assert summary["requests"] == sum(line["requests"] for line in lines)
 
 
+@pytest.mark.slow
 def test_the_ramp_finds_the_knee_of_a_four_slot_pool(tmp_path):
     # sleep:5ms through 4 slots saturates at 4 users (800 req/s): the ground truth of the ramp.
     engine = LoadEngine(parse_target("sleep:5ms"), LoadSpec(concurrency=1, pool_size=4), run_dir=tmp_path)
@@ -62,6 +64,7 @@ def test_the_ramp_finds_the_knee_of_a_four_slot_pool(tmp_path):
     assert [level["level"] for level in summary["levels"]] == [1.0, 2.0, 4.0, 8.0]
 
 
+@pytest.mark.slow
 def test_a_ramp_whose_first_step_breaks_the_sla_ends_there(tmp_path):
     engine = LoadEngine(parse_target("sleep:2ms"), LoadSpec(concurrency=2), run_dir=tmp_path)
     session = RunSession(engine, run_dir=tmp_path, sla_p95_ms=1.0)
@@ -105,6 +108,7 @@ def test_poisson_arrivals_keep_the_mean_rate_and_are_bursty_and_seeded():
     assert not np.array_equal(poisson, due_times("poisson", 2))
 
 
+@pytest.mark.slow
 def test_the_ramp_command_headless_prints_the_steps_and_writes_ramp_json(capsys, tmp_path):
     code = main(["ramp", "--headless", "--target", "sleep:5ms", "--pool-size", "4", "--max", "8",
                  "--step-duration", "0.5", "--out", str(tmp_path)])

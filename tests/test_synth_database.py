@@ -35,6 +35,7 @@ def scalar(conn: sqlite3.Connection, sql: str, *params):
     return conn.execute(sql, params).fetchone()[0]
 
 
+@pytest.mark.slow
 def test_schema_and_indexes(conn):
     columns = {
         table: [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
@@ -72,6 +73,7 @@ def test_formats(conn):
     assert types == {("integer", "real")}
 
 
+@pytest.mark.slow
 def test_mean_events_per_user_is_the_one_asked_for(generated, conn):
     result, _ = generated
     events = scalar(conn, "SELECT count(*) FROM events")
@@ -85,6 +87,7 @@ def test_heaviest_users_reach_ten_times_the_mean(conn):
     assert heaviest.min() >= 10 * MEAN
 
 
+@pytest.mark.slow
 def test_user_stats_match_events_one_row_per_user_in_user_order(conn):
     stats = conn.execute("SELECT rowid, user_id, event_count FROM mlstress_user_stats ORDER BY rowid").fetchall()
     assert [row[0] for row in stats] == list(range(1, USERS + 1))
@@ -93,6 +96,7 @@ def test_user_stats_match_events_one_row_per_user_in_user_order(conn):
     assert all(count == actual.get(user_id, 0) for _, user_id, count in stats)
 
 
+@pytest.mark.slow
 def test_no_event_before_signup_and_none_after_the_reference_date(conn):
     before_signup = scalar(
         conn,
@@ -113,6 +117,7 @@ def test_amount_is_positive_on_purchases_only(conn):
     assert scalar(conn, "SELECT count(*) FROM events WHERE event_type = 'purchase'") > 0
 
 
+@pytest.mark.slow
 def test_events_are_stored_in_timestamp_order_users_scattered(conn):
     out_of_order = scalar(
         conn,
@@ -134,6 +139,7 @@ def test_events_are_stored_in_timestamp_order_users_scattered(conn):
     assert (last - first) / total > 0.3
 
 
+@pytest.mark.slow
 def test_timestamps_have_a_time_of_day(conn):
     hours = {row[0] for row in conn.execute("SELECT DISTINCT substr(event_timestamp, 12, 2) FROM events")}
     assert hours == {f"{hour:02d}" for hour in range(24)}
@@ -141,6 +147,7 @@ def test_timestamps_have_a_time_of_day(conn):
     assert midnight / scalar(conn, "SELECT count(*) FROM events") < 0.001
 
 
+@pytest.mark.slow
 def test_item_popularity_is_skewed(conn):
     per_item = sorted((row[0] for row in conn.execute("SELECT count(*) FROM events GROUP BY item_id")), reverse=True)
     assert sum(per_item[:500]) / sum(per_item) > 0.4
@@ -217,6 +224,7 @@ def checksum(path) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.slow
 def test_same_seed_same_database_different_seed_different(tmp_path):
     paths = {}
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
@@ -254,6 +262,7 @@ def test_interrupted_generation_leaves_nothing_behind(tmp_path):
     assert not any(thread.name == "synth-prefetch" for thread in threading.enumerate())
 
 
+@pytest.mark.slow
 def test_interrupt_inside_a_long_sqlite_statement_leaves_nothing_behind(tmp_path, monkeypatch):
     """Ctrl-C while SQLite runs (say, building an index) aborts the statement and cleans up too."""
     from mlstress_tui.synth import generator
@@ -267,6 +276,7 @@ def test_interrupt_inside_a_long_sqlite_statement_leaves_nothing_behind(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_progress_reports_every_event(tmp_path):
     calls = []
     result = generate_sqlite(

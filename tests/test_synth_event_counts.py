@@ -12,6 +12,7 @@ def counts_for(users: int, mean: float = 45.0, cap: int = 45_000, edge_cases: bo
     return draw_event_counts(np.random.default_rng(seed), users, mean, cap, edge_cases)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("users", [2_000, 20_000, 200_000])
 @pytest.mark.parametrize("mean", [1.0, 7.5, 45.0])
 def test_realized_mean_is_the_one_asked_for(users, mean):

@@ -93,6 +93,7 @@ EDITS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EDITS)
 def test_a_hand_edited_profile_is_one_line_naming_the_key(name, base_profile, tmp_path, capsys):
     change, words = EDITS[name]

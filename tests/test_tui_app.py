@@ -36,6 +36,7 @@ async def press_applied(pilot, *keys: str) -> None:
             await pilot.pause(0.02)
 
 
+@pytest.mark.slow
 async def test_plus_adds_one_user(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -44,6 +45,7 @@ async def test_plus_adds_one_user(engine: FakeEngine) -> None:
     assert engine.concurrency == 18
 
 
+@pytest.mark.slow
 async def test_a_burst_of_level_keys_is_one_change_a_clock_tick(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -55,6 +57,7 @@ async def test_a_burst_of_level_keys_is_one_change_a_clock_tick(engine: FakeEngi
     assert load_calls(engine) == [("set_concurrency", 17), ("set_concurrency", 216)]
 
 
+@pytest.mark.slow
 async def test_minus_and_brackets_change_concurrency(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -66,6 +69,7 @@ async def test_minus_and_brackets_change_concurrency(engine: FakeEngine) -> None
     assert load_calls(engine) == [("set_concurrency", 32), ("set_concurrency", 31), ("set_concurrency", 16)]
 
 
+@pytest.mark.slow
 async def test_minus_is_dimmed_at_one_user(tmp_path: Path) -> None:
     engine = FakeEngine(tmp_path / "run", script=HISTORY, concurrency=1)
     app = DashboardApp(fake_session(engine))
@@ -77,6 +81,7 @@ async def test_minus_is_dimmed_at_one_user(tmp_path: Path) -> None:
     assert load_calls(engine) == []
 
 
+@pytest.mark.slow
 async def test_open_loop_keys_change_the_rate_by_ten_percent(tmp_path: Path) -> None:
     engine = FakeEngine(tmp_path / "run", script=HISTORY, mode="open", rate=100.0)
     app = DashboardApp(fake_session(engine))
@@ -87,6 +92,7 @@ async def test_open_loop_keys_change_the_rate_by_ten_percent(tmp_path: Path) -> 
     assert load_calls(engine) == [("set_rate", 110.0), ("set_rate", 100.0), ("set_rate", 200.0)]
 
 
+@pytest.mark.slow
 async def test_p_pauses_then_resumes(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -100,6 +106,7 @@ async def test_p_pauses_then_resumes(engine: FakeEngine) -> None:
     assert load_calls(engine) == [("pause", None), ("resume", None)]
 
 
+@pytest.mark.slow
 async def test_m_switches_to_open_loop_and_plus_then_moves_the_rate(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -113,6 +120,7 @@ async def test_m_switches_to_open_loop_and_plus_then_moves_the_rate(engine: Fake
     assert load_calls(engine)[1][0] == "set_rate"
 
 
+@pytest.mark.slow
 async def test_r_runs_the_ramp_controller_which_owns_the_level_until_r_again(engine: FakeEngine) -> None:
     session = fake_session(engine)
     app = DashboardApp(session)
@@ -132,6 +140,7 @@ async def test_r_runs_the_ramp_controller_which_owns_the_level_until_r_again(eng
     assert ("ramp_end", ) == engine.notes[-1][:1]
 
 
+@pytest.mark.slow
 async def test_s_writes_an_svg_into_the_run_dir(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -144,6 +153,7 @@ async def test_s_writes_an_svg_into_the_run_dir(engine: FakeEngine) -> None:
     assert "live" in text and "stats" in text
 
 
+@pytest.mark.slow
 async def test_q_finishes_the_engine_writes_the_summary_and_exits(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -156,6 +166,7 @@ async def test_q_finishes_the_engine_writes_the_summary_and_exits(engine: FakeEn
     assert not app.is_running
 
 
+@pytest.mark.slow
 async def test_ctrl_c_finishes_and_exits_with_130(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -166,6 +177,7 @@ async def test_ctrl_c_finishes_and_exits_with_130(engine: FakeEngine) -> None:
     assert app.return_code == 130
 
 
+@pytest.mark.slow
 async def test_a_bounded_run_shows_its_final_state_and_waits_for_q(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -194,6 +206,7 @@ async def test_a_bounded_run_shows_its_final_state_and_waits_for_q(engine: FakeE
     assert app.return_code == 0
 
 
+@pytest.mark.slow
 async def test_t_cycles_the_shipped_themes(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     names = [theme.name for theme in load_themes().themes]
@@ -206,6 +219,7 @@ async def test_t_cycles_the_shipped_themes(engine: FakeEngine) -> None:
         assert app.theme == names[0]
 
 
+@pytest.mark.slow
 async def test_theme_from_the_constructor(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine), theme="mlstress-day")
     async with app.run_test(size=SIZE):
@@ -213,6 +227,7 @@ async def test_theme_from_the_constructor(engine: FakeEngine) -> None:
         assert not app.current_theme.dark
 
 
+@pytest.mark.slow
 async def test_a_broken_theme_file_is_reported_and_skipped(engine: FakeEngine, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     themes = tmp_path / "themes"
@@ -231,6 +246,7 @@ async def test_a_broken_theme_file_is_reported_and_skipped(engine: FakeEngine, t
         assert any("unknown theme 'broken'" in message for message in messages)
 
 
+@pytest.mark.slow
 async def test_help_lists_the_keys_and_closes(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -248,6 +264,7 @@ async def test_help_lists_the_keys_and_closes(engine: FakeEngine) -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
+@pytest.mark.slow
 async def test_the_command_palette_offers_the_keys(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE):
@@ -257,6 +274,7 @@ async def test_the_command_palette_offers_the_keys(engine: FakeEngine) -> None:
     assert "Screenshot" not in titles
 
 
+@pytest.mark.slow
 async def test_the_screen_shows_what_the_engine_reported(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine, sla_p95_ms=5.0))
     async with app.run_test(size=SIZE) as pilot:
@@ -273,6 +291,7 @@ def test_the_stylesheet_uses_theme_variables_not_hex_colours() -> None:
     assert not re.search(r":[^;{}]*#[0-9a-fA-F]{3,8}\b", css)
 
 
+@pytest.mark.slow
 async def test_an_empty_second_with_users_stuck_is_a_breach_not_good_news(tmp_path: Path) -> None:
     from mlstress_tui.results.interval_stats import IntervalStats
 
@@ -289,6 +308,7 @@ async def test_an_empty_second_with_users_stuck_is_a_breach_not_good_news(tmp_pa
         assert "8 users stuck in the target" in str(app.query_one("#errors").render())
 
 
+@pytest.mark.slow
 async def test_o_shows_the_heavy_users_table_and_the_breach_on_the_scatter(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine), refresh_hz=20)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -302,6 +322,7 @@ async def test_o_shows_the_heavy_users_table_and_the_breach_on_the_scatter(engin
         assert app.query_one("#errors").display
 
 
+@pytest.mark.slow
 async def test_a_shows_the_whole_run_against_its_sla(engine: FakeEngine) -> None:
     from mlstress_tui.tui.screens.acceptance_screen import AcceptanceScreen
 
@@ -320,6 +341,7 @@ async def test_a_shows_the_whole_run_against_its_sla(engine: FakeEngine) -> None
         assert not isinstance(app.screen, AcceptanceScreen)
 
 
+@pytest.mark.slow
 async def test_m_starts_the_open_loop_below_the_throughput_just_measured(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -331,6 +353,7 @@ async def test_m_starts_the_open_loop_below_the_throughput_just_measured(engine:
         assert engine.rate == pytest.approx(round(steady * 0.8, 1), rel=0.02)
 
 
+@pytest.mark.slow
 async def test_the_heavy_users_table_fits_an_80_column_screen(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine), refresh_hz=20)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -356,6 +379,7 @@ class RayFakeEngine(FakeEngine):
         return NODES
 
 
+@pytest.mark.slow
 async def test_n_shows_each_node_in_a_ray_run(tmp_path: Path) -> None:
     from mlstress_tui.tui.screens.nodes_screen import NodesScreen
 
@@ -373,6 +397,7 @@ async def test_n_shows_each_node_in_a_ray_run(tmp_path: Path) -> None:
         assert not isinstance(app.screen, NodesScreen)
 
 
+@pytest.mark.slow
 async def test_the_nodes_key_is_hidden_without_ray(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -37,18 +37,21 @@ async def settle(pilot: Pilot) -> None:
     await pilot.wait_for_scheduled_animations()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES.keys())
 def test_running_screen(snap_compare, size: str) -> None:
     app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES.keys())
 def test_finished_screen(snap_compare, size: str) -> None:
     app = DashboardApp(fake_session(fake_engine(finished=True), sla_p95_ms=20.0))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
 
 
+@pytest.mark.slow
 def test_light_theme(snap_compare) -> None:
     app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0), theme="mlstress-day")
     assert snap_compare(app, terminal_size=(120, 40), run_before=settle)
@@ -80,6 +83,7 @@ ACCEPTANCE_REPORT = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES.keys())
 def test_acceptance_panel(snap_compare, size: str) -> None:
     from mlstress_tui.tui.acceptance_view import AcceptanceApp

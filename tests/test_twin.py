@@ -56,6 +56,7 @@ def heavy_source(tmp_path_factory):
     return path, profile_of(path)
 
 
+@pytest.mark.slow
 def test_profile_holds_the_shape(heavy_source):
     path, profile = heavy_source
     assert profile["schema"] == "mlstress.profile/1"
@@ -94,6 +95,7 @@ def test_a_rare_category_is_not_named(tmp_path, small_db):
     assert profile["mixes"]["segment"]["other"] == pytest.approx(5 / 2000)
 
 
+@pytest.mark.slow
 def test_round_trip_stays_within_tolerance_at_full_and_half_scale(heavy_source, tmp_path):
     path, profile = heavy_source
     for scale in (1.0, 0.5):
@@ -113,6 +115,7 @@ def test_round_trip_stays_within_tolerance_at_full_and_half_scale(heavy_source, 
         assert result.users == round(20_000 * scale)
 
 
+@pytest.mark.slow
 def test_a_twin_keeps_the_profiles_dates_categories_and_missing_fields(heavy_source, tmp_path):
     _, profile = heavy_source
     profile = {**profile,
@@ -156,6 +159,7 @@ def test_a_mapping_reads_a_database_named_differently(small_db, tmp_path):
         assert mapped[key] == reference[key], key
 
 
+@pytest.mark.slow
 def test_profile_and_generate_commands(heavy_source, tmp_path, capsys):
     path, _ = heavy_source
     profile = tmp_path / "profile.toml"
@@ -197,6 +201,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, words, small_db, tmp_path, capsy
     assert not (tmp_path / "out.any").exists()
 
 
+@pytest.mark.slow
 def test_twin_on_postgres(pg_small, small_db, tmp_path, capsys):
     """Profile a PostgreSQL database, and generate a twin into one (its own schema), fit table in mlstress_meta."""
     import psycopg
@@ -265,6 +270,7 @@ def test_a_placeholder_date_in_a_profile_is_one_line(heavy_source, tmp_path, cap
     assert "placeholder date" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("scale", [0.01, 0.1, pytest.param(1.0, marks=pytest.mark.slow)])
 def test_the_fit_table_holds_at_small_and_full_scale_for_every_seed(heavy_source, tmp_path, scale, seed):
@@ -286,6 +292,7 @@ def test_the_fit_table_holds_at_small_and_full_scale_for_every_seed(heavy_source
     assert fit["segment premium"]["ok"] is True and fit["segment premium"]["twin"] > 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
 def test_the_heaviest_user_is_kept_when_the_others_give_up_little_and_the_total_always_holds(seed):
     knots = [(0.03 + 1e-9, 1.0), (0.5, 10.0), (0.9, 40.0), (0.99, 200.0), (0.999, 900.0)]
@@ -296,7 +303,9 @@ def test_the_heaviest_user_is_kept_when_the_others_give_up_little_and_the_total_
         assert bool(counts.max() == cap) is kept
 
 
-def test_a_twin_of_a_mapped_schema_speaks_the_reference_schema(small_db, tmp_path, capsys):
+@pytest.mark.slow
+def test_a_twin_of_a_mapped_schema_speaks_the_reference_schema(small_db, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the fit table fits its terminal; this test reads whole labels
     foreign = tmp_path / "orders.sqlite"
     with sqlite3.connect(small_db) as source, sqlite3.connect(foreign) as target:
         source.backup(target)
@@ -353,6 +362,7 @@ def test_no_single_rows_amount_or_count_appears_verbatim(small_db, tmp_path):
     assert {"events_per_user.max", "purchases.spend.max", "purchases.spend.min"} <= set(coarse["coarsened"])
 
 
+@pytest.mark.slow
 def test_the_profile_file_says_its_extremes_are_coarsened(small_db, tmp_path, capsys):
     coarse, exact = tmp_path / "coarse.toml", tmp_path / "exact.toml"
     assert main(["profile", "--db", str(small_db), "--out", str(coarse)]) == 0
@@ -366,6 +376,7 @@ def test_the_profile_file_says_its_extremes_are_coarsened(small_db, tmp_path, ca
     assert "kept (profile coarsened)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_an_empty_source_is_refused_when_it_is_profiled(tmp_path, capsys):
     empty = tmp_path / "empty.sqlite"
     with sqlite3.connect(empty) as connection:
