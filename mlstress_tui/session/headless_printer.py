@@ -49,15 +49,43 @@ def fault_line(event: RunEvent) -> str:
     return str(get("reason", kind.value))
 
 
-def node_lines(nodes: list[dict[str, Any]]) -> list[str]:
-    """The per-node table of a Ray run."""
+def event_line(event: RunEvent) -> str:
+    """Any event of a run as one whole line (the dashboard's run log): a fault, a ramp's step, a change of load."""
+    kind, get = event.kind, event.get
+    if event.is_fault:
+        return fault_line(event)
+    if kind in (EventKind.RAMP_STEP, EventKind.RAMP_END):
+        return str(get("text") or kind.value)
+    if kind == EventKind.CONCURRENCY:
+        return f"users {get('from')} → {get('to')}"
+    if kind == EventKind.RATE:
+        before, after = get("from"), get("to")
+        return f"rate {before or 0:,.1f} → {after or 0:,.1f} req/s"
+    if kind == EventKind.MODE:
+        return f"{get('from')} loop → {get('to')} loop"
+    if kind == EventKind.PAUSE:
+        return "paused"
+    if kind == EventKind.RESUME:
+        return "resumed"
+    if kind == EventKind.DURATION_REACHED:
+        return "the run's duration was reached"
+    details = ", ".join(f"{key} {value}" for key, value in event.details.items())
+    return f"{kind.value}: {details}" if details else kind.value
+
+
+def node_lines(nodes: list[dict[str, Any]], *, run_verdict: str | None = None) -> list[str]:
+    """The per-node table of a Ray run; with the run's harness verdict, a line when a node's own differs from it."""
     if not nodes:
         return []
-    lines = [f"  {'node':<18} {'actors':>6} {'offered':>11} {'achieved':>11} {'p99':>8}  verdict"]
+    lines = [f"  {'node':<18} {'actors':>6} {'offered':>11} {'achieved':>11} {'p99':>8}  node's harness"]
     for node in nodes:
         offered = f"{node['rate']:,.0f} req/s" if "rate" in node else f"{node['concurrency']} users"
         lines.append(f"  {node['node'][:18]:<18} {node['actors_alive']:>3}/{node['actors']:<2} {offered:>11} "
                      f"{node['throughput_rps']:>7,.0f} r/s {format_ms(node['p99_ms']):>8}  {node['harness_verdict']}")
+    if run_verdict is not None and any(node["harness_verdict"] != run_verdict for node in nodes):
+        # A node's column judges that node's own timer and cores; the run's verdict also weighs the load held.
+        lines.append(f"  the run's harness verdict is {run_verdict}: a node's column judges only that node's "
+                     "timer and cores")
     return lines
 
 
@@ -171,7 +199,7 @@ def print_summary(snapshot: RunSnapshot, run_dir: Path, out: TextIO, write_error
               f"{figures.late_returns:,} calls returned after their deadline (counted once, as timeouts)", file=out)
     for event in snapshot.faults:
         print(f"  !! {fault_line(event)}", file=out)
-    for line in node_lines(snapshot.nodes or []):
+    for line in node_lines(snapshot.nodes or [], run_verdict=snapshot.harness["verdict"]):
         print(line, file=out)
     harness = snapshot.harness
     lag = harness["hiccup_ms"]
