@@ -26,7 +26,8 @@ from mlstress_tui.errors import (EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_INCOMPLE
                                  UsageError)
 from mlstress_tui.paths import default_run_dir
 from mlstress_tui.presets import Preset, load_preset
-from mlstress_tui.report.acceptance_report import build_report, write_reports
+from mlstress_tui import __version__
+from mlstress_tui.report.acceptance_report import build_report, cliff_view, heavy_view, write_reports
 from mlstress_tui.results.kinds import CLOSED, OPEN
 from mlstress_tui.session import RUN_ENDED, RampPlan, RunSession
 from mlstress_tui.stages import (COMPLETED, COULD_NOT_START, DID_NOT_END, INCOMPLETE, INTERRUPTED, NOT_RUN, PASS,
@@ -231,6 +232,9 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
     database: dict = {}
     faulted = False  # a stage lost a worker or its files: a pass is then not a clean pass
     target: dict = {}
+    # What the acceptance panel draws: the first ramp's steps, the first heavy-user stage's strata.
+    cliff: dict | None = None
+    heavy: dict | None = None
     for number, stage in enumerate(preset.stages, start=1):
         if stop.is_set() or any(end.status == INTERRUPTED for end in ends.values()):
             ends[stage.name] = StageEnd(NOT_RUN, INTERRUPTED_BEFORE)
@@ -252,6 +256,10 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
                 summaries[stage.name] = {"run_dir": _relative(session.run_dir, report_dir)}
             continue
         _print_stage_extras(stage, session)
+        if isinstance(stage, RampStage) and cliff is None:
+            cliff = cliff_view(session.ramp_report, stage=stage.name)
+        if isinstance(stage, OutliersStage) and heavy is None:
+            heavy = heavy_view(session.reports.get("outliers.json"), stage=stage.name)
         summary = session.summary or {}
         measured[stage.name] = stage_metrics(stage, session)
         why_missing[stage.name] = stage_gaps(stage, session)
@@ -273,6 +281,9 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
                           validity=validities)
     report["target"] = target
     report["label"] = args.label
+    report["tool_version"] = __version__
+    report["cliff"] = cliff
+    report["heavy_users"] = heavy
     # A signal after the last stage ended stopped nothing: the suite is complete, and judged so.
     interrupted = any(end.status == INTERRUPTED or end.reason == INTERRUPTED_BEFORE for end in ends.values())
     report["interrupted"] = interrupted
