@@ -9,6 +9,9 @@ import pytest
 
 from mlstress_tui.tui import app as app_module
 from mlstress_tui.tui.app import DashboardApp
+from textual.widgets._footer import FooterKey
+
+from mlstress_tui.tui.keys import DASHBOARD_KEYS
 from mlstress_tui.tui.screens.help_screen import HelpScreen
 from mlstress_tui.tui.themes import load_themes
 from mlstress_tui.tui.widgets.final_banner import FinalBanner
@@ -224,7 +227,7 @@ async def test_a_broken_theme_file_is_reported_and_skipped(engine: FakeEngine, t
     app = DashboardApp(fake_session(engine), theme="broken")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        messages = [notification.message for notification in app._notifications]
+        messages = [message for _, message, _ in app.said]
         assert app.theme == "good"
         assert any("broken.toml" in message for message in messages)
         assert any("garbled.toml" in message for message in messages)
@@ -309,7 +312,7 @@ async def test_a_shows_the_whole_run_against_its_sla(engine: FakeEngine) -> None
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, AcceptanceScreen)
-        text = str(app.screen.query_one("#acceptance-panel").render())
+        text = app.screen.query_one("#acceptance-panel").text()
         # The fake run's p95 (about 15 ms) is far inside 200 ms and its errors (0.01%) under 1%: exactly PASS.
         assert text.splitlines()[0].split()[:2] == ["PASS", "2"]
         assert re.search(r"PASS\s+run\s+p95_ms", text) and re.search(r"PASS\s+run\s+error_rate", text)
@@ -364,18 +367,23 @@ async def test_n_shows_each_node_in_a_ray_run(tmp_path: Path) -> None:
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, NodesScreen)
-        text = str(app.screen.query_one("#help-text").render())
+        text = str(app.screen.query_one("#overlay-text").render())
         assert "10.0.0.1/a1b2c3" in text and "lost" in text and "100 req/s" in text and "-1.600 ms" in text
         await pilot.press("n")
         await pilot.pause()
         assert not isinstance(app.screen, NodesScreen)
 
 
-async def test_the_nodes_key_is_hidden_without_ray(engine: FakeEngine) -> None:
+async def test_n_without_ray_says_why_and_help_lists_it_dimmed(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        assert app.check_action("nodes", ()) is False
         await pilot.press("n")
         await pilot.pause()
         assert app.screen is app.screen_stack[0]
+        assert "for a --ray run" in app.said[-1][1]
+        assert "for a --ray run" in str(app.dashboard.message.render())
+        rows = {row.key: row for row in app.help_rows()}
+        assert not rows["n"].enabled and "--ray" in rows["n"].why
+        footer_keys = {key.key for key in app.dashboard.query(FooterKey)}
+        assert "n" not in footer_keys

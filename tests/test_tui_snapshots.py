@@ -77,6 +77,20 @@ ACCEPTANCE_REPORT = {
     "database": {"users": 100_000, "events": 4_500_000, "seed": 42},
     "target": {"kind": "sqlite", "label": "default.sqlite"},
     "started_at": "2026-03-01T12:00:00.000+00:00", "duration_s": 58.2,
+    "label": "build 2026.03.1 (a1b2c3d)", "tool_version": "0.1.0",
+    "cliff": {"stage": "cliff", "mode": "closed", "sla_p95_ms": 100.0, "knee": 8.0,
+              "steps": [{"level": level, "p95_ms": p95, "throughput_rps": rps, "error_rate": 0.0}
+                        for level, p95, rps in ((1, 1.1, 880.0), (2, 1.2, 1_720.0), (4, 1.6, 3_300.0),
+                                                (8, 4.9, 5_900.0), (16, 131.0, 6_050.0))]},
+    "heavy_users": {"stage": "heavy", "threshold_ms": 500.0, "breach_event_count": 12_345, "users_above": 3,
+                    "population_share_above": 0.00003, "failing": None,
+                    "strata": [{"name": name, "min_events": low, "p95_ms": p95, "requests": 50, "errors": 0}
+                               for name, low, p95 in (("0", 0, 0.4), ("1", 1, 0.5), ("2-4", 2, 0.6),
+                                                      ("5-9", 5, 0.9), ("10-19", 10, 1.4), ("20-49", 20, 2.8),
+                                                      ("50-99", 50, 6.1), ("100-199", 100, 12.0),
+                                                      ("200-499", 200, 31.0), ("500-999", 500, 70.0),
+                                                      ("1000-2154", 1000, 160.0), ("top 1%", 400, 95.0),
+                                                      ("top 0.1%", 1500, 240.0), ("heaviest 10", 9000, 610.0))]},
 }
 
 

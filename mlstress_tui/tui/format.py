@@ -45,6 +45,13 @@ def fmt_elapsed(seconds: float) -> str:
     return f"{hours:d}:{minutes:02d}:{secs:02d}"
 
 
+def fmt_elapsed_live(seconds: float) -> str:
+    """Elapsed time in the header: tenths in the first minute (0.9 s, not 0:00:00 beside 4,000 requests)."""
+    if seconds < 60:
+        return f"{max(seconds, 0.0):.1f} s"
+    return fmt_elapsed(seconds)
+
+
 def fmt_level(value: float) -> str:
     """A concurrency or rate level as an axis label."""
     if value >= 1000:

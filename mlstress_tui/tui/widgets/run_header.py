@@ -7,7 +7,7 @@ from typing import Any
 from textual.content import Content
 from textual.widgets import Static
 
-from mlstress_tui.tui.format import fmt_count, fmt_elapsed, fmt_rate
+from mlstress_tui.tui.format import fmt_count, fmt_elapsed, fmt_elapsed_live, fmt_rate
 
 _STATE_STYLE = {
     "running": "$success",
@@ -47,7 +47,7 @@ class RunHeader(Static):
             if running is not None and running < concurrency:
                 load = Content.assemble(load, (f"({running} running)  ", "bold $error"))
         pool = "per user" if pool_size is None else str(pool_size)
-        elapsed = fmt_elapsed(elapsed_s)
+        elapsed = fmt_elapsed_live(elapsed_s)
         if duration_s:
             elapsed += f" / {fmt_elapsed(duration_s)}"
         elif requests_limit:
