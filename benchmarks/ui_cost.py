@@ -38,19 +38,20 @@ def measure_in_child(result_path: str, seconds: float, refresh_hz: float, chart_
             self.set_timer(WARMUP_S, self._start_measuring)
 
         def _start_measuring(self) -> None:
-            self._t0 = (time.perf_counter(), time.process_time(), self.engine.polls)
+            self._t0 = (time.perf_counter(), time.process_time(), engine.polls)
             self.set_timer(seconds, self._stop_measuring)
 
         def _stop_measuring(self) -> None:
             wall0, cpu0, polls0 = self._t0
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
             Path(result_path).write_text(json.dumps({
-                "wall_s": wall, "cpu_s": cpu, "polls": self.engine.polls - polls0,
-                "ticks": self.live.ticks_seen, "size": list(self.size),
+                "wall_s": wall, "cpu_s": cpu, "polls": engine.polls - polls0,
+                "ticks": self.session.live.ticks_seen, "size": list(self.size),
             }))
             self.exit()
 
     with tempfile.TemporaryDirectory() as run_dir:
+        # The benchmark's own fake engine (the app reaches it only through the session).
         engine = FakeEngine(Path(run_dir), live=True, concurrency=16)
         MeasuredApp(fake_session(engine), refresh_hz=refresh_hz, chart_hz=chart_hz).run()
 

@@ -21,7 +21,10 @@ LOAD_KEYS = {
     "rate": (int, float), "duration_s": (int, float), "timeout_s": (int, float),
 }
 # A misspelt table ([[criterion]] for [[criteria]]) would otherwise drop the gate without a word.
-TOP_LEVEL_KEYS = ("name", "description", "load", "sla", "stages", "criteria")
+TOP_LEVEL_KEYS = ("name", "description", "shows", "load", "sla", "stages", "criteria")
+# What a preset can exist to show (`shows`): a run that did not show it says so (session.snapshot.point_missed).
+POOL_QUEUEING = "pool_queueing"
+SHOWS = (POOL_QUEUEING,)
 SLA_KEYS = ("p95_ms",)
 CRITERION_KEYS = {"stage": (str,), "metric": (str,), "op": (str,), "value": (int, float)}
 
@@ -36,6 +39,7 @@ class Preset:
     sla_p95_ms: float = DEFAULT_SLA_P95_MS
     stages: tuple[Stage, ...] = ()
     criteria: tuple[Criterion, ...] = ()
+    shows: str | None = None  # what the preset exists to show (SHOWS), said when a run misses it
 
 
 def available_presets() -> list[str]:
@@ -59,6 +63,8 @@ def load_preset(name_or_file: str | None) -> Preset:
     for key in ("name", "description"):
         if not isinstance(data.get(key, ""), str):
             raise UsageError(f"{where}: {key} must be text, got {data[key]!r}")
+    if "shows" in data and data["shows"] not in SHOWS:
+        raise UsageError(f"{where}: shows must be one of {', '.join(SHOWS)}, got {data['shows']!r}")
     load = _table(data, "load", where)
     unknown = set(load) - set(LOAD_KEYS)
     if unknown:
@@ -78,7 +84,7 @@ def load_preset(name_or_file: str | None) -> Preset:
     stages = _stages(data, where, float(sla))
     criteria = _criteria(data, where, stages)
     return Preset(name=data.get("name", path.stem), description=data.get("description", ""),
-                  load=dict(load), sla_p95_ms=float(sla), stages=stages, criteria=criteria)
+                  load=dict(load), sla_p95_ms=float(sla), stages=stages, criteria=criteria, shows=data.get("shows"))
 
 
 def _is(value: object, types: tuple[type, ...]) -> bool:

@@ -122,11 +122,14 @@ async def test_every_overlay_says_how_to_close_it_on_its_border(engine: FakeEngi
 async def test_the_footer_holds_every_key_at_80_columns(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=NARROW) as pilot:
-        await pilot.pause(0.3)
-        keys = list(app.dashboard.query(FooterKey))
-        assert keys
         shown = {binding.key.split(",")[0] for binding in DASHBOARD_KEYS if binding.show}
+        # The footer recomposes after each change of the bindings' state: wait for it to settle on them.
+        await until(pilot, lambda: {key.key for key in app.dashboard.query(FooterKey)} == shown)
+        await pilot.pause()
+        keys = list(app.dashboard.query(FooterKey))
         assert {key.key for key in keys} == shown
+        assert all(key.region.width > 0 for key in keys)
+        # A key's region is not clipped to the screen: one pushed past the edge ends past column 80.
         assert max(key.region.right for key in keys) <= NARROW[0]
 
 

@@ -37,9 +37,13 @@ async def settle(pilot: Pilot) -> None:
     await pilot.wait_for_scheduled_animations()
 
 
+THEMES = ("mlstress-night", "mlstress-day")
+
+
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", SIZES.keys())
-def test_running_screen(snap_compare, size: str) -> None:
-    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0))
+def test_running_screen(snap_compare, size: str, theme: str) -> None:
+    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0), theme=theme)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
 
 
@@ -49,9 +53,26 @@ def test_finished_screen(snap_compare, size: str) -> None:
     assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
 
 
-def test_light_theme(snap_compare) -> None:
-    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0), theme="mlstress-day")
-    assert snap_compare(app, terminal_size=(120, 40), run_before=settle)
+def test_heavy_users_beside_the_numbers_at_80x24(snap_compare) -> None:
+    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0))
+
+    async def heavy(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=heavy)
+
+
+def test_help_fits_80x24_with_its_close_hint(snap_compare) -> None:
+    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0))
+
+    async def help_open(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=help_open)
 
 
 ACCEPTANCE_REPORT = {
@@ -94,11 +115,19 @@ ACCEPTANCE_REPORT = {
 }
 
 
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", SIZES.keys())
-def test_acceptance_panel(snap_compare, size: str) -> None:
+def test_acceptance_panel(snap_compare, size: str, theme: str) -> None:
     from mlstress_tui.tui.acceptance_view import AcceptanceApp
 
-    assert snap_compare(AcceptanceApp(ACCEPTANCE_REPORT), terminal_size=SIZES[size], run_before=settle)
+    assert snap_compare(AcceptanceApp(ACCEPTANCE_REPORT, theme), terminal_size=SIZES[size], run_before=settle)
+
+
+def test_acceptance_panel_without_colour(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlstress_tui.tui.acceptance_view import AcceptanceApp
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(AcceptanceApp(ACCEPTANCE_REPORT), terminal_size=SIZES["80x24"], run_before=settle)
 
 
 def incomplete_report() -> dict:

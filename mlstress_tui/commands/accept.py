@@ -29,6 +29,7 @@ from mlstress_tui.presets import Preset, load_preset
 from mlstress_tui import __version__
 from mlstress_tui.report.acceptance_report import build_report, cliff_view, heavy_view, write_reports
 from mlstress_tui.results.kinds import CLOSED, OPEN
+from mlstress_tui.results.units import counted
 from mlstress_tui.session import RUN_ENDED, RampPlan, RunSession
 from mlstress_tui.stages import (COMPLETED, COULD_NOT_START, DID_NOT_END, INCOMPLETE, INTERRUPTED, NOT_RUN, PASS,
                                  EdgeStage, LoadStage, OutliersStage, RampStage, Stage, StageEnd)
@@ -71,7 +72,7 @@ def _stage_args(args: argparse.Namespace, stage: Stage, report_dir: Path) -> arg
 
 def _describe(stage: Stage) -> str:
     if isinstance(stage, LoadStage):
-        level = f"{stage.concurrency} users" if stage.concurrency else f"{stage.rate:g} req/s"
+        level = counted(stage.concurrency, "user") if stage.concurrency else f"{stage.rate:g} req/s"
         if stage.requests_per_user:
             return f"load, {level} x {stage.requests_per_user} requests each"
         return f"load, {level}, " + (f"{stage.requests:,} requests" if stage.requests else f"{stage.duration_s:g} s")
@@ -79,9 +80,9 @@ def _describe(stage: Stage) -> str:
         return (f"ramp, {stage.start} to {stage.max} users ({stage.step}), {stage.step_duration_s:g} s a step, "
                 f"SLA p95 {stage.sla_p95_ms:g} ms")
     if isinstance(stage, OutliersStage):
-        return (f"heavy users, {stage.requests_per_stratum} requests a stratum, {stage.concurrency} user(s), "
+        return (f"heavy users, {stage.requests_per_stratum} requests a stratum, {counted(stage.concurrency, 'user')}, "
                 f"budget {stage.threshold_ms:g} ms")
-    return f"edge users, {stage.requests} requests, {stage.concurrency} user(s)"
+    return f"edge users, {counted(stage.requests, 'request')}, {counted(stage.concurrency, 'user')}"
 
 
 def _stage_session(args: argparse.Namespace, stage: Stage) -> RunSession:

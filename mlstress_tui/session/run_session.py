@@ -114,7 +114,7 @@ class RunSession:
     def __init__(self, engine: Engine, *, run_dir: Path, sla_p95_ms: float = 200.0, seed: int = 42,
                  database: dict[str, Any] | None = None, report_interval_s: float = 1.0, label: str | None = None,
                  preset: str | None = None, shows: str | None = None) -> None:
-        """`shows`: what the run's preset exists to show (snapshot.SHOWS), said when the run did not show it."""
+        """`shows`: what the run's preset exists to show (presets.SHOWS), said when the run did not show it."""
         self._engine = engine
         self.run_dir = Path(run_dir)
         self.sla_p95_ms = sla_p95_ms
@@ -400,7 +400,7 @@ class RunSession:
             validity=snapshot.validity.to_json(), faults=faults,
             target_output={"lines": figures.output_lines, "file": "target.log"}, seed=self.seed,
             database=self.database, sla_p95_ms=self.sla_p95_ms, paths=paths, nodes=snapshot.nodes, ramp=ramp,
-            label=self.label, preset=self.preset)
+            label=self.label, preset=self.preset, point_missed=snapshot.point_missed)
 
     # -- knobs: a key press and the ramp controller turn the same ones ------------------
 

@@ -18,13 +18,14 @@ import numpy as np
 from mlstress_tui.analysis.ramp import RampStep
 from mlstress_tui.analysis.validity import Validity, validity
 from mlstress_tui.load.levels import CommandedLevel
-from mlstress_tui.results.bottleneck import pool_bottleneck, pool_queued
+from mlstress_tui.presets import POOL_QUEUEING
+from mlstress_tui.results.bottleneck import MIN_WAIT_MS, pool_bottleneck, pool_queued
 from mlstress_tui.results.harness_verdict import harness_verdict
 from mlstress_tui.results.histogram import LatencyHistogram
 from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.results.kinds import OPEN, EventKind, RunEvent
 from mlstress_tui.results.level_stats import LevelStats
-from mlstress_tui.results.units import format_ms
+from mlstress_tui.results.units import counted, format_ms
 from mlstress_tui.session.level_analysis import LevelCurve
 from mlstress_tui.session.run_totals import RunTotals
 
@@ -186,7 +187,8 @@ def load_not_held_note(faults: dict[str, Any], cannot_hold: list[RunEvent], stuc
                 "them: the GIL, a wedged call): their users were stuck and the load applied fell")
     if cannot_hold:
         return str(cannot_hold[0].get("reason"))
-    return (f"up to {stuck_users_max} users were stuck in the target past their deadline and not replaced "
+    return (f"up to {counted(stuck_users_max, 'user')} {'was' if stuck_users_max == 1 else 'were'} stuck in the "
+            "target past their deadline and not replaced "
             "(--no-replace-stuck): the load applied fell below the load asked for")
 
 
@@ -225,22 +227,23 @@ def open_loop_backlog(level: CommandedLevel, current: LevelStats | None, window:
             f"{window.throughput_rps:,.0f} req/s: lower the rate")
 
 
-# What a preset can exist to show (`shows` in its TOML), and the line said when a run did not show it.
-POOL_QUEUEING = "pool_queueing"
-SHOWS = (POOL_QUEUEING,)
 # A run this short has not had the time to show anything yet.
 POINT_AFTER_S = 3.0
 
 
 def point_missed(shows: str | None, total: IntervalStats, load_s: float, pool: int | None) -> str | None:
-    """Why the run did not show what its preset exists to show, and what to change; None when it did (or too soon)."""
-    if shows != POOL_QUEUEING or load_s < POINT_AFTER_S or not total.requests or pool_queued(total):
+    """Why the run did not show what its preset exists to show, and what to change; None when it did (or too soon,
+    or when nothing answered: then the errors say what happened)."""
+    if shows != POOL_QUEUEING or load_s < POINT_AFTER_S or not total.ok or pool_queued(total):
         return None
-    wait = total.pool_wait.percentile_ms(99)
+    wait = total.pool_wait.percentile_ms(99) or 0.0
     query = total.service.percentile_ms(99)
     of = f" of {pool}" if pool else ""
-    return (f"the pool{of} never queued (pool wait p99 {format_ms(wait)}, the query p99 {format_ms(query)}): "
-            "raise the rate or lower --pool-size to see the saturation this preset is for")
+    if wait < MIN_WAIT_MS:
+        return (f"the pool{of} never queued (pool wait p99 {format_ms(wait)}): raise the rate or lower --pool-size "
+                "to see the saturation this preset is for")
+    return (f"requests waited for the pool{of} no longer than the query took (pool wait p99 {format_ms(wait)}, the "
+            f"query p99 {format_ms(query)}): the database, not the pool, is what is slow here")
 
 
 def empty_histogram_summary() -> dict[str, float | None]:

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from mlstress_tui.results.kinds import OPEN
+from mlstress_tui.results.units import counted
 from mlstress_tui.session.headless_printer import fault_line
 from mlstress_tui.session.snapshot import RunSnapshot
 from mlstress_tui.tui.format import fmt_level, fmt_rate
@@ -134,10 +135,10 @@ class DashboardScreen(Screen[None]):
         window = snapshot.window
         if window is not None and window.stuck_users:
             how = "replaced" if replace_stuck else "not replaced"
-            lines.append(f"{window.stuck_users} users stuck in the target past their deadline ({how})")
+            lines.append(f"{counted(window.stuck_users, 'user')} stuck in the target past their deadline ({how})")
         lines += [line for line in (snapshot.backlog, snapshot.bottleneck, snapshot.point_missed) if line]
         if snapshot.figures.output_lines:
-            lines.append(f"the target wrote {snapshot.figures.output_lines:,} lines: l shows them")
+            lines.append(f"the target wrote {counted(snapshot.figures.output_lines, 'line')}: l shows them")
         return lines
 
     def show_charts(self, snapshot: RunSnapshot, *, heavy_users: bool, ticks: int, force: bool = False) -> None:

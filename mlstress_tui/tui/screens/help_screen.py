@@ -55,7 +55,8 @@ class HelpScreen(Overlay):
             wrapped = textwrap.wrap(detail, TEXT_WIDTH - DETAIL_COLUMN) or [""]
             first = Content.assemble((row.key.ljust(KEY_WIDTH), "bold"), row.name.ljust(DETAIL_COLUMN - KEY_WIDTH),
                                      (wrapped[0], "dim"))
-            rows = [first] + [Content.styled(" " * DETAIL_COLUMN + more, "dim") for more in wrapped[1:]]
+            # The indent is a segment of its own: an SVG renderer drops a segment's leading spaces.
+            rows = [first] + [Content.assemble(" " * DETAIL_COLUMN, (more, "dim")) for more in wrapped[1:]]
             lines += [line if row.enabled else line.stylize("dim") for line in rows]
         lines.append(Content(""))
         lines.append(Content.assemble(("SLA light: ", "bold"), f"p95 of the last second against {self._sla:g} ms."))

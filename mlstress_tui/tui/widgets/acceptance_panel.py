@@ -28,7 +28,7 @@ VERDICT_STYLE = {PASS: "bold reverse $success", FAIL: "bold reverse $error", INC
 # Below this width the two charts stand one above the other.
 SIDE_BY_SIDE = 70
 # The longest a state line may run before it is cut (two lines of an 80-column panel).
-LINE_CHARS = 150
+LINE_CHARS = 140
 
 
 def _clipped(text: str, limit: int = LINE_CHARS) -> str:

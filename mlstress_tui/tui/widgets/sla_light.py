@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from mlstress_tui.results.units import counted
 from mlstress_tui.tui.format import fmt_ms
 
 
@@ -13,7 +14,8 @@ class SlaLight(Static):
     def show(self, p95_ms: float | None, sla_p95_ms: float, stuck_users: int = 0) -> None:
         if p95_ms is None and stuck_users:
             # Nothing completed because users are stuck in the target: the worst case, not an idle second.
-            verdict, text = "-breach", f"● SLA BREACH  {stuck_users} users stuck past their deadline, none answered"
+            verdict, text = ("-breach", f"● SLA BREACH  {counted(stuck_users, 'user')} stuck past their deadline, "
+                                        "none answered")
         elif p95_ms is None:
             verdict, text = "-idle", f"● SLA p95 ≤ {fmt_ms(sla_p95_ms)} ms: no requests in the last second"
         elif p95_ms <= sla_p95_ms:

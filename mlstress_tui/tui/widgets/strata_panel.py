@@ -49,11 +49,13 @@ class StrataPanel(Static):
             p95 = row["p95_ms"]
             slow = p95 is not None and p95 > report["threshold_ms"]
             label = row["name"] if len(row["name"]) <= name else row["name"][:name - 1] + "…"
+            p95_cell, error_cell = fmt_ms(p95), _error_cell(row)
+            # Each pad belongs to the segment before it: an SVG renderer drops a segment's leading spaces.
             lines.append(Content.assemble(
                 f"{label:<{name}} {fmt_count(row['requests']):>{count}}"
-                + (f" {fmt_ms(row['p50_ms']):>{value}}" if wide else "") + " ",
-                (f"{fmt_ms(p95):>{value}}", "$error" if slow else ""), " ",
-                (f"{_error_cell(row):>{error}}", "$error" if row.get("errors") else "")))
+                + (f" {fmt_ms(row['p50_ms']):>{value}}" if wide else "") + " " * (1 + value - len(p95_cell)),
+                (p95_cell, "$error" if slow else ""), " " * (1 + error - len(error_cell)),
+                (error_cell, "$error" if row.get("errors") else "")))
         failing = report.get("failing")
         breach = report["breach_event_count"]
         if failing:
