@@ -93,3 +93,27 @@ def test_counts_take_the_noun_in_the_number_they_need() -> None:
     assert counted(2, "user") == "2 users"
     assert counted(0, "call") == "0 calls"
     assert counted(1_024, "request") == "1,024 requests"
+
+
+def test_late_starts_at_a_steady_low_latency_are_not_a_queue() -> None:
+    from mlstress_tui.load.levels import CommandedLevel
+    from mlstress_tui.results.kinds import OPEN
+    from mlstress_tui.results.level_stats import LevelStats
+    from mlstress_tui.session.snapshot import open_loop_backlog
+    from tui_fakes import make_tick
+
+    def late(tick, share):
+        tick.late_starts = int(tick.requests * share)
+        return tick
+
+    level = CommandedLevel(3, OPEN, 0, 3_000.0, 64)
+    steady = LevelStats(mode=OPEN, level=3_000.0, level_id=3)
+    ticks = [late(make_tick(i, mode="open", concurrency=0, rate=3_000.0, pool_size=64), 0.4) for i in range(24)]
+    for tick in ticks:
+        steady.add(tick)
+    window = ticks[-1]
+    # 40% of the requests started late, but the latency neither grows nor passes the SLA: the sender was late.
+    assert open_loop_backlog(level, steady, window, sla_p95_ms=200.0) is None
+    # The same seconds against an SLA the latency passes: the queue holds above it.
+    said = open_loop_backlog(level, steady, window, sla_p95_ms=1.0)
+    assert said is not None and said.startswith("the queue is not draining: after 6 s at 3,000 req/s, 40% of")

@@ -3,7 +3,9 @@
 Started from a level that already breaks the SLA (the dashboard's `r` on an
 overloaded system), a ramp that settles at the safe level goes down instead,
 halving, until a level holds the SLA; when even the lowest breaks it, it says
-so and what level it left running.
+so and what level it left running. In the open loop each step down first drops
+the queue the level above left (a pause of no length: what it owed is counted
+`unsent`), or every lower rate would be measured on that level's backlog.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mlstress_tui.errors import UsageError
 from mlstress_tui.load.limits import MAX_CONCURRENCY, MAX_RATE, MIN_CONCURRENCY
 from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.results.kinds import CLOSED, OPEN, EventKind, LoadMode
+from mlstress_tui.results.units import format_ms
 
 if TYPE_CHECKING:
     from mlstress_tui.results.level_stats import LevelStats
@@ -92,7 +95,7 @@ class RampPlan:
 def level_name(mode: LoadMode, level: float) -> str:
     """`1 user`, `16 users`, `250 req/s`."""
     if mode == OPEN:
-        return f"{level:g} req/s"
+        return f"{level:,.0f} req/s" if level >= 100 else f"{level:,.1f} req/s"
     return f"{level:g} user" + ("" if level == 1 else "s")
 
 
@@ -109,7 +112,7 @@ def halvings(mode: LoadMode, level: float) -> list[float]:
 def step_line(step: RampStep) -> str:
     """One ramp step as a person reads it in a progress log."""
     unit = "req/s offered" if step.mode == OPEN else "users" if step.level != 1 else "user"
-    p95 = "-" if step.p95_ms is None else f"{step.p95_ms:.2f} ms"
+    p95 = format_ms(step.p95_ms)
     return (f"step at {step.level:g} {unit}: {step.throughput_rps:,.0f} req/s, p95 {p95}, "
             f"errors {step.error_rate:.2%}, verdict {step.verdict}")
 
@@ -184,7 +187,8 @@ class RampController:
         if stats is None:
             return
         held, duration = stats.held_s, self.plan.step_duration_s
-        if self._next_level_id is None and self.index + 1 < len(self.levels) and held >= duration - LEAD_S:
+        ahead = not (self.descending and self.plan.mode == OPEN)  # a step down drops the queue at the step's end
+        if ahead and self._next_level_id is None and self.index + 1 < len(self.levels) and held >= duration - LEAD_S:
             # The step's end is near: unless it is already past the cliff, the next level takes over at its end.
             partial = self.session.analysis.figures(stats.settled())
             if self._goes_on([*self.steps, partial]):
@@ -251,8 +255,20 @@ class RampController:
     def _advance(self) -> None:
         self.index += 1
         if self._next_level_id is None:
-            self._next_level_id = self._command(self.levels[self.index])
+            if self.descending and self.plan.mode == OPEN:
+                self._next_level_id = self._drop_queue_and_command(self.levels[self.index])
+            else:
+                self._next_level_id = self._command(self.levels[self.index])
         self._step_level_id, self._next_level_id = self._next_level_id, None
+
+    def _drop_queue_and_command(self, level: float) -> int:
+        """The open loop's next step down from an empty queue: a pause ends the schedule's epoch (what the level
+        above owed is counted unsent), the new rate starts with the resume."""
+        self.session.pause()
+        try:
+            return self._command(level)
+        finally:
+            self.session.resume()
 
     def _close_step(self, stats: LevelStats) -> None:
         stats.decide()

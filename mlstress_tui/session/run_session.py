@@ -365,7 +365,7 @@ class RunSession:
             scatter=np.array(totals.scatter, dtype=np.float64).reshape(-1, 2), nodes=engine.node_report(),
             load=engine.load_description(), workers=engine.worker_count,
             ramp=self.ramp_report if final else None,
-            backlog=None if final else open_loop_backlog(level, settled_current, window),
+            backlog=None if final else open_loop_backlog(level, settled_current, window, self.sla_p95_ms),
             point_missed=point_missed(self.shows, totals.total, load_s, level.pool),
             events=self.event_log.events,
         )

@@ -204,13 +204,15 @@ def level_bottleneck(stats: IntervalStats | None, level: CommandedLevel, target_
 DRAIN_S = 4.0
 # A second in which at least this share of the requests started late is a second the queue did not drain in.
 LATE_SHARE = 0.1
-# The queue is going down when the last second's median latency is clearly (10%) below the level's.
-DRAINING_P50 = 0.9
+# The queue is growing when the last second's median latency is clearly (10%) above the level's so far.
+GROWING_P50 = 1.1
 
 
-def open_loop_backlog(level: CommandedLevel, current: LevelStats | None, window: IntervalStats | None) -> str | None:
+def open_loop_backlog(level: CommandedLevel, current: LevelStats | None, window: IntervalStats | None,
+                      sla_p95_ms: float) -> str | None:
     """One line when the open loop's queue is not draining: DRAIN_S into the current rate, the last second still
-    started a tenth of its requests late and its median latency is not clearly below the level's own."""
+    started a tenth of its requests late, and its median latency is either growing (clearly above the level's so
+    far) or past the SLA. Late starts at a steady, low latency are the sender's lateness, not a queue."""
     if level.mode != OPEN or current is None or window is None or not window.requests:
         return None
     held = current.held_s
@@ -219,8 +221,9 @@ def open_loop_backlog(level: CommandedLevel, current: LevelStats | None, window:
         return None
     now_p50 = window.latency.percentile_ms(50)
     level_p50 = current.latency.percentile_ms(50)
-    if now_p50 is None or (level_p50 is not None and now_p50 < DRAINING_P50 * level_p50):
-        return None  # the latest second is faster than the level so far: the queue is going down
+    growing = level_p50 is not None and now_p50 is not None and now_p50 >= GROWING_P50 * level_p50
+    if now_p50 is None or not (growing or now_p50 > sla_p95_ms):
+        return None
     rate = level.rate or current.level
     return (f"the queue is not draining: after {held:.0f} s at {rate:,.0f} req/s, {late:.0%} of the last second's "
             f"requests started late and their p50 is {format_ms(now_p50)}; the target served "

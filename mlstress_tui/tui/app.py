@@ -173,12 +173,15 @@ class DashboardApp(App[int]):
             self.notify(message, severity="warning" if warning else "information", timeout=seconds)
 
     def _say_warnings(self, snapshot: Any) -> None:
-        """Say each of the session's warnings once, when it appears; the errors panel keeps it while it holds."""
+        """Say each of the session's warnings once, when it appears, on a free message line (the answer to a key is
+        not pushed off it); the errors panel keeps the warning while it holds."""
         for name in self._warned:
             line = getattr(snapshot, name)
-            if line and not self._warned[name]:
+            if not line:
+                self._warned[name] = False
+            elif not self._warned[name] and not self.dashboard.message.busy:
                 self.say(line, seconds=10, warning=True)
-            self._warned[name] = bool(line)
+                self._warned[name] = True
 
     # ------------------------------------------------------------------ clock
 

@@ -20,6 +20,12 @@ def fmt_ms(value: float | None) -> str:
     return f"{value:.3f}"
 
 
+def fmt_ms_unit(value: float | None) -> str:
+    """A latency with its unit: `4.62 ms`, `624 ms`, `13.1 s` (fmt_ms switches to seconds past 10 s)."""
+    text = fmt_ms(value)
+    return text if value is None or text.endswith(" s") else f"{text} ms"
+
+
 def fmt_count(value: float | None) -> str:
     if value is None:
         return DASH

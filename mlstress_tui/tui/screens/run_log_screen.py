@@ -7,6 +7,7 @@ over the dashboard).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from mlstress_tui.tui.screens.overlay import Overlay
 
 TAIL_BYTES = 16 * 1024
 TAIL_LINES = 60
+# The box's text is 70 columns wide at most; an event's words wrap under its own column, not under its time.
+TEXT_WIDTH = 70
+TIME_WIDTH = 11
 
 
 def read_tail(path: Path) -> list[str]:
@@ -51,7 +55,11 @@ class RunLogScreen(Overlay):
     def body(self) -> ComposeResult:
         lines = [Content.styled("events", "bold")]
         for t, line, fault in self._events:
-            lines.append(Content.assemble((f"{t:7.1f} s  ", "dim"), (line, "$warning" if fault else "")))
+            style = "$warning" if fault else ""
+            wrapped = textwrap.wrap(line, TEXT_WIDTH - TIME_WIDTH) or [""]
+            lines.append(Content.assemble((f"{t:7.1f} s  ", "dim"), (wrapped[0], style)))
+            # The indent is a segment of its own: an SVG renderer drops a segment's leading spaces.
+            lines += [Content.assemble(" " * TIME_WIDTH, (more, style)) for more in wrapped[1:]]
         if not self._events:
             lines.append(Content.styled("nothing has happened yet: no fault, no ramp, no change of load", "dim"))
         tail = read_tail(self._path)

@@ -17,6 +17,11 @@ class MessageLine(Static):
     _timer: Timer | None = None
     _message: str = ""
 
+    @property
+    def busy(self) -> bool:
+        """A message is showing."""
+        return bool(self._message)
+
     def say(self, message: str, *, seconds: float, warning: bool = False) -> None:
         self._message = message
         self.set_class(warning, "-warning")
