@@ -45,7 +45,7 @@ def test_the_acceptance_preset_is_the_classic_suite():
     ramp = stages["cliff"]
     steps = math.floor(math.log2(ramp.max / ramp.start)) + 1
     assert steps * ramp.step_duration_s <= 15  # the whole preset stays near a minute, as its description says
-    assert "about 40 s of load" in preset.description
+    assert "about 30 s of load" in preset.description
 
 
 def test_presets_without_stages_keep_their_load_and_sla():

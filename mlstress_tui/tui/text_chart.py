@@ -56,18 +56,19 @@ def column_width(columns: int, width: int) -> int:
     return min(cells, 6) if cells >= 2 else 0
 
 
-def x_labels(columns: Sequence[Column], cell: int) -> str:
-    """Each column's label ending under its bar; a label that would run into the one before it is left out."""
-    row = [" "] * (len(columns) * cell)
+def x_labels(columns: Sequence[Column], cell: int) -> list[tuple[str, str]]:
+    """Each column's label ending under its bar (a label that would run into the one before it is left out), as
+    (pad, label) segments: the pads styled apart, since an SVG renderer drops a text's leading spaces."""
+    parts: list[tuple[str, str]] = []
     free = 0  # the first cell not yet written
     for index, column in enumerate(columns):
         end = (index + 1) * cell
         start = end - len(column.label)
         if start < free + (1 if free else 0):
             continue
-        row[start:end] = column.label
+        parts += [(" " * (start - free), "dim"), (column.label, "")]
         free = end
-    return "".join(row)
+    return parts
 
 
 def column_chart(columns: Sequence[Column], *, budget_ms: float, rows: int, width: int, mark: int | None = None,
@@ -112,16 +113,17 @@ def column_chart(columns: Sequence[Column], *, budget_ms: float, rows: int, widt
     throughputs = [c.throughput_rps for c in columns]
     if any(throughputs):
         best = max(value or 0.0 for value in throughputs)
-        cells = "".join(" " * (cell - 1) + EIGHTHS[round((value or 0.0) / best * 8)] for value in throughputs)
+        cells = [part for value in throughputs
+                 for part in ((" " * (cell - 1), "dim"), (EIGHTHS[round((value or 0.0) / best * 8)], "$accent"))]
         # The row's scale is its label: a full block is the best throughput, from 0.
-        lines.append(Content.assemble((f"{fmt_short(best) + '/s':>{LABEL_WIDTH}} ", "dim"), (cells, "$accent")))
-    lines.append(Content.assemble((f"{x_title[:LABEL_WIDTH]:>{LABEL_WIDTH}} ", "dim"), x_labels(columns, cell)))
+        lines.append(Content.assemble((f"{fmt_short(best) + '/s':>{LABEL_WIDTH}} ", "dim"), *cells))
+    lines.append(Content.assemble((f"{x_title[:LABEL_WIDTH]:>{LABEL_WIDTH}} ", "dim"), *x_labels(columns, cell)))
     if mark is not None and 0 <= mark < len(columns):
         at = LABEL_WIDTH + 1 + (mark + 1) * cell - 1
         text = f"▲ {mark_text}"
         if at + len(text) > width:  # the arrow, and the words to its left where they do not fit to its right
             start = max(at - len(mark_text) - 1, 0)
-            lines.append(Content.assemble(" " * start, (f"{mark_text} ▲", "bold")))
+            lines.append(Content.assemble((" " * start, "dim"), (f"{mark_text} ▲", "bold")))
         else:
-            lines.append(Content.assemble(" " * at, (text, "bold")))
+            lines.append(Content.assemble((" " * at, "dim"), (text, "bold")))
     return lines
