@@ -59,6 +59,11 @@ def test_heavy_users_beside_the_numbers_at_80x24(snap_compare) -> None:
     async def heavy(pilot: Pilot) -> None:
         await settle(pilot)
         await pilot.press("o")
+        panel = pilot.app.query_one("#strata")
+        for _ in range(200):  # until the table is drawn at the width the layout gave it
+            if str(panel.render()).startswith("events"):
+                break
+            await pilot.pause(0.02)
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=heavy)

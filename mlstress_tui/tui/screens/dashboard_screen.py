@@ -163,6 +163,9 @@ class DashboardScreen(Screen[None]):
             breach = heavy["breach_event_count"] if heavy else None
         self.scatter.show(snapshot.scatter, generation=ticks // SCATTER_TICKS, breach_events=breach,
                           open_loop=mode == OPEN, force=force)
+        # One of the two p95 charts is on screen (beside the numbers at 80 columns, among the charts above): only it is
+        # drawn, and the other when the layout brings it in (force on resize).
         for chart in (self.level_latency, self.side_latency):
-            chart.show(curve.points, mode.value, now_level, snapshot.sla_p95_ms, knee, force=force)
+            if chart.display:
+                chart.show(curve.points, mode.value, now_level, snapshot.sla_p95_ms, knee, force=force)
         self.level_throughput.show(curve.points, mode.value, now_level, knee, curve.usl, force=force)

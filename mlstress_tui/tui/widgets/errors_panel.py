@@ -71,4 +71,7 @@ class ErrorsPanel(Static):
             if len(kinds) > MAX_KINDS:
                 lines.append(Content.styled(f"… and {len(kinds) - MAX_KINDS} more kinds", "dim"))
         self.border_subtitle = CUT_HINT if cut else ""
-        self.update(Content("\n").join(lines))
+        # A re-layout of the screen costs more than the repaint: only a change in the number of lines needs one.
+        relayout = len(lines) != getattr(self, "_lines", 0)
+        self._lines = len(lines)
+        self.update(Content("\n").join(lines), layout=relayout)

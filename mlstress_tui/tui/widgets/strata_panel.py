@@ -40,7 +40,9 @@ class StrataPanel(Static):
             return
         # A narrow panel (beside the numbers at 80 columns) drops p50: p95 is what the breach is judged on.
         width = self.content_size.width
-        wide = width == 0 or width >= WIDE_COLUMNS
+        if width == 0:
+            return  # not laid out yet (just shown): drawn on its first resize, at the width it has
+        wide = width >= WIDE_COLUMNS
         name, count, value, error = (12, 8, 7, 6) if wide else (9, 7, 6, 5)
         # Every column keeps one space before it, so a count as wide as its column never runs into its neighbour.
         lines = [Content.styled(f"{'events':<{name}} {'req':>{count}}" + (f" {'p50':>{value}}" if wide else "")
