@@ -257,3 +257,18 @@ async def test_the_first_frame_has_its_header_and_says_warming_up_not_no_request
         assert "elapsed 0.9 s" in header
         assert "4,000" in str(app.dashboard.stats.render())
         assert app.dashboard.histogram.border_title == "latency · this level"
+
+
+async def test_r_in_an_overloaded_open_loop_drops_the_queue_at_each_step_down(tmp_path: Path) -> None:
+    # 9,000 req/s to a fake that serves 6,000 (p95 about 7 ms) against an SLA of 4 ms; 4,500 req/s holds it.
+    engine = FakeEngine(tmp_path / "run", mode="open", rate=9_000.0, ticks_per_poll=4)
+    session = fake_session(engine, sla_p95_ms=4.0)
+    app = DashboardApp(session, refresh_hz=20)
+    async with app.run_test(size=NARROW) as pilot:
+        await until(pilot, lambda: session.totals.ticks >= 8)
+        await pilot.press("r")
+        await until(pilot, lambda: session.ramp is not None and not session.ramp.active, tries=500)
+        assert session.ramp.stopped_because == "9,000 req/s broke the SLA; halved down to 4,500 req/s, which holds it"
+        assert engine.rate == 4_500.0 and engine.state == "running"
+    # The step down started from an empty queue: paused (what 9,000 req/s owed is unsent), the rate, resumed.
+    assert load_calls(engine) == [("set_rate", 9_000.0), ("pause", None), ("set_rate", 4_500.0), ("resume", None)]
