@@ -51,6 +51,7 @@ def measure_in_child(result_path: str, seconds: float, refresh_hz: float, chart_
             self.exit()
 
     with tempfile.TemporaryDirectory() as run_dir:
+        # The benchmark's own fake engine (the app reaches it only through the session).
         engine = FakeEngine(Path(run_dir), live=True, concurrency=16)
         MeasuredApp(fake_session(engine), refresh_hz=refresh_hz, chart_hz=chart_hz).run()
 

@@ -22,7 +22,10 @@ LOAD_KEYS = {
     "rate": (int, float), "duration_s": (int, float), "timeout_s": (int, float),
 }
 # A misspelt table ([[criterion]] for [[criteria]]) would otherwise drop the gate without a word.
-TOP_LEVEL_KEYS = ("name", "description", "load", "sla", "stages", "criteria")
+TOP_LEVEL_KEYS = ("name", "description", "shows", "load", "sla", "stages", "criteria")
+# What a preset can exist to show (`shows`): a run that did not show it says so (session.snapshot.point_missed).
+POOL_QUEUEING = "pool_queueing"
+SHOWS = (POOL_QUEUEING,)
 SLA_KEYS = ("p95_ms", "target_concurrency", "target_rps")
 CRITERION_KEYS = {"stage": (str,), "metric": (str,), "op": (str,), "value": (int, float, str)}
 # A criterion's value relative to a baseline run: `"baseline"` or `"baseline * 1.10"` (a positive ratio).
@@ -42,6 +45,7 @@ class Preset:
     target_rps: float | None = None
     stages: tuple[Stage, ...] = ()
     criteria: tuple[Criterion, ...] = ()
+    shows: str | None = None  # what the preset exists to show (SHOWS), said when a run misses it
 
 
 def available_presets() -> list[str]:
@@ -65,6 +69,8 @@ def load_preset(name_or_file: str | None) -> Preset:
     for key in ("name", "description"):
         if not isinstance(data.get(key, ""), str):
             raise UsageError(f"{where}: {key} must be text, got {data[key]!r}")
+    if "shows" in data and data["shows"] not in SHOWS:
+        raise UsageError(f"{where}: shows must be one of {', '.join(SHOWS)}, got {data['shows']!r}")
     load = _table(data, "load", where)
     unknown = set(load) - set(LOAD_KEYS)
     if unknown:
@@ -87,7 +93,7 @@ def load_preset(name_or_file: str | None) -> Preset:
     stages = _stages(data, where, float(sla))
     criteria = _criteria(data, where, stages)
     return Preset(name=data.get("name", path.stem), description=data.get("description", ""),
-                  load=dict(load), sla_p95_ms=float(sla), stages=stages, criteria=criteria,
+                  load=dict(load), sla_p95_ms=float(sla), stages=stages, criteria=criteria, shows=data.get("shows"),
                   target_concurrency=sla_table.get("target_concurrency"), target_rps=sla_table.get("target_rps"))
 
 

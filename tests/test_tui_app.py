@@ -9,10 +9,15 @@ import pytest
 
 from mlstress_tui.tui import app as app_module
 from mlstress_tui.tui.app import DashboardApp
+from textual.widgets._footer import FooterKey
+
+from mlstress_tui.tui.keys import DASHBOARD_KEYS
 from mlstress_tui.tui.screens.help_screen import HelpScreen
 from mlstress_tui.tui.themes import load_themes
 from mlstress_tui.tui.widgets.final_banner import FinalBanner
 from tui_fakes import HISTORY, FakeEngine, fake_session
+
+pytestmark = pytest.mark.slow  # Pilot drives the whole app: a second or more each
 
 SIZE = (120, 40)
 
@@ -36,7 +41,6 @@ async def press_applied(pilot, *keys: str) -> None:
             await pilot.pause(0.02)
 
 
-@pytest.mark.slow
 async def test_plus_adds_one_user(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -45,7 +49,6 @@ async def test_plus_adds_one_user(engine: FakeEngine) -> None:
     assert engine.concurrency == 18
 
 
-@pytest.mark.slow
 async def test_a_burst_of_level_keys_is_one_change_a_clock_tick(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -57,7 +60,6 @@ async def test_a_burst_of_level_keys_is_one_change_a_clock_tick(engine: FakeEngi
     assert load_calls(engine) == [("set_concurrency", 17), ("set_concurrency", 216)]
 
 
-@pytest.mark.slow
 async def test_minus_and_brackets_change_concurrency(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -69,7 +71,6 @@ async def test_minus_and_brackets_change_concurrency(engine: FakeEngine) -> None
     assert load_calls(engine) == [("set_concurrency", 32), ("set_concurrency", 31), ("set_concurrency", 16)]
 
 
-@pytest.mark.slow
 async def test_minus_is_dimmed_at_one_user(tmp_path: Path) -> None:
     engine = FakeEngine(tmp_path / "run", script=HISTORY, concurrency=1)
     app = DashboardApp(fake_session(engine))
@@ -81,7 +82,6 @@ async def test_minus_is_dimmed_at_one_user(tmp_path: Path) -> None:
     assert load_calls(engine) == []
 
 
-@pytest.mark.slow
 async def test_open_loop_keys_change_the_rate_by_ten_percent(tmp_path: Path) -> None:
     engine = FakeEngine(tmp_path / "run", script=HISTORY, mode="open", rate=100.0)
     app = DashboardApp(fake_session(engine))
@@ -92,7 +92,6 @@ async def test_open_loop_keys_change_the_rate_by_ten_percent(tmp_path: Path) -> 
     assert load_calls(engine) == [("set_rate", 110.0), ("set_rate", 100.0), ("set_rate", 200.0)]
 
 
-@pytest.mark.slow
 async def test_p_pauses_then_resumes(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -106,7 +105,6 @@ async def test_p_pauses_then_resumes(engine: FakeEngine) -> None:
     assert load_calls(engine) == [("pause", None), ("resume", None)]
 
 
-@pytest.mark.slow
 async def test_m_switches_to_open_loop_and_plus_then_moves_the_rate(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -120,7 +118,6 @@ async def test_m_switches_to_open_loop_and_plus_then_moves_the_rate(engine: Fake
     assert load_calls(engine)[1][0] == "set_rate"
 
 
-@pytest.mark.slow
 async def test_r_runs_the_ramp_controller_which_owns_the_level_until_r_again(engine: FakeEngine) -> None:
     session = fake_session(engine)
     app = DashboardApp(session)
@@ -140,7 +137,6 @@ async def test_r_runs_the_ramp_controller_which_owns_the_level_until_r_again(eng
     assert ("ramp_end", ) == engine.notes[-1][:1]
 
 
-@pytest.mark.slow
 async def test_s_writes_an_svg_into_the_run_dir(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -153,7 +149,6 @@ async def test_s_writes_an_svg_into_the_run_dir(engine: FakeEngine) -> None:
     assert "live" in text and "stats" in text
 
 
-@pytest.mark.slow
 async def test_q_finishes_the_engine_writes_the_summary_and_exits(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -166,7 +161,6 @@ async def test_q_finishes_the_engine_writes_the_summary_and_exits(engine: FakeEn
     assert not app.is_running
 
 
-@pytest.mark.slow
 async def test_ctrl_c_finishes_and_exits_with_130(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -177,7 +171,6 @@ async def test_ctrl_c_finishes_and_exits_with_130(engine: FakeEngine) -> None:
     assert app.return_code == 130
 
 
-@pytest.mark.slow
 async def test_a_bounded_run_shows_its_final_state_and_waits_for_q(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -206,7 +199,6 @@ async def test_a_bounded_run_shows_its_final_state_and_waits_for_q(engine: FakeE
     assert app.return_code == 0
 
 
-@pytest.mark.slow
 async def test_t_cycles_the_shipped_themes(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     names = [theme.name for theme in load_themes().themes]
@@ -219,7 +211,6 @@ async def test_t_cycles_the_shipped_themes(engine: FakeEngine) -> None:
         assert app.theme == names[0]
 
 
-@pytest.mark.slow
 async def test_theme_from_the_constructor(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine), theme="mlstress-day")
     async with app.run_test(size=SIZE):
@@ -227,7 +218,6 @@ async def test_theme_from_the_constructor(engine: FakeEngine) -> None:
         assert not app.current_theme.dark
 
 
-@pytest.mark.slow
 async def test_a_broken_theme_file_is_reported_and_skipped(engine: FakeEngine, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     themes = tmp_path / "themes"
@@ -239,32 +229,28 @@ async def test_a_broken_theme_file_is_reported_and_skipped(engine: FakeEngine, t
     app = DashboardApp(fake_session(engine), theme="broken")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        messages = [notification.message for notification in app._notifications]
+        messages = [message for _, message, _ in app.said]
         assert app.theme == "good"
         assert any("broken.toml" in message for message in messages)
         assert any("garbled.toml" in message for message in messages)
         assert any("unknown theme 'broken'" in message for message in messages)
 
 
-@pytest.mark.slow
 async def test_help_lists_the_keys_and_closes(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         engine.finish_on_next_poll()
-        # The clock keeps updating the dashboard underneath the overlay (a slow box takes longer to get there).
-        for _ in range(100):
-            await pilot.pause(0.05)
-            await app.workers.wait_for_complete()
-            if app.run_state == "finished":
-                break
+        # The clock keeps updating the dashboard underneath the overlay.
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         assert app.run_state == "finished"
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
 
-@pytest.mark.slow
 async def test_the_command_palette_offers_the_keys(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE):
@@ -274,7 +260,6 @@ async def test_the_command_palette_offers_the_keys(engine: FakeEngine) -> None:
     assert "Screenshot" not in titles
 
 
-@pytest.mark.slow
 async def test_the_screen_shows_what_the_engine_reported(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine, sla_p95_ms=5.0))
     async with app.run_test(size=SIZE) as pilot:
@@ -291,7 +276,6 @@ def test_the_stylesheet_uses_theme_variables_not_hex_colours() -> None:
     assert not re.search(r":[^;{}]*#[0-9a-fA-F]{3,8}\b", css)
 
 
-@pytest.mark.slow
 async def test_an_empty_second_with_users_stuck_is_a_breach_not_good_news(tmp_path: Path) -> None:
     from mlstress_tui.results.interval_stats import IntervalStats
 
@@ -308,7 +292,6 @@ async def test_an_empty_second_with_users_stuck_is_a_breach_not_good_news(tmp_pa
         assert "8 users stuck in the target" in str(app.query_one("#errors").render())
 
 
-@pytest.mark.slow
 async def test_o_shows_the_heavy_users_table_and_the_breach_on_the_scatter(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine), refresh_hz=20)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -322,7 +305,6 @@ async def test_o_shows_the_heavy_users_table_and_the_breach_on_the_scatter(engin
         assert app.query_one("#errors").display
 
 
-@pytest.mark.slow
 async def test_a_shows_the_whole_run_against_its_sla(engine: FakeEngine) -> None:
     from mlstress_tui.tui.screens.acceptance_screen import AcceptanceScreen
 
@@ -332,7 +314,7 @@ async def test_a_shows_the_whole_run_against_its_sla(engine: FakeEngine) -> None
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, AcceptanceScreen)
-        text = str(app.screen.query_one("#acceptance-panel").render())
+        text = app.screen.query_one("#acceptance-panel").text()
         # The fake run's p95 (about 15 ms) is far inside 200 ms and its errors (0.01%) under 1%: exactly PASS.
         assert text.splitlines()[0].split()[:2] == ["PASS", "2"]
         assert re.search(r"PASS\s+run\s+p95_ms", text) and re.search(r"PASS\s+run\s+error_rate", text)
@@ -341,7 +323,6 @@ async def test_a_shows_the_whole_run_against_its_sla(engine: FakeEngine) -> None
         assert not isinstance(app.screen, AcceptanceScreen)
 
 
-@pytest.mark.slow
 async def test_m_starts_the_open_loop_below_the_throughput_just_measured(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=SIZE) as pilot:
@@ -353,7 +334,6 @@ async def test_m_starts_the_open_loop_below_the_throughput_just_measured(engine:
         assert engine.rate == pytest.approx(round(steady * 0.8, 1), rel=0.02)
 
 
-@pytest.mark.slow
 async def test_the_heavy_users_table_fits_an_80_column_screen(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine), refresh_hz=20)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -379,7 +359,6 @@ class RayFakeEngine(FakeEngine):
         return NODES
 
 
-@pytest.mark.slow
 async def test_n_shows_each_node_in_a_ray_run(tmp_path: Path) -> None:
     from mlstress_tui.tui.screens.nodes_screen import NodesScreen
 
@@ -390,19 +369,23 @@ async def test_n_shows_each_node_in_a_ray_run(tmp_path: Path) -> None:
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, NodesScreen)
-        text = str(app.screen.query_one("#help-text").render())
+        text = str(app.screen.query_one("#overlay-text").render())
         assert "10.0.0.1/a1b2c3" in text and "lost" in text and "100 req/s" in text and "-1.600 ms" in text
         await pilot.press("n")
         await pilot.pause()
         assert not isinstance(app.screen, NodesScreen)
 
 
-@pytest.mark.slow
-async def test_the_nodes_key_is_hidden_without_ray(engine: FakeEngine) -> None:
+async def test_n_without_ray_says_why_and_help_lists_it_dimmed(engine: FakeEngine) -> None:
     app = DashboardApp(fake_session(engine))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        assert app.check_action("nodes", ()) is False
         await pilot.press("n")
         await pilot.pause()
         assert app.screen is app.screen_stack[0]
+        assert "for a --ray run" in app.said[-1][1]
+        assert "for a --ray run" in str(app.dashboard.message.render())
+        rows = {row.key: row for row in app.help_rows()}
+        assert not rows["n"].enabled and "--ray" in rows["n"].why
+        footer_keys = {key.key for key in app.dashboard.query(FooterKey)}
+        assert "n" not in footer_keys

@@ -14,6 +14,8 @@ from textual.pilot import Pilot
 from mlstress_tui.tui.app import DashboardApp
 from tui_fakes import HISTORY, FakeEngine, fake_session
 
+pytestmark = pytest.mark.slow  # each snapshot runs the whole app to a settled frame
+
 # A relative, fixed run directory: the finished screen prints it, so it must not vary between runs.
 RUN_DIR = Path("mlstress-runs/20260301T120000Z")
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
@@ -37,24 +39,47 @@ async def settle(pilot: Pilot) -> None:
     await pilot.wait_for_scheduled_animations()
 
 
-@pytest.mark.slow
+THEMES = ("mlstress-night", "mlstress-day")
+
+
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", SIZES.keys())
-def test_running_screen(snap_compare, size: str) -> None:
-    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0))
+def test_running_screen(snap_compare, size: str, theme: str) -> None:
+    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0), theme=theme)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES.keys())
 def test_finished_screen(snap_compare, size: str) -> None:
     app = DashboardApp(fake_session(fake_engine(finished=True), sla_p95_ms=20.0))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
 
 
-@pytest.mark.slow
-def test_light_theme(snap_compare) -> None:
-    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0), theme="mlstress-day")
-    assert snap_compare(app, terminal_size=(120, 40), run_before=settle)
+def test_heavy_users_beside_the_numbers_at_80x24(snap_compare) -> None:
+    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0))
+
+    async def heavy(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("o")
+        panel = pilot.app.query_one("#strata")
+        for _ in range(200):  # until the table is drawn at the width the layout gave it
+            if str(panel.render()).startswith("events"):
+                break
+            await pilot.pause(0.02)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=heavy)
+
+
+def test_help_fits_80x24_with_its_close_hint(snap_compare) -> None:
+    app = DashboardApp(fake_session(fake_engine(finished=False), sla_p95_ms=20.0))
+
+    async def help_open(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=help_open)
 
 
 ACCEPTANCE_REPORT = {
@@ -80,15 +105,36 @@ ACCEPTANCE_REPORT = {
     "database": {"users": 100_000, "events": 4_500_000, "seed": 42},
     "target": {"kind": "sqlite", "label": "default.sqlite"},
     "started_at": "2026-03-01T12:00:00.000+00:00", "duration_s": 58.2,
+    "label": "build 2026.03.1 (a1b2c3d)", "tool_version": "0.1.0",
+    "cliff": {"stage": "cliff", "mode": "closed", "sla_p95_ms": 100.0, "knee": 8.0,
+              "steps": [{"level": level, "p95_ms": p95, "throughput_rps": rps, "error_rate": 0.0}
+                        for level, p95, rps in ((1, 1.1, 880.0), (2, 1.2, 1_720.0), (4, 1.6, 3_300.0),
+                                                (8, 4.9, 5_900.0), (16, 131.0, 6_050.0))]},
+    "heavy_users": {"stage": "heavy", "threshold_ms": 500.0, "breach_event_count": 12_345, "users_above": 3,
+                    "population_share_above": 0.00003, "failing": None,
+                    "strata": [{"name": name, "min_events": low, "p95_ms": p95, "requests": 50, "errors": 0}
+                               for name, low, p95 in (("0", 0, 0.4), ("1", 1, 0.5), ("2-4", 2, 0.6),
+                                                      ("5-9", 5, 0.9), ("10-19", 10, 1.4), ("20-49", 20, 2.8),
+                                                      ("50-99", 50, 6.1), ("100-199", 100, 12.0),
+                                                      ("200-499", 200, 31.0), ("500-999", 500, 70.0),
+                                                      ("1000-2154", 1000, 160.0), ("top 1%", 400, 95.0),
+                                                      ("top 0.1%", 1500, 240.0), ("heaviest 10", 9000, 610.0))]},
 }
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("size", SIZES.keys())
-def test_acceptance_panel(snap_compare, size: str) -> None:
+def test_acceptance_panel(snap_compare, size: str, theme: str) -> None:
     from mlstress_tui.tui.acceptance_view import AcceptanceApp
 
-    assert snap_compare(AcceptanceApp(ACCEPTANCE_REPORT), terminal_size=SIZES[size], run_before=settle)
+    assert snap_compare(AcceptanceApp(ACCEPTANCE_REPORT, theme), terminal_size=SIZES[size], run_before=settle)
+
+
+def test_acceptance_panel_without_colour(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlstress_tui.tui.acceptance_view import AcceptanceApp
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(AcceptanceApp(ACCEPTANCE_REPORT), terminal_size=SIZES["80x24"], run_before=settle)
 
 
 def incomplete_report() -> dict:

@@ -81,14 +81,15 @@ class FakeEngine:
 
     `script` is a list of (concurrency, ticks) steps served by the first `poll()`, so a test
     sees a whole run's history at once; `live=True` instead produces ticks as wall time passes,
-    at the current level (for the benchmark and for looking at the app by hand).
+    at the current level (for the benchmark and for looking at the app by hand); `ticks_per_poll`
+    produces that many ticks at the current level on every poll, wall time aside (a ramp in a test).
     """
 
     def __init__(self, run_dir: Path, *, script: list[tuple[int, int]] | None = None, live: bool = False,
                  mode: str = "closed", concurrency: int = 16, rate: float | None = None,
                  pool_size: int | None = 16, elapsed_s: float = 83.5, finished: bool = False,
                  target_info: dict[str, Any] | None = None, duration_s: float | None = None,
-                 requests_limit: int | None = None, seed: int = 7) -> None:
+                 requests_limit: int | None = None, seed: int = 7, ticks_per_poll: int = 0) -> None:
         self.run_dir = Path(run_dir)
         self.mode = LoadMode(mode)
         self.concurrency = concurrency
@@ -119,6 +120,7 @@ class FakeEngine:
         # Live ticks repeat a few seeded ones per level, so producing them costs (almost) nothing.
         self._live_ticks: dict[tuple[str, float, int], IntervalStats] = {}
         self.requests_served = 0
+        self.ticks_per_poll = ticks_per_poll
         for level_id, (concurrency_level, ticks) in enumerate(script or []):
             for _ in range(ticks):
                 self._pending.append(self._tick(mode="closed", concurrency=concurrency_level, rate=None,
@@ -203,6 +205,10 @@ class FakeEngine:
     def poll(self) -> list[IntervalStats]:
         self.polls += 1
         ticks, self._pending = self._pending, []
+        if self.ticks_per_poll and self.state in ("running", "ramping"):
+            for _ in range(self.ticks_per_poll):
+                ticks.append(self._tick(mode=self.mode, concurrency=self.concurrency,
+                                        rate=self.rate if self.mode == "open" else None, level_id=self.level_id))
         if self._live and self.state in ("running", "ramping"):
             due = int(self.elapsed_s / TICK_S)
             while self._index < due:

@@ -32,8 +32,10 @@ from mlstress_tui.errors import (EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_INCOMPLE
                                  UsageError)
 from mlstress_tui.paths import default_run_dir
 from mlstress_tui.presets import Preset, load_preset
-from mlstress_tui.report.acceptance_report import build_report, write_reports
+from mlstress_tui import __version__
+from mlstress_tui.report.acceptance_report import build_report, cliff_view, heavy_view, write_reports
 from mlstress_tui.results.kinds import CLOSED, OPEN
+from mlstress_tui.results.units import counted
 from mlstress_tui.session import RUN_ENDED, RampPlan, RunSession
 from mlstress_tui.stages import (COMPLETED, COULD_NOT_START, DID_NOT_END, INCOMPLETE, INTERRUPTED, NOT_RUN, PASS,
                                  EdgeStage, LoadStage, OutliersStage, RampStage, Stage, StageEnd)
@@ -82,7 +84,7 @@ def _stage_args(args: argparse.Namespace, stage: Stage, report_dir: Path) -> arg
 
 def _describe(stage: Stage) -> str:
     if isinstance(stage, LoadStage):
-        level = f"{stage.concurrency} users" if stage.concurrency else f"{stage.rate:g} req/s"
+        level = counted(stage.concurrency, "user") if stage.concurrency else f"{stage.rate:g} req/s"
         if stage.requests_per_user:
             return f"load, {level} x {stage.requests_per_user} requests each"
         return f"load, {level}, " + (f"{stage.requests:,} requests" if stage.requests else f"{stage.duration_s:g} s")
@@ -90,9 +92,9 @@ def _describe(stage: Stage) -> str:
         return (f"ramp, {stage.start} to {stage.max} users ({stage.step}), {stage.step_duration_s:g} s a step, "
                 f"SLA p95 {stage.sla_p95_ms:g} ms")
     if isinstance(stage, OutliersStage):
-        return (f"heavy users, {stage.requests_per_stratum} requests a stratum, {stage.concurrency} user(s), "
+        return (f"heavy users, {stage.requests_per_stratum} requests a stratum, {counted(stage.concurrency, 'user')}, "
                 f"budget {stage.threshold_ms:g} ms")
-    return f"edge users, {stage.requests} requests, {stage.concurrency} user(s)"
+    return f"edge users, {counted(stage.requests, 'request')}, {counted(stage.concurrency, 'user')}"
 
 
 def _stage_session(args: argparse.Namespace, stage: Stage) -> RunSession:
@@ -287,6 +289,9 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
     target: dict = {}
     shape: dict[str, float] | None = None
     outliers: dict | None = None
+    # What the acceptance panel draws: the first ramp's steps, the first heavy-user stage's strata.
+    cliff: dict | None = None
+    heavy: dict | None = None
     for number, stage in enumerate(preset.stages, start=1):
         if stop.is_set() or any(end.status == INTERRUPTED for end in ends.values()):
             ends[stage.name] = StageEnd(NOT_RUN, INTERRUPTED_BEFORE)
@@ -311,6 +316,10 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
         shape = shape or session.event_count_shape()
         if isinstance(stage, OutliersStage):
             outliers = session.reports.get("outliers.json")
+        if isinstance(stage, RampStage) and cliff is None:
+            cliff = cliff_view(session.ramp_report, stage=stage.name)
+        if isinstance(stage, OutliersStage) and heavy is None:
+            heavy = heavy_view(session.reports.get("outliers.json"), stage=stage.name)
         summary = session.summary or {}
         measured[stage.name] = stage_metrics(stage, session)
         why_missing[stage.name] = stage_gaps(stage, session)
@@ -338,6 +347,9 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
     report["label"] = args.label
     if baseline is not None:
         _add_baseline(report, baseline)
+    report["tool_version"] = __version__
+    report["cliff"] = cliff
+    report["heavy_users"] = heavy
     # A signal after the last stage ended stopped nothing: the suite is complete, and judged so.
     interrupted = any(end.status == INTERRUPTED or end.reason == INTERRUPTED_BEFORE for end in ends.values())
     report["interrupted"] = interrupted

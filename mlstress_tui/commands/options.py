@@ -286,7 +286,7 @@ def build_session(args: argparse.Namespace, *, headless: bool, sla_p95_ms: float
     engine = LoadEngine(target, load, run_dir=run_dir, database=database, users_db=users_db)
     session = RunSession(engine, run_dir=run_dir, sla_p95_ms=sla_p95_ms or preset.sla_p95_ms,
                          seed=load.seed, database=database, label=getattr(args, "label", None),
-                         preset=preset.name)
+                         preset=preset.name, shows=preset.shows)
     if load.user_mix == "edge":
         from mlstress_tui.analysis.edge_users import edge_report
 

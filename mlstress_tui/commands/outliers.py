@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "outliers", help="find the heavy users who break the latency budget",
         description="Send the same number of requests to every stratum of users by event count (log-spaced, "
-                    "plus the top 1%%, the top 0.1%% and the heaviest users), then fit latency against events: "
+                    "plus the top 1%, the top 0.1% and the heaviest users), then fit latency against events: "
                     "the event count past which p95 breaks --threshold-ms, and how many users are past it "
                     "(outliers.json).")
     add_target_arguments(parser)

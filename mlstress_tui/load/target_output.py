@@ -31,6 +31,7 @@ class TargetOutput:
         self._dropped_lines = 0
         self.write_error: str | None = None
         self._dropped_reported = 0
+        self._ended = False
         self._lock = threading.Lock()
         read_end, write_end = os.pipe()
         for fd in (1, 2):
@@ -67,8 +68,12 @@ class TargetOutput:
             lines, self._taken = self._lines - self._taken, self._lines
             return lines
 
-    def close(self) -> None:
-        """Flush, stop copying and note what the cap dropped."""
+    def end(self) -> None:
+        """Flush and stop the pipe, then wait until the reader has copied and counted all of it: the worker's last
+        tick counts every line the run wrote (what the target prints after it goes nowhere)."""
+        if self._ended:
+            return
+        self._ended = True
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -79,6 +84,10 @@ class TargetOutput:
             os.dup2(devnull, fd)  # the pipe's last writer goes: the reader sees its end
         os.close(devnull)
         self._reader.join(1.0)
+
+    def close(self) -> None:
+        """End the pipe, note what the cap dropped, close the file."""
+        self.end()
         try:
             if self._dropped_lines and self.write_error is None:
                 self._file.write(f"\n[mlstress-tui: {self._dropped_lines} more lines from {self.label} dropped after "

@@ -347,3 +347,44 @@ def validity_summary(report: Mapping) -> tuple[bool, str]:
     if advised:
         line += f"; {advised[0]['name']}: {stage_measurement_text(advised[0])}"
     return True, line
+
+
+def cliff_view(ramp: Mapping | None, *, stage: str) -> dict | None:
+    """What the acceptance panel draws of a ramp (ramp.json): each step's p95 and throughput, the knee, the SLA."""
+    if not ramp or not ramp.get("steps"):
+        return None
+    open_loop = ramp.get("mode") == "open"
+    return {"stage": stage, "mode": "open" if open_loop else "closed", "sla_p95_ms": ramp.get("sla_p95_ms"),
+            "knee": ramp.get("knee_rate") if open_loop else ramp.get("knee_concurrency"),
+            "steps": [{"level": step["level"], "p95_ms": step.get("p95_ms"),
+                       "throughput_rps": step.get("throughput_rps"), "error_rate": step.get("error_rate")}
+                      for step in ramp["steps"]]}
+
+
+def levels_view(summary: Mapping, *, sla_p95_ms: float) -> dict | None:
+    """The same for a plain run that visited several levels in one loop (summary.json's `levels`, a column per
+    visit), None otherwise."""
+    levels = [level for level in summary.get("levels") or [] if level.get("requests")]
+    modes = {level.get("mode") for level in levels}
+    if len(levels) < 2 or len(modes) != 1:
+        return None
+    by_level = sorted(levels, key=lambda level: level["level"])
+    return {"stage": "levels", "mode": modes.pop(), "sla_p95_ms": sla_p95_ms, "knee": None,
+            "steps": [{"level": level["level"], "p95_ms": (level.get("latency_ms") or {}).get("p95"),
+                       "throughput_rps": level.get("throughput_rps"),
+                       "error_rate": level["errors"] / level["requests"] if level.get("requests") else None}
+                      for level in by_level]}
+
+
+def heavy_view(outliers: Mapping | None, *, stage: str) -> dict | None:
+    """What the acceptance panel draws of a heavy-user report (outliers.json): each stratum's p95, the budget, the breach."""
+    if not outliers or not outliers.get("strata"):
+        return None
+    failing = outliers.get("failing")
+    return {"stage": stage, "threshold_ms": outliers.get("threshold_ms"),
+            "breach_event_count": outliers.get("breach_event_count"),
+            "users_above": outliers.get("users_above"), "population_share_above": outliers.get("population_share_above"),
+            "failing": failing.get("text") if isinstance(failing, Mapping) else None,
+            "strata": [{"name": row["name"], "min_events": row.get("min_events"), "p95_ms": row.get("p95_ms"),
+                        "requests": row.get("requests"), "errors": row.get("errors")}
+                       for row in outliers["strata"]]}

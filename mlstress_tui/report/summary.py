@@ -63,6 +63,7 @@ class RunSummary:
     paths: dict[str, dict[str, Any]] | None = None
     nodes: list[dict[str, Any]] | None = None
     ramp: dict[str, Any] | None = None
+    point_missed: str | None = None  # the preset's point, when the run did not show it (and what to change)
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -106,6 +107,8 @@ class RunSummary:
             "levels": self.levels,
             # The pool, not the system behind it, limited the last level (pool wait p99 against query p99).
             "bottleneck": self.bottleneck,
+            # What the preset exists to show (`shows`), when this run did not show it, and what to change.
+            "point_missed": self.point_missed,
             # The most users that actually ran at once (threads may fail to start under a memory or pids limit).
             "users_running_max": self.users_running_max,
             "harness": self.harness,

@@ -14,14 +14,22 @@ MIN_WAIT_MS = 1.0
 KEPT_UP = 0.95
 
 
+def pool_queued(stats: IntervalStats) -> bool:
+    """Requests waited for a connection longer than the query took (p99), and long enough not to be noise."""
+    wait = stats.pool_wait.percentile_ms(99)
+    query = stats.service.percentile_ms(99)
+    return bool(stats.requests) and wait is not None and query is not None and \
+        wait >= max(MIN_WAIT_MS, WAIT_OVER_QUERY * query)
+
+
 def pool_bottleneck(stats: IntervalStats, *, mode: str, pool_size: int | None, concurrency: int,
                     offered_rps: float | None, target_kind: str | None = None) -> str | None:
     """One line when the pool is the bottleneck (the system cannot keep up and requests wait for a connection
     longer than the query takes), None otherwise."""
+    if not pool_queued(stats):
+        return None
     wait = stats.pool_wait.percentile_ms(99)
     query = stats.service.percentile_ms(99)
-    if not stats.requests or wait is None or query is None or wait < max(MIN_WAIT_MS, WAIT_OVER_QUERY * query):
-        return None
     if mode == OPEN:
         held_back = offered_rps is not None and offered_rps > 0 and stats.throughput_rps < KEPT_UP * offered_rps
     else:

@@ -14,3 +14,9 @@ def format_ms(value: float | None) -> str:
     if value >= 0.1:
         return f"{value:.2f}ms"
     return f"{value * 1000:.1f}µs"
+
+
+def counted(count: int | float, singular: str, plural: str | None = None) -> str:
+    """`1 user`, `2 users`, `1,024 calls`: a count with its noun in the number it needs."""
+    noun = singular if count == 1 else (plural or singular + "s")
+    return f"{count:,} {noun}" if isinstance(count, int) else f"{count:g} {noun}"

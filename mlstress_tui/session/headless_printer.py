@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from mlstress_tui.load.failures import printable
 from mlstress_tui.results.interval_stats import IntervalStats, WindowMerger
 from mlstress_tui.results.kinds import CLOSED, EventKind, RunEvent
-from mlstress_tui.results.units import format_ms
+from mlstress_tui.results.units import counted, format_ms
 from mlstress_tui.session.snapshot import RunSnapshot
 
 
@@ -20,7 +20,8 @@ def fault_line(event: RunEvent) -> str:
     if kind == EventKind.WORKER_DIED:
         where = f" on node {get('node')}" if get("node") else ""
         return (f"worker {get('worker')}{where} died at {event.t:.1f} s ({get('how')}) carrying "
-                f"{get('carried')}; {get('inflight_lost')} requests it had sent were lost; {get('then')}")
+                f"{get('carried')}; {counted(get('inflight_lost') or 0, 'request')} it had sent were lost; "
+                f"{get('then')}")
     if kind == EventKind.WORKER_REPLACEMENT_FAILED:
         return f"worker {event.worker} could not be replaced: {get('error')}"
     if kind == EventKind.WORKER_SILENT:
@@ -28,9 +29,9 @@ def fault_line(event: RunEvent) -> str:
             return f"worker {get('worker')} is sending ticks again at {event.t:.1f} s"
         if get("killed"):
             return (f"worker {get('worker')} was still silent at the end ({get('silent_s'):g} s): killed; its "
-                    f"{get('timeouts')} calls in flight counted as timeouts at their deadline")
+                    f"{counted(get('timeouts') or 0, 'call')} in flight counted as timeouts at their deadline")
         return (f"worker {get('worker')} has sent nothing for {get('silent_s'):g} s (the target holds it: the GIL, a "
-                f"wedged call): its {get('users')} users count as stuck")
+                f"wedged call): its {counted(get('users') or 0, 'user')} count as stuck")
     if kind == EventKind.HARNESS_STALL:
         workers = get("workers") or []
         who = f"worker{'s' * (len(workers) != 1)} {', '.join(map(str, workers))}" if workers else "the harness"
@@ -53,15 +54,43 @@ def fault_line(event: RunEvent) -> str:
     return str(get("reason", kind.value))
 
 
-def node_lines(nodes: list[dict[str, Any]]) -> list[str]:
-    """The per-node table of a Ray run."""
+def event_line(event: RunEvent) -> str:
+    """Any event of a run as one whole line (the dashboard's run log): a fault, a ramp's step, a change of load."""
+    kind, get = event.kind, event.get
+    if event.is_fault:
+        return fault_line(event)
+    if kind in (EventKind.RAMP_STEP, EventKind.RAMP_END):
+        return str(get("text") or kind.value)
+    if kind == EventKind.CONCURRENCY:
+        return f"users {get('from')} → {get('to')}"
+    if kind == EventKind.RATE:
+        before, after = get("from"), get("to")
+        return f"rate {before or 0:,.1f} → {after or 0:,.1f} req/s"
+    if kind == EventKind.MODE:
+        return f"{get('from')} loop → {get('to')} loop"
+    if kind == EventKind.PAUSE:
+        return "paused"
+    if kind == EventKind.RESUME:
+        return "resumed"
+    if kind == EventKind.DURATION_REACHED:
+        return "the run's duration was reached"
+    details = ", ".join(f"{key} {value}" for key, value in event.details.items())
+    return f"{kind.value}: {details}" if details else kind.value
+
+
+def node_lines(nodes: list[dict[str, Any]], *, run_verdict: str | None = None) -> list[str]:
+    """The per-node table of a Ray run; with the run's harness verdict, a line when a node's own differs from it."""
     if not nodes:
         return []
-    lines = [f"  {'node':<18} {'actors':>6} {'offered':>11} {'achieved':>11} {'p99':>8}  verdict"]
+    lines = [f"  {'node':<18} {'actors':>6} {'offered':>11} {'achieved':>11} {'p99':>8}  node's harness"]
     for node in nodes:
-        offered = f"{node['rate']:,.0f} req/s" if "rate" in node else f"{node['concurrency']} users"
+        offered = f"{node['rate']:,.0f} req/s" if "rate" in node else counted(node["concurrency"], "user")
         lines.append(f"  {node['node'][:18]:<18} {node['actors_alive']:>3}/{node['actors']:<2} {offered:>11} "
                      f"{node['throughput_rps']:>7,.0f} r/s {format_ms(node['p99_ms']):>8}  {node['harness_verdict']}")
+    if run_verdict is not None and any(node["harness_verdict"] != run_verdict for node in nodes):
+        # A node's column judges that node's own timer and cores; the run's verdict also weighs the load held.
+        lines.append(f"  the run's harness verdict is {run_verdict}: a node's column judges only that node's "
+                     "timer and cores")
     return lines
 
 
@@ -150,7 +179,9 @@ def print_summary(snapshot: RunSnapshot, run_dir: Path, out: TextIO, write_error
         knee = ramp.get("knee_concurrency") if unit == "users" else ramp.get("knee_rate")
         safe = ramp.get("safe_concurrency") if unit == "users" else ramp.get("safe_rate")
         if knee is None and safe is None:
-            print(f"  ramp: no knee and no safe level: {ramp.get('reason')}", file=out)
+            # The analysis's reason starts "none: …" when no step held the SLA; said once here, not twice.
+            reason = str(ramp.get("reason") or "").removeprefix("none: ")
+            print(f"  ramp: no knee and no safe level: {reason}", file=out)
         else:
             print(f"  ramp: knee {'none' if knee is None else f'{knee:g} {unit}'}, safe "
                   f"{'none' if safe is None else f'{safe:g} {unit}'}: {ramp.get('reason')}", file=out)
@@ -159,6 +190,8 @@ def print_summary(snapshot: RunSnapshot, run_dir: Path, out: TextIO, write_error
               "connection or executor was free; their latency counts from the due time)", file=out)
     if snapshot.bottleneck:
         print(f"  >> {snapshot.bottleneck}", file=out)
+    if snapshot.point_missed:
+        print(f"  >> {snapshot.point_missed}", file=out)
     accounted = [f"unfinished {figures.unfinished:,} (still in a call at the end)" if figures.unfinished else "",
                  f"unsent {figures.unsent:,} (due in the open loop, never sent)" if figures.unsent else "",
                  f"paused arrivals {figures.paused_arrivals:,} (fell in a pause: not owed)"
@@ -171,11 +204,12 @@ def print_summary(snapshot: RunSnapshot, run_dir: Path, out: TextIO, write_error
         print("  latency with the unsent backlog (lower bound)  " + "  ".join(
             f"{name} {format_ms(values[name])}" for name in ("p50", "p95", "p99", "max")), file=out)
     if figures.late_returns or snapshot.stuck_users_max:
-        print(f"  stuck in the target: up to {snapshot.stuck_users_max} users at once; "
-              f"{figures.late_returns:,} calls returned after their deadline (counted once, as timeouts)", file=out)
+        print(f"  stuck in the target: up to {counted(snapshot.stuck_users_max, 'user')} at once; "
+              f"{counted(figures.late_returns, 'call')} returned after their deadline (counted once, as timeouts)",
+              file=out)
     for event in snapshot.faults:
         print(f"  !! {fault_line(event)}", file=out)
-    for line in node_lines(snapshot.nodes or []):
+    for line in node_lines(snapshot.nodes or [], run_verdict=snapshot.harness["verdict"]):
         print(line, file=out)
     harness = snapshot.harness
     lag = harness["hiccup_ms"]

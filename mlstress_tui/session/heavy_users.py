@@ -47,7 +47,8 @@ class HeavyUsers:
         if not self._strata:
             return None
         now = time.monotonic()
-        if not fresh and self._cached is not None and now - self._cached[0] < REFIT_S:
+        # An empty report is not kept: the first requests are shown as soon as they arrive, not REFIT_S later.
+        if not fresh and self._cached is not None and self._cached[1] is not None and now - self._cached[0] < REFIT_S:
             return self._cached[1]
         results = strata_results(self._strata, self._totals.total.strata)
         report = (outliers_report(results, threshold_ms=self.threshold_ms, event_counts_population=self._population,

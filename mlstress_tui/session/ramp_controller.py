@@ -1,4 +1,12 @@
-"""The ramp: a session consumer that steps the load up, a step at a time, until it is past the cliff."""
+"""The ramp: a session consumer that steps the load up, a step at a time, until it is past the cliff.
+
+Started from a level that already breaks the SLA (the dashboard's `r` on an
+overloaded system), a ramp that settles at the safe level goes down instead,
+halving, until a level holds the SLA; when even the lowest breaks it, it says
+so and what level it left running. In the open loop each step down first drops
+the queue the level above left (a pause of no length: what it owed is counted
+`unsent`), or every lower rate would be measured on that level's backlog.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from mlstress_tui.analysis.ramp import KneeResult, RampStep, find_knee, past_cliff, ramp_report
 from mlstress_tui.errors import UsageError
-from mlstress_tui.load.limits import MAX_CONCURRENCY, MAX_RATE
+from mlstress_tui.load.limits import MAX_CONCURRENCY, MAX_RATE, MIN_CONCURRENCY
 from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.results.kinds import CLOSED, OPEN, EventKind, LoadMode
+from mlstress_tui.results.units import format_ms
 
 if TYPE_CHECKING:
     from mlstress_tui.results.level_stats import LevelStats
@@ -23,6 +32,8 @@ MAX_STEPS = 200
 RUN_ENDED = "run ended"
 # The next level is commanded this long before a step ends (two ticks: the front end pumps at 4 Hz or faster).
 LEAD_S = 0.5
+# Going down, the open loop stops halving here: a rate below one request a second has no p95 in a step.
+DESCENT_FLOOR_RATE = 1.0
 
 
 @dataclass(frozen=True)
@@ -81,10 +92,27 @@ class RampPlan:
         return levels
 
 
+def level_name(mode: LoadMode, level: float) -> str:
+    """`1 user`, `16 users`, `250 req/s`."""
+    if mode == OPEN:
+        return f"{level:,.0f} req/s" if level >= 100 else f"{level:,.1f} req/s"
+    return f"{level:g} user" + ("" if level == 1 else "s")
+
+
+def halvings(mode: LoadMode, level: float) -> list[float]:
+    """The levels below `level`, each half the last, down to 1 user (closed) or DESCENT_FLOOR_RATE (open)."""
+    floor = float(MIN_CONCURRENCY) if mode == CLOSED else DESCENT_FLOOR_RATE
+    levels: list[float] = []
+    while level > floor:
+        level = max(float(math.floor(level / 2)) if mode == CLOSED else round(level / 2, 1), floor)
+        levels.append(level)
+    return levels
+
+
 def step_line(step: RampStep) -> str:
     """One ramp step as a person reads it in a progress log."""
     unit = "req/s offered" if step.mode == OPEN else "users" if step.level != 1 else "user"
-    p95 = "-" if step.p95_ms is None else f"{step.p95_ms:.2f} ms"
+    p95 = format_ms(step.p95_ms)
     return (f"step at {step.level:g} {unit}: {step.throughput_rps:,.0f} req/s, p95 {p95}, "
             f"errors {step.error_rate:.2%}, verdict {step.verdict}")
 
@@ -110,6 +138,8 @@ class RampController:
         self.active = False
         self.stopped_because: str | None = None
         self.knee: KneeResult | None = None
+        # Going down from a first step past the SLA (settle_at_safe only), halving until a level holds it.
+        self.descending = False
         self._step_level_id: int | None = None
         self._next_level_id: int | None = None
 
@@ -131,7 +161,10 @@ class RampController:
             steps = f"{len(self.steps)} step" + ("" if len(self.steps) == 1 else "s")
             return f"ramp done after {steps} ({self.stopped_because}). Knee: {knee}"
         # Short enough to fit beside the state in an 80-column header, which already shows the level.
-        return f"step {self.index + 1}/{len(self.levels)} · {self.step_seconds:.0f}/{self.plan.step_duration_s:g} s"
+        held = f"{self.step_seconds:.0f}/{self.plan.step_duration_s:g} s"
+        if self.descending:
+            return f"down: {level_name(self.plan.mode, self.level)} · {held}"
+        return f"step {self.index + 1}/{len(self.levels)} · {held}"
 
     # -- the consumer --------------------------------------------------------
 
@@ -155,11 +188,11 @@ class RampController:
         if stats is None:
             return
         held, duration = stats.held_s, self.plan.step_duration_s
-        if self._next_level_id is None and self.index + 1 < len(self.levels) and held >= duration - LEAD_S:
+        ahead = not (self.descending and self.plan.mode == OPEN)  # a step down drops the queue at the step's end
+        if ahead and self._next_level_id is None and self.index + 1 < len(self.levels) and held >= duration - LEAD_S:
             # The step's end is near: unless it is already past the cliff, the next level takes over at its end.
             partial = self.session.analysis.figures(stats.settled())
-            if past_cliff([*self.steps, partial], sla_p95_ms=self.plan.sla_p95_ms,
-                          max_error_rate=self.plan.max_error_rate) is None:
+            if self._goes_on([*self.steps, partial]):
                 self._next_level_id = self._command(self.levels[self.index + 1], at_s=stats.first_t + duration)
         if held >= duration - 1e-6:
             self._close_step(stats)
@@ -170,23 +203,19 @@ class RampController:
             return
         self.active = False
         self.stopped_because = reason
-        knee = self.knee = find_knee(self.steps, sla_p95_ms=self.plan.sla_p95_ms,
+        knee = self.knee = find_knee(self._by_level(), sla_p95_ms=self.plan.sla_p95_ms,
                                      max_error_rate=self.plan.max_error_rate)
         self.session.note(EventKind.RAMP_END, reason=reason, knee=knee.knee_level, safe=knee.safe_level,
                           text=f"ramp ended ({reason}): {knee.reason}")
-        if self.plan.settle_at_safe and not self.session.finished and knee.safe_level is not None:
+        if (self.plan.settle_at_safe and not self.session.finished and knee.safe_level is not None
+                and knee.safe_level != self.session.level.value):
             self._command(knee.safe_level)
         if self.on_end is not None:
             self.on_end(self)
 
     def report(self) -> dict[str, Any]:
-        """The content of ramp.json: each step is its level's figures as the ledger holds them now (the same figures
-        summary.json lists), not a copy taken when the step closed."""
-        steps = []
-        for step, level_id in zip(self.steps, self._step_ids):
-            stats = self.session.ledger.level(level_id) if level_id is not None else None
-            steps.append(self.session.analysis.figures(stats.settled()) if stats is not None else step)
-        return ramp_report(steps, sla_p95_ms=self.plan.sla_p95_ms, max_error_rate=self.plan.max_error_rate,
+        """The content of ramp.json."""
+        return ramp_report(self._by_level(), sla_p95_ms=self.plan.sla_p95_ms, max_error_rate=self.plan.max_error_rate,
                            stopped_because=self.stopped_because)
 
     # -- inside ----------------------------------------------------------------
@@ -196,19 +225,85 @@ class RampController:
         self.session.set_level(level, at_s=at_s)
         return self.session.level_id
 
+    def _by_level(self) -> list[RampStep]:
+        """The steps lowest level first (a ramp that went down is judged as if it had come up), each its level's
+        figures as the ledger holds them now (the same figures summary.json lists), not a copy taken when the step
+        closed."""
+        steps = []
+        for step, level_id in zip(self.steps, self._step_ids):
+            stats = self.session.ledger.level(level_id) if level_id is not None else None
+            steps.append(self.session.analysis.figures(stats.settled()) if stats is not None else step)
+        return sorted(steps, key=lambda step: step.level)
+
+    def _within(self, step: RampStep) -> bool:
+        return find_knee([step], sla_p95_ms=self.plan.sla_p95_ms,
+                         max_error_rate=self.plan.max_error_rate).knee_level is not None
+
+    def _goes_on(self, steps: list[RampStep]) -> bool:
+        """Whether a step ending with these figures is followed by the next level (commanded ahead of time)."""
+        if self.descending:
+            return not self._within(steps[-1])
+        return past_cliff(steps, sla_p95_ms=self.plan.sla_p95_ms, max_error_rate=self.plan.max_error_rate) is None
+
+    def _descend(self, reason: str) -> None:
+        """Nothing measured holds the SLA: halve the level from the lowest step until one does (or there is none)."""
+        lowest = min(step.level for step in self.steps)
+        below = halvings(self.plan.mode, lowest)
+        if not below:
+            self.close(f"{reason}; no lower level to try: the load was left at "
+                       f"{level_name(self.plan.mode, lowest)}, which breaks the SLA")
+            return
+        self.descending = True
+        self.levels = [*self.levels[:self.index + 1], *below]
+        self.session.note(EventKind.RAMP_STEP, step=len(self.steps), level=self.level,
+                          text=f"{reason}: going down, halving, until a level holds the SLA")
+        self._advance()
+
+    def _advance(self) -> None:
+        self.index += 1
+        if self._next_level_id is None:
+            if self.descending and self.plan.mode == OPEN:
+                self._next_level_id = self._drop_queue_and_command(self.levels[self.index])
+            else:
+                self._next_level_id = self._command(self.levels[self.index])
+        self._step_level_id, self._next_level_id = self._next_level_id, None
+
+    def _drop_queue_and_command(self, level: float) -> int:
+        """The open loop's next step down from an empty queue: a pause ends the schedule's epoch (what the level
+        above owed is counted unsent), the new rate starts with the resume."""
+        self.session.pause()
+        try:
+            return self._command(level)
+        finally:
+            self.session.resume()
+
     def _close_step(self, stats: LevelStats) -> None:
         stats.decide()
         self.steps.append(self.session.analysis.figures(stats))
         self._step_ids.append(stats.level_id)
         self.session.note(EventKind.RAMP_STEP, step=len(self.steps), level=self.level, text=step_line(self.steps[-1]))
+        if self.descending:
+            self._close_step_down(self.steps[-1])
+            return
         reason = past_cliff(self.steps, sla_p95_ms=self.plan.sla_p95_ms, max_error_rate=self.plan.max_error_rate)
         if reason is not None:
-            self.close(reason)
+            if self.plan.settle_at_safe and not any(self._within(step) for step in self.steps):
+                self._descend(reason)
+            else:
+                self.close(reason)
         elif self.index + 1 >= len(self.levels):
             unit = "req/s" if self.plan.mode == OPEN else "users"
             self.close(f"reached --max {self.levels[-1]:g} {unit} without passing the cliff")
         else:
-            self.index += 1
-            if self._next_level_id is None:
-                self._next_level_id = self._command(self.levels[self.index])
-            self._step_level_id, self._next_level_id = self._next_level_id, None
+            self._advance()
+
+    def _close_step_down(self, step: RampStep) -> None:
+        start = level_name(self.plan.mode, self.levels[0])
+        here = level_name(self.plan.mode, step.level)
+        if self._within(step):
+            self.close(f"{start} broke the SLA; halved down to {here}, which holds it")
+        elif self.index + 1 >= len(self.levels):
+            self.close(f"no level holds the SLA: halved down from {start} to {here}, which still breaks it; "
+                       f"the load was left at {here}")
+        else:
+            self._advance()

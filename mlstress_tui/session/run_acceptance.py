@@ -7,7 +7,7 @@ from typing import Any
 
 from mlstress_tui.analysis.acceptance import evaluate, load_metrics
 from mlstress_tui.analysis.validity import validity
-from mlstress_tui.report.acceptance_report import build_report
+from mlstress_tui.report.acceptance_report import build_report, cliff_view, heavy_view, levels_view
 from mlstress_tui.stages import COMPLETED, INTERRUPTED, Criterion, LoadStage, StageEnd
 
 RUN_STAGE = "run"
@@ -16,8 +16,12 @@ RUN_MAX_ERROR_RATE = 0.01
 
 
 def run_acceptance(summary: Mapping[str, Any], *, sla_p95_ms: float, ramp: Mapping[str, Any] | None = None,
-                   outliers: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """report.json's shape for a single run: p95 within the SLA and errors under 1%, with its knee and breach count."""
+                   outliers: Mapping[str, Any] | None = None, levels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """report.json's shape for a single run: p95 within the SLA and errors under 1%, with its knee and breach count.
+
+    `levels`: the levels the run visited, shaped as ramp.json (the session's curve: a point per level value, its
+    knee), drawn when there was no ramp; without it, summary.json's levels, a column per visit.
+    """
     criteria = [Criterion(RUN_STAGE, "p95_ms", "<=", float(sla_p95_ms)),
                 Criterion(RUN_STAGE, "error_rate", "<", RUN_MAX_ERROR_RATE)]
     measured = {RUN_STAGE: load_metrics(summary)}
@@ -37,6 +41,12 @@ def run_acceptance(summary: Mapping[str, Any], *, sla_p95_ms: float, ramp: Mappi
                           validity={RUN_STAGE: judged.to_json()})
     report["target"] = summary.get("target", {})
     report["label"] = summary.get("label")
+    report["run_preset"] = summary.get("preset")
+    report["tool_version"] = summary.get("tool_version")
+    report["cliff"] = (cliff_view(ramp, stage="ramp") if ramp
+                       else cliff_view(levels, stage="levels") if levels
+                       else levels_view(summary, sla_p95_ms=float(sla_p95_ms)))
+    report["heavy_users"] = heavy_view(outliers, stage="heavy users")
     report["interrupted"] = summary.get("interrupted", False)
     if ramp:
         report["knee_concurrency"] = ramp.get("knee_concurrency")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ from mlstress_tui.report.summary import RunSummary, write_json
 from mlstress_tui.session.summary_document import run_summary
 from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.results.kinds import CLOSED, OPEN, EventKind, LoadMode
+from mlstress_tui.session.event_log import EventLog
 from mlstress_tui.session.heavy_users import HeavyUsers
 from mlstress_tui.session.level_analysis import LevelAnalysis
 from mlstress_tui.session.level_ledger import LevelLedger
@@ -33,14 +35,25 @@ from mlstress_tui.session.live_window import LiveWindow
 from mlstress_tui.session.ramp_controller import RUN_ENDED, RampController, RampPlan
 from mlstress_tui.session.engine_protocol import Engine
 from mlstress_tui.session.run_totals import RunTotals
-from mlstress_tui.session.snapshot import (LevelEntry, RunSnapshot, level_bottleneck, load_time_s, run_figures,
-                                           run_harness, run_validity)
+from mlstress_tui.session.snapshot import (LevelEntry, RunSnapshot, level_bottleneck, load_time_s, open_loop_backlog,
+                                           point_missed, run_figures, run_harness, run_validity)
 
 log = logging.getLogger(__name__)
 
 RAMPING = "ramping"
 # The open loop, switched to from the closed one, starts at this share of the steady throughput just measured.
 OPEN_START_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class OpenLoopStart:
+    """Where a switch to the open loop starts and what it rests on: the median of the level's settled ticks."""
+
+    rate: float
+    measured_rps: float  # the median per-tick throughput of the level just measured
+    seconds: float  # the settled seconds that median is taken over
+    mode: LoadMode  # the loop that was measured, and its level
+    level: float
 
 
 class Consumer(Protocol):
@@ -54,7 +67,8 @@ class RunSession:
 
     def __init__(self, engine: Engine, *, run_dir: Path, sla_p95_ms: float = 200.0, seed: int = 42,
                  database: dict[str, Any] | None = None, report_interval_s: float = 1.0, label: str | None = None,
-                 preset: str | None = None) -> None:
+                 preset: str | None = None, shows: str | None = None) -> None:
+        """`shows`: what the run's preset exists to show (presets.SHOWS), said when the run did not show it."""
         self._engine = engine
         self.run_dir = Path(run_dir)
         self.sla_p95_ms = sla_p95_ms
@@ -62,9 +76,11 @@ class RunSession:
         self.database = database or {}
         self.label = label  # what the system under test is (--label): a build, a commit
         self.preset = preset
+        self.shows = shows
         self.totals = RunTotals()
         self.ledger = LevelLedger()
         self.live = LiveWindow()
+        self.event_log = EventLog()
         target_kind = engine.target_info.get("kind")
         self.analysis = LevelAnalysis(self.ledger, sla_p95_ms=sla_p95_ms, target_kind=target_kind,
                                       workers=engine.worker_count)
@@ -83,7 +99,7 @@ class RunSession:
         self.write_errors: list[str] = []
         self._report_interval_s = report_interval_s
         self._writer: IntervalWriter | None = None
-        self._consumers: list[Consumer] = [self.totals, self.ledger, self.live]
+        self._consumers: list[Consumer] = [self.totals, self.ledger, self.live, self.event_log]
         self._pump_lock = threading.Lock()
         self._finish_lock = threading.Lock()
         self._snapshot: RunSnapshot | None = None
@@ -298,6 +314,7 @@ class RunSession:
         heavy = self.heavy_users.report(fresh=final)
         harness = run_harness(totals, target_kind=target.get("kind"), workers=engine.worker_count,
                               replace_stuck=self.replace_stuck, engine_faults=faults)
+        window = self.live.interval()
         return RunSnapshot(
             state="finished" if final else self.state, finished=final or engine.finished, note=ramp_note,
             level=level, users_running=last.users_running if steady and last is not None else None,
@@ -306,7 +323,7 @@ class RunSession:
             requests_limit=engine.requests_limit, started_at=engine.started_at, target=target,
             database=self.database, seed=self.seed, sla_p95_ms=self.sla_p95_ms,
             figures=run_figures(totals, load_s=load_s, offered_rps=offered, lost=lost),
-            total=totals.total, window=self.live.interval(), current_level=settled_current, levels=levels,
+            total=totals.total, window=window, current_level=settled_current, levels=levels,
             curve=self.analysis.curve(level.mode), heavy_users=heavy, heavy_users_why=self.heavy_users.why_none,
             bottleneck=level_bottleneck(bottleneck_stats, bottleneck_level, target.get("kind")),
             harness=harness, validity=run_validity(harness, tuple(totals.faults), target),
@@ -315,6 +332,9 @@ class RunSession:
             scatter=np.array(totals.scatter, dtype=np.float64).reshape(-1, 2), nodes=engine.node_report(),
             load=engine.load_description(), workers=engine.worker_count,
             ramp=self.ramp_report if final else None,
+            backlog=None if final else open_loop_backlog(level, settled_current, window, self.sla_p95_ms),
+            point_missed=point_missed(self.shows, totals.total, load_s, level.pool),
+            events=self.event_log.events,
         )
 
     def _summary(self, snapshot: RunSnapshot) -> RunSummary:
@@ -337,8 +357,8 @@ class RunSession:
         else:
             self._engine.set_concurrency(level, at_s)
 
-    def open_loop_rate(self) -> float | None:
-        """The rate a switch to the open loop starts at: OPEN_START_SHARE of the steady throughput just measured.
+    def open_loop_start(self) -> OpenLoopStart | None:
+        """Where a switch to the open loop starts: OPEN_START_SHARE of the steady throughput just measured.
 
         Steady: the median of the current level's settled ticks (not one fast second);
         at 100% the queue can only grow (any hiccup is never caught up).
@@ -349,7 +369,15 @@ class RunSession:
         current = current.settled()
         series = sorted(current.tick_throughputs) if current.tick_throughputs else []
         measured = series[len(series) // 2] if series else (current.throughput_rps or None)
-        return measured * OPEN_START_SHARE if measured else None
+        if not measured:
+            return None
+        return OpenLoopStart(rate=measured * OPEN_START_SHARE, measured_rps=measured, seconds=current.seconds,
+                             mode=current.mode, level=current.level)
+
+    def open_loop_rate(self) -> float | None:
+        """The rate a switch to the open loop starts at (`open_loop_start`), None before a level has settled."""
+        start = self.open_loop_start()
+        return start.rate if start is not None else None
 
     def set_mode(self, mode: LoadMode) -> None:
         """Switch loops; the open loop starts at `open_loop_rate()`."""

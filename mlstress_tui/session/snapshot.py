@@ -18,12 +18,14 @@ import numpy as np
 from mlstress_tui.analysis.ramp import RampStep
 from mlstress_tui.analysis.validity import Validity, validity
 from mlstress_tui.load.levels import CommandedLevel
-from mlstress_tui.results.bottleneck import pool_bottleneck
+from mlstress_tui.presets import POOL_QUEUEING
+from mlstress_tui.results.bottleneck import MIN_WAIT_MS, pool_bottleneck, pool_queued
 from mlstress_tui.results.harness_verdict import harness_verdict
 from mlstress_tui.results.histogram import LatencyHistogram
 from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.results.kinds import OPEN, EventKind, RunEvent
 from mlstress_tui.results.level_stats import LevelStats
+from mlstress_tui.results.units import counted, format_ms
 from mlstress_tui.session.level_analysis import LevelCurve
 from mlstress_tui.session.run_totals import RunTotals
 
@@ -111,6 +113,12 @@ class RunSnapshot:
     workers: int
     ramp: dict[str, Any] | None = None  # ramp.json, once a ramp has ended
     extras: dict[str, Any] = field(default_factory=dict)
+    # The open loop's queue growing rather than draining at the current level, in one line (None when it drains).
+    backlog: str | None = None
+    # A preset that exists to show something (`shows`) and did not: why, and what to change.
+    point_missed: str | None = None
+    # The newest notable events (faults, ramp steps, load changes), oldest first: the run log.
+    events: tuple[RunEvent, ...] = ()
 
     @property
     def throughput_rps(self) -> float:
@@ -179,7 +187,8 @@ def load_not_held_note(faults: dict[str, Any], cannot_hold: list[RunEvent], stuc
                 "them: the GIL, a wedged call): their users were stuck and the load applied fell")
     if cannot_hold:
         return str(cannot_hold[0].get("reason"))
-    return (f"up to {stuck_users_max} users were stuck in the target past their deadline and not replaced "
+    return (f"up to {counted(stuck_users_max, 'user')} {'was' if stuck_users_max == 1 else 'were'} stuck in the "
+            "target past their deadline and not replaced "
             "(--no-replace-stuck): the load applied fell below the load asked for")
 
 
@@ -189,6 +198,55 @@ def level_bottleneck(stats: IntervalStats | None, level: CommandedLevel, target_
         return None
     return pool_bottleneck(stats, mode=level.mode, pool_size=level.pool, concurrency=level.in_flight_limit,
                            offered_rps=level.rate if level.mode == OPEN else None, target_kind=target_kind)
+
+
+# The open loop has had this long at a level to drain the queue a change left behind.
+DRAIN_S = 4.0
+# A second in which at least this share of the requests started late is a second the queue did not drain in.
+LATE_SHARE = 0.1
+# The queue is growing when the last second's median latency is clearly (10%) above the level's so far.
+GROWING_P50 = 1.1
+
+
+def open_loop_backlog(level: CommandedLevel, current: LevelStats | None, window: IntervalStats | None,
+                      sla_p95_ms: float) -> str | None:
+    """One line when the open loop's queue is not draining: DRAIN_S into the current rate, the last second still
+    started a tenth of its requests late, and its median latency is either growing (clearly above the level's so
+    far) or past the SLA. Late starts at a steady, low latency are the sender's lateness, not a queue."""
+    if level.mode != OPEN or current is None or window is None or not window.requests:
+        return None
+    held = current.held_s
+    late = window.late_starts / max(window.requests, window.late_starts)
+    if held < DRAIN_S or late < LATE_SHARE:
+        return None
+    now_p50 = window.latency.percentile_ms(50)
+    level_p50 = current.latency.percentile_ms(50)
+    growing = level_p50 is not None and now_p50 is not None and now_p50 >= GROWING_P50 * level_p50
+    if now_p50 is None or not (growing or now_p50 > sla_p95_ms):
+        return None
+    rate = level.rate or current.level
+    return (f"the queue is not draining: after {held:.0f} s at {rate:,.0f} req/s, {late:.0%} of the last second's "
+            f"requests started late and their p50 is {format_ms(now_p50)}; the target served "
+            f"{window.throughput_rps:,.0f} req/s: lower the rate")
+
+
+# A run this short has not had the time to show anything yet.
+POINT_AFTER_S = 3.0
+
+
+def point_missed(shows: str | None, total: IntervalStats, load_s: float, pool: int | None) -> str | None:
+    """Why the run did not show what its preset exists to show, and what to change; None when it did (or too soon,
+    or when nothing answered: then the errors say what happened)."""
+    if shows != POOL_QUEUEING or load_s < POINT_AFTER_S or not total.ok or pool_queued(total):
+        return None
+    wait = total.pool_wait.percentile_ms(99) or 0.0
+    query = total.service.percentile_ms(99)
+    of = f" of {pool}" if pool else ""
+    if wait < MIN_WAIT_MS:
+        return (f"the pool{of} never queued (pool wait p99 {format_ms(wait)}): raise the rate or lower --pool-size "
+                "to see the saturation this preset is for")
+    return (f"requests waited for the pool{of} no longer than the query took (pool wait p99 {format_ms(wait)}, the "
+            f"query p99 {format_ms(query)}): the database, not the pool, is what is slow here")
 
 
 def empty_histogram_summary() -> dict[str, float | None]:

@@ -43,4 +43,4 @@ def run_summary(snapshot: RunSnapshot, *, interrupted: bool, seed: int, database
         target_output={"lines": figures.output_lines, "dropped": snapshot.total.output_dropped,
                        "file": "target.log"}, seed=seed,
         database=database, sla_p95_ms=sla_p95_ms, paths=paths, nodes=snapshot.nodes, ramp=ramp,
-        label=label, preset=preset)
+        label=label, preset=preset, point_missed=snapshot.point_missed)

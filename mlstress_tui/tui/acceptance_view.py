@@ -7,14 +7,14 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
+from textual.containers import VerticalScroll
 
 from mlstress_tui.report.acceptance_report import end_summary, outcome, validity_summary
 from mlstress_tui.stages import format_metric
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
 from mlstress_tui.tui.widgets.acceptance_panel import AcceptancePanel
 
-# The panel's screenshot size: it must fit the smallest terminal the README promises.
+# The panel's screenshot size: the smallest terminal the README promises; taller when the panel needs it.
 SVG_SIZE = (80, 24)
 
 
@@ -22,7 +22,15 @@ class AcceptanceApp(App[None]):
     """A finished run's acceptance panel, full screen, to read or screenshot over SSH."""
 
     CSS = """
-    AcceptancePanel { border: round $primary; padding: 0 1; height: auto; }
+    #acceptance-body {
+        border: round $primary;
+        border-title-color: $primary;
+        border-subtitle-color: $foreground;
+        padding: 0 1;
+        height: auto;
+        max-height: 100%;
+        scrollbar-size-vertical: 1;
+    }
     """
     BINDINGS = [Binding("q,escape", "quit", "Quit", id="quit")]
 
@@ -30,18 +38,20 @@ class AcceptanceApp(App[None]):
         super().__init__()
         self._report = report
         self._theme_name = theme
+        # The SVG's window title: what the picture is, not the class that drew it.
+        self.title = f"mlstress-tui acceptance: {report.get('verdict', '?')} (preset {report.get('preset', '?')})"
 
     def compose(self) -> ComposeResult:
-        yield AcceptancePanel()
-        yield Footer()
+        body = VerticalScroll(id="acceptance-body")
+        body.border_title = "mlstress-tui acceptance"
+        body.border_subtitle = "q closes"
+        with body:
+            yield AcceptancePanel(self._report, id="acceptance-panel")
 
     def on_mount(self) -> None:
         for theme in load_themes().themes:
             self.register_theme(theme)
         self.theme = self._theme_name if self._theme_name in self.available_themes else DEFAULT_THEME
-        panel = self.query_one(AcceptancePanel)
-        panel.border_title = "mlstress-tui acceptance"
-        panel.show(self._report)
 
 
 def show_acceptance(report: dict, theme: str | None = None) -> None:
@@ -50,12 +60,17 @@ def show_acceptance(report: dict, theme: str | None = None) -> None:
 
 
 def save_acceptance_svg(report: dict, directory: Path, theme: str | None = None) -> Path:
-    """acceptance.svg: the panel rendered headless at 80x24, exactly as the app shows it."""
+    """acceptance.svg: the panel rendered headless at 80 columns, exactly as the app shows it, as tall as it needs
+    (24 lines unless it has more to say)."""
 
     async def render() -> None:
         app = AcceptanceApp(report, theme)
         async with app.run_test(size=SVG_SIZE) as pilot:
             await pilot.pause()
+            needed = app.query_one("#acceptance-panel").outer_size.height + 2
+            if needed > SVG_SIZE[1]:
+                await pilot.resize_terminal(SVG_SIZE[0], needed)
+                await pilot.pause()
             app.save_screenshot(filename="acceptance.svg", path=str(directory))
 
     asyncio.run(render())

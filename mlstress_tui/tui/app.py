@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,6 @@ from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.logging import TextualHandler
 from textual.reactive import var
 from textual.screen import Screen
@@ -31,14 +31,18 @@ from mlstress_tui.load.limits import MIN_CONCURRENCY, MIN_RATE
 from mlstress_tui.results.kinds import CLOSED, OPEN, LoadMode
 from mlstress_tui.session import RampController, RunSession
 from mlstress_tui.session.run_acceptance import run_acceptance
+from mlstress_tui.session.headless_printer import event_line
+from mlstress_tui.session.ramp_controller import level_name
 from mlstress_tui.session.run_session import OPEN_START_SHARE
 from mlstress_tui.tui.format import fmt_elapsed, fmt_rate
+from mlstress_tui.tui.keys import DASHBOARD_KEYS
 from mlstress_tui.tui.level_keys import LevelKeys
 from mlstress_tui.tui.screens.acceptance_screen import AcceptanceScreen
 from mlstress_tui.tui.screens.dashboard_screen import DashboardScreen
-from mlstress_tui.tui.screens.help_screen import HelpScreen
+from mlstress_tui.tui.screens.help_screen import HelpScreen, KeyRow
 from mlstress_tui.tui.screens.nodes_screen import NodesScreen
-from mlstress_tui.tui.screens.target_log_screen import TargetLogScreen
+from mlstress_tui.tui.screens.overlay import Overlay
+from mlstress_tui.tui.screens.run_log_screen import RunLogScreen
 from mlstress_tui.tui.terminal_watch import TerminalWatch
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
 
@@ -52,6 +56,9 @@ STOPPING = "stopping"
 FINISHED = "finished"
 FINISH_WORKER = "finish-engine"
 COMPACT_FOOTER_BELOW = 100
+# Messages said on the message line, kept for the run log.
+SAID_KEPT = 100
+NODES_ONLY_WITH_RAY = "the per-node table is for a --ray run; this run's workers are local processes"
 
 # Actions that change the load; they cannot apply once the run is over or while it starts or stops.
 LOAD_ACTIONS = {"more", "fewer", "double", "halve", "toggle_mode", "toggle_ramp", "toggle_pause"}
@@ -67,32 +74,7 @@ class DashboardApp(App[int]):
     CSS_PATH = Path(__file__).parent / "app.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
-    BINDINGS = [
-        # Quit and help first: a narrow terminal's footer cuts from the right, and these must stay visible.
-        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the run, write summary.json and quit"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="Show the keys"),
-        Binding("plus,equals_sign", "more", "More", key_display="+", id="load-more",
-                tooltip="Concurrency +1 (closed loop) or rate +10% (open loop)"),
-        Binding("minus", "fewer", "Fewer", key_display="-", id="load-fewer",
-                tooltip="Concurrency -1 (closed loop) or rate -10% (open loop)"),
-        Binding("right_square_bracket", "double", "×2", key_display="]", id="load-double",
-                tooltip="Double the concurrency or rate"),
-        Binding("left_square_bracket", "halve", "÷2", key_display="[", id="load-halve",
-                tooltip="Halve the concurrency or rate"),
-        Binding("m", "toggle_mode", "Mode", id="toggle-mode", tooltip="Switch closed loop / open loop"),
-        Binding("r", "toggle_ramp", "Ramp", id="toggle-ramp", tooltip="Start or stop the automatic ramp"),
-        Binding("p", "toggle_pause", "Pause", id="toggle-pause", tooltip="Pause or resume the load"),
-        Binding("s", "save_svg", "Shot", id="save-svg", tooltip="Save an SVG screenshot into the run directory"),
-        Binding("t", "next_theme", "Theme", id="next-theme", tooltip="Next theme from themes/"),
-        Binding("l", "target_log", "Log", id="target-log", tooltip="What the target printed or logged (target.log)"),
-        Binding("o", "heavy_users", "Heavy", id="heavy-users",
-                tooltip="Heavy users: latency by stratum of event count and the breach line on the scatter"),
-        Binding("a", "acceptance", "Accept", id="acceptance", tooltip="The acceptance panel of the whole run"),
-        # Shown only in a Ray run (check_action hides it otherwise).
-        Binding("n", "nodes", "Nodes", id="nodes",
-                tooltip="Per node (--ray): actors, offered and achieved load, p99, harness verdict, liveness"),
-        Binding("ctrl+c", "interrupt", "Stop", show=False, priority=True, id="interrupt"),
-    ]
+    BINDINGS = DASHBOARD_KEYS
 
     # Mirrors of the session's state; bindings=True re-evaluates check_action (and the footer) when they change.
     run_state: var[str] = var(STARTING, bindings=True)
@@ -123,8 +105,13 @@ class DashboardApp(App[int]):
         self._quit_requested = False
         self._finish_started = False
         self._screenshot_serial = 0
+        # What the dashboard said (the message line), newest last, for the run log.
+        self.said: deque[tuple[float, str, bool]] = deque(maxlen=SAID_KEPT)
+        # The session's warnings said once when they appear (they stay in the errors panel while they hold).
+        self._warned: dict[str, bool] = {"backlog": False, "point_missed": False}
         # Kept by reference: `App.screen` may be an overlay, and the stack is empty while the app shuts down.
-        self.dashboard = DashboardScreen(id="dashboard")
+        # It draws the session's first snapshot as it mounts: the first frame is never blank or half drawn.
+        self.dashboard = DashboardScreen(session.snapshot, id="dashboard")
         self._register_themes()
 
     # ----------------------------------------------------------------- layout
@@ -151,10 +138,10 @@ class DashboardApp(App[int]):
 
     def on_mount(self) -> None:
         for problem in self._theme_problems:
-            self.notify(f"{problem}; skipped", title="Theme", severity="warning", timeout=8)
+            self.say(f"theme file skipped: {problem}", seconds=8, warning=True)
         if self._requested_theme and self._requested_theme not in self.available_themes:
-            self.notify(f"unknown theme {self._requested_theme!r}: using {self.theme}. "
-                        f"Known: {', '.join(self._theme_names)}", title="Theme", severity="warning", timeout=8)
+            self.say(f"unknown theme {self._requested_theme!r}: using {self.theme}. "
+                     f"Known: {', '.join(self._theme_names)}", seconds=8, warning=True)
         self.theme_changed_signal.subscribe(self, lambda _theme: self._draw_charts(force=True))
         if self.handle_signals:
             self.watch_terminal.install()
@@ -172,6 +159,30 @@ class DashboardApp(App[int]):
             self.watch_terminal.finish_beside_shutdown(self.session.finish, self.dashboard_done)
         self.exit(return_code=EXIT_INTERRUPTED)
 
+    # -------------------------------------------------------------- messages
+
+    def say(self, message: str, *, seconds: float = 4.0, warning: bool = False) -> None:
+        """A short message where the operator is looking: the dashboard's message line (never over a chart), and a
+        toast only over an overlay that stays open. Every message is kept for the run log (`l`)."""
+        log.info(message)
+        self.said.append((self.session.elapsed_s, message, warning))
+        if self.dashboard.ready:
+            self.dashboard.say(message, seconds=seconds, warning=warning)
+        screen = self.screen_stack[-1] if self.screen_stack else None
+        if isinstance(screen, Overlay) and not screen.closing:
+            self.notify(message, severity="warning" if warning else "information", timeout=seconds)
+
+    def _say_warnings(self, snapshot: Any) -> None:
+        """Say each of the session's warnings once, when it appears, on a free message line (the answer to a key is
+        not pushed off it); the errors panel keeps the warning while it holds."""
+        for name in self._warned:
+            line = getattr(snapshot, name)
+            if not line:
+                self._warned[name] = False
+            elif not self._warned[name] and not self.dashboard.message.busy:
+                self.say(line, seconds=10, warning=True)
+                self._warned[name] = True
+
     # ------------------------------------------------------------------ clock
 
     def _on_clock(self) -> None:
@@ -188,11 +199,11 @@ class DashboardApp(App[int]):
                 self._sync_state()
                 screen.show_header(self.session.snapshot, state=self.run_state, level=None)
             return
-        self._notify_level(self.keys.apply())
+        self._say_level(self.keys.apply())
         ticks = self.session.pump()
         if self._ramp_ended is not None:
             ramp, self._ramp_ended = self._ramp_ended, None
-            self.notify(ramp.progress(), title="Ramp", timeout=10)
+            self.say(self._ramp_done(ramp), seconds=12)
         snapshot = self.session.snapshot
         now = time.monotonic()
         charts_due = self._last_chart_at is None or now - self._last_chart_at >= 1.0 / self.chart_hz
@@ -201,6 +212,7 @@ class DashboardApp(App[int]):
             screen.show_header(snapshot, state=self.run_state, level=self.keys.requested)
             if ticks or not self.session.totals.ticks:
                 screen.show_numbers(snapshot, replace_stuck=self.session.replace_stuck)
+                self._say_warnings(snapshot)
             if charts_due:
                 self._last_chart_at = now
                 self._draw_charts()
@@ -266,82 +278,95 @@ class DashboardApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Dim (None) the keys that cannot apply in the current state; everything else stays live."""
-        if action == "nodes":
-            return True if self.session.node_report() is not None else False
+        return None if self.why_not(action) else True
+
+    def why_not(self, action: str) -> str:
+        """Why a key cannot apply now (help shows it beside the dimmed key), empty when it can."""
         if action not in LOAD_ACTIONS:
-            return True
+            return ""
         state = self.run_state
-        if self.shutting_down or self.session.finished or state in (FINISHED, STOPPING, STARTING):
-            return None
+        if self.shutting_down or self.session.finished or state in (FINISHED, STOPPING):
+            return "the run has ended"
+        if state == STARTING:
+            return "the run is starting"
         if action in RAMP_OWNED and state == RAMPING:
-            return None
+            return "the ramp sets the level: r stops it"
         if action == "toggle_ramp" and state == PAUSED:
-            return None
+            return "paused: p resumes first"
         if action in ("fewer", "halve"):
             floor = MIN_RATE if self.load_mode == OPEN else MIN_CONCURRENCY
             if self.load_level <= floor:
-                return None
-        return True
+                return "already at the lowest level"
+        return ""
 
     @property
     def controls_pending(self) -> bool:
         """A level key pressed since the last clock tick, not yet sent to the session."""
         return self.keys.pending
 
-    def _notify_level(self, change: Any) -> None:
+    def _say_level(self, change: Any) -> None:
         if change is None:
             return
         if change.mode == OPEN:
             message = f"rate {fmt_rate(change.before)} → {fmt_rate(change.after)} req/s ({change.how})"
         else:
-            message = f"concurrency {int(change.before)} → {int(change.after)} ({change.how})"
+            message = f"users {int(change.before)} → {int(change.after)} ({change.how})"
         self.load_level = change.after
-        log.info(message)
-        self.notify(message, title="Load", timeout=2)
+        self.say(message, seconds=3)
 
     def action_more(self) -> None:
-        self._notify_level(self.keys.step("more"))
+        self._say_level(self.keys.step("more"))
 
     def action_fewer(self) -> None:
-        self._notify_level(self.keys.step("fewer"))
+        self._say_level(self.keys.step("fewer"))
 
     def action_double(self) -> None:
-        self._notify_level(self.keys.step("double"))
+        self._say_level(self.keys.step("double"))
 
     def action_halve(self) -> None:
-        self._notify_level(self.keys.step("halve"))
+        self._say_level(self.keys.step("halve"))
 
     def action_toggle_mode(self) -> None:
-        self._notify_level(self.keys.apply())
+        self._say_level(self.keys.apply())
         self.keys.forget()
         new_mode = CLOSED if self.session.level.mode == OPEN else OPEN
+        start = self.session.open_loop_start() if new_mode == OPEN else None
         self.session.set_mode(LoadMode(new_mode))
         level = self.session.level
-        if new_mode == OPEN:
-            message = (f"load mode → open loop at {fmt_rate(level.rate or 0)} req/s "
-                       f"({OPEN_START_SHARE:.0%} of the steady throughput just measured, so the queue can drain)")
+        if new_mode == OPEN and start is not None:
+            message = (f"open loop at {fmt_rate(level.rate or 0)} req/s: {OPEN_START_SHARE:.0%} of "
+                       f"{fmt_rate(start.measured_rps)} req/s, the median second of {start.seconds:.0f} s at "
+                       f"{level_name(start.mode, start.level)}; said here if the queue does not drain")
+        elif new_mode == OPEN:
+            message = (f"open loop at {fmt_rate(level.rate or 0)} req/s (no level had settled to start from); "
+                       "said here if the queue does not drain")
         else:
-            message = f"load mode → closed loop, {level.concurrency} users"
-        log.info(message)
-        self.notify(message, title="Load", timeout=3)
+            message = f"closed loop, {level_name(CLOSED, level.concurrency)}"
+        self.say(message, seconds=8)
         self._sync_state()
 
     def action_toggle_ramp(self) -> None:
-        self._notify_level(self.keys.apply())
+        self._say_level(self.keys.apply())
         if self.run_state == RAMPING:
+            ramp = self.session.ramp
             self.session.stop_ramp()
-            message = "ramp stopped: the load stays at the safe level found so far"
+            self._ramp_ended = None  # said here, not again on the clock
+            message = self._ramp_done(ramp) if ramp is not None else "ramp stopped"
         else:
             plan = self.session.start_ramp(on_end=self._on_ramp_end).plan
             factor = f"×{plan.factor:g}" if plan.factor else f"+{plan.step:g}"
-            message = (f"ramp started: {factor} every {plan.step_duration_s:g} s until past the cliff "
-                       f"(SLA p95 {plan.sla_p95_ms:g} ms)")
-        log.info(message)
-        self.notify(message, title="Load", timeout=3)
+            message = (f"ramp: {factor} every {plan.step_duration_s:g} s from "
+                       f"{level_name(plan.mode, plan.start)} until past the cliff (SLA p95 {plan.sla_p95_ms:g} ms); "
+                       "down by halves if this level already breaks it")
+        self.say(message, seconds=6)
         self._sync_state()
 
+    def _ramp_done(self, ramp: RampController) -> str:
+        level = self.session.level
+        return f"{ramp.progress()}. The load stands at {level_name(level.mode, level.value)}"
+
     def _on_ramp_end(self, ramp: RampController) -> None:
-        # Called from inside a pump (the clock, or the finish worker): the clock shows it.
+        # Called from inside a pump (the clock, or the finish worker): the clock says it.
         self._ramp_ended = ramp
 
     def action_toggle_pause(self) -> None:
@@ -351,11 +376,18 @@ class DashboardApp(App[int]):
         else:
             self.session.pause()
             message = "paused: no requests are sent"
-        log.info(message)
-        self.notify(message, title="Load", timeout=3)
+        self.say(message, seconds=3)
         self._sync_state()
 
     def action_save_svg(self) -> None:
+        # A screenshot is of what is on screen, not of a message about it: toasts and the message line go first,
+        # the shot after the next frame.
+        self.clear_notifications()
+        if self.dashboard.ready:
+            self.dashboard.message.clear()
+        self.call_after_refresh(self._save_svg)
+
+    def _save_svg(self) -> None:
         run_dir = Path(self.session.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self._screenshot_serial += 1
@@ -363,14 +395,13 @@ class DashboardApp(App[int]):
         filename = f"screenshot-{stamp}-{self._screenshot_serial}.svg"
         # Explicit path: the built-in screenshot command writes to ~/Downloads.
         path = self.save_screenshot(filename=filename, path=str(run_dir))
-        log.info("screenshot saved to %s", path)
-        self.notify(f"screenshot saved to {path}", title="Screenshot", timeout=6)
+        self.say(f"screenshot: {path}", seconds=6)
 
     def action_next_theme(self) -> None:
         names = self._theme_names or [self.theme]
         index = names.index(self.theme) + 1 if self.theme in names else 0
         self.theme = names[index % len(names)]
-        self.notify(f"theme {self.theme}", title="Theme", timeout=2)
+        self.say(f"theme {self.theme}", seconds=2)
 
     def watch_show_heavy_users(self, showing: bool) -> None:
         if self.dashboard.ready:
@@ -381,40 +412,46 @@ class DashboardApp(App[int]):
         self._draw_charts(force=True)
 
     def action_acceptance(self) -> None:
-        if isinstance(self.screen, AcceptanceScreen):
-            self.screen.dismiss()
-            return
         session = self.session
         snapshot = session.snapshot
         ramp = session.ramp_report or (session.ramp.report() if session.ramp is not None else None)
+        curve = snapshot.curve
+        knee = curve.knee.knee_level if curve.knee is not None else None
+        # The session's levels as ramp.json shapes them: the same points and knee as the dashboard's level charts.
+        levels = {"mode": curve.mode.value, "sla_p95_ms": session.sla_p95_ms,
+                  "knee_rate" if curve.mode == OPEN else "knee_concurrency": knee,
+                  "steps": [point.to_json() for point in curve.points]} if len(curve.points) > 1 else None
         self.push_screen(AcceptanceScreen(run_acceptance(session.summary_so_far(), sla_p95_ms=session.sla_p95_ms,
-                                                         ramp=ramp, outliers=snapshot.heavy_users)))
+                                                         ramp=ramp, outliers=snapshot.heavy_users, levels=levels)))
 
-    def action_target_log(self) -> None:
-        if isinstance(self.screen, TargetLogScreen):
-            self.screen.dismiss()
-            return
-        self.push_screen(TargetLogScreen(Path(self.session.run_dir) / "target.log"))
+    def action_run_log(self) -> None:
+        snapshot = self.session.snapshot
+        lines = [(event.t, event_line(event), event.is_fault) for event in snapshot.events]
+        lines += [(t, f"said: {message}", warning) for t, message, warning in self.said]
+        lines.sort(key=lambda line: line[0])
+        self.push_screen(RunLogScreen(lines, Path(self.session.run_dir) / "target.log"))
 
     def action_nodes(self) -> None:
-        if isinstance(self.screen, NodesScreen):
-            self.screen.dismiss()
+        if self.session.node_report() is None:
+            self.say(f"n: {NODES_ONLY_WITH_RAY}", seconds=5)
             return
-        self.push_screen(NodesScreen(self.session.node_report))
+        self.push_screen(NodesScreen(self.session.node_report,
+                                     lambda: str(self.session.snapshot.harness.get("verdict"))))
+
+    def help_rows(self) -> list[KeyRow]:
+        """Every key the dashboard takes, dimmed with why when it cannot apply now."""
+        rows = []
+        local = self.session.node_report() is None
+        for binding in DASHBOARD_KEYS:
+            if binding.priority:
+                continue
+            why = NODES_ONLY_WITH_RAY if binding.action == "nodes" and local else self.why_not(binding.action)
+            rows.append(KeyRow(binding.key_display or binding.key, binding.description, binding.tooltip or "",
+                               enabled=not why, why=why))
+        return rows
 
     def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            self.screen.dismiss()
-            return
-        rows = []
-        for binding in self.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.show:
-                continue
-            allowed = self.check_action(binding.action, ())
-            if allowed is False:
-                continue  # a key this run has no use for (the per-node view without --ray)
-            rows.append((binding.key_display or binding.key, binding.description, binding.tooltip, allowed is True))
-        self.push_screen(HelpScreen(rows, self.session.sla_p95_ms))
+        self.push_screen(HelpScreen(self.help_rows(), self.session.sla_p95_ms))
 
     async def action_quit(self) -> None:
         self._request_exit(EXIT_OK)
@@ -444,10 +481,12 @@ class DashboardApp(App[int]):
         for command in super().get_system_commands(screen):
             if command.title not in ("Screenshot", "Quit"):
                 yield command
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.show and self.check_action(binding.action, ()) is True:
-                yield SystemCommand(f"{binding.description} ({binding.key_display or binding.key})", binding.tooltip,
-                                    lambda action=binding.action: self.run_action(action))
+        local = self.session.node_report() is None
+        for binding in DASHBOARD_KEYS:
+            if binding.priority or (binding.action == "nodes" and local) or self.why_not(binding.action):
+                continue
+            yield SystemCommand(f"{binding.description} ({binding.key_display or binding.key})", binding.tooltip,
+                                lambda action=binding.action: self.run_action(action))
 
 
 def run_dashboard(session: RunSession, *, theme: str | None) -> int:

@@ -20,6 +20,12 @@ def fmt_ms(value: float | None) -> str:
     return f"{value:.3f}"
 
 
+def fmt_ms_unit(value: float | None) -> str:
+    """A latency with its unit: `4.62 ms`, `624 ms`, `13.1 s` (fmt_ms switches to seconds past 10 s)."""
+    text = fmt_ms(value)
+    return text if value is None or text.endswith(" s") else f"{text} ms"
+
+
 def fmt_count(value: float | None) -> str:
     if value is None:
         return DASH
@@ -43,6 +49,13 @@ def fmt_elapsed(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours:d}:{minutes:02d}:{secs:02d}"
+
+
+def fmt_elapsed_live(seconds: float) -> str:
+    """Elapsed time in the header: tenths in the first minute (0.9 s, not 0:00:00 beside 4,000 requests)."""
+    if seconds < 60:
+        return f"{max(seconds, 0.0):.1f} s"
+    return fmt_elapsed(seconds)
 
 
 def fmt_level(value: float) -> str:

@@ -250,6 +250,8 @@ class Worker:
                 if reached_end:
                     self.stopped_ns = end_ns
                 self._settle(operator)
+                if self.output is not None:
+                    self.output.end()  # the last tick counts every line the run's calls wrote
                 boundary = time.perf_counter_ns()
             cpu_now = time.process_time()
             t_start_ns = max(self.start_ns + index * tick_ns, self.start_ns)

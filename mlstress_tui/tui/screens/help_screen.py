@@ -1,53 +1,65 @@
-"""The `?` overlay: every key, what it does, and whether it applies right now."""
+"""The `?` overlay: every key, what it does, and whether it applies right now (or why not)."""
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from mlstress_tui.tui.screens.overlay import Overlay
 
-TEXT_WIDTH = 68
-KEY_WIDTH = 8
-DETAIL_COLUMN = 24
+# The body is 70 columns inside the box's border and padding (76 wide at most): details wrap under their column.
+TEXT_WIDTH = 70
+KEY_WIDTH = 4
+DETAIL_COLUMN = 12
 NOTES = (
     "Interval columns cover the last ~1 s of ticks; 'whole run' is cumulative.",
     "Harness lag: how late the workers' own 5 ms timer wakes (p99). Latencies of that order include delay "
     "from the tool or a busy machine, not only from the system under test.",
-    "Arrow keys, PgUp and PgDn scroll the panels on small terminals.",
+    "Arrow keys, PgUp and PgDn scroll the dashboard (and this help) on small terminals. Ctrl-P opens the command "
+    "palette with the same keys.",
 )
 
 
-class HelpScreen(ModalScreen[None]):
-    """Lists the dashboard's keys; escape or ? closes it."""
+@dataclass(frozen=True)
+class KeyRow:
+    """One key as help lists it: `enabled` False is dimmed, with `why` it does not apply now."""
 
-    BINDINGS = [
-        Binding("escape,question_mark", "dismiss", "Close help", id="close-help"),
-    ]
+    key: str
+    name: str
+    detail: str
+    enabled: bool = True
+    why: str = ""
 
-    def __init__(self, rows: list[tuple[str, str, str, bool]], sla_p95_ms: float) -> None:
+
+class HelpScreen(Overlay):
+    """Lists the dashboard's keys; escape or ? closes it, the other keys act on the dashboard."""
+
+    OWN_KEY = "question_mark"
+    OWN_KEY_DISPLAY = "?"
+    TITLE_TEXT = "keys"
+
+    def __init__(self, rows: Sequence[KeyRow], sla_p95_ms: float) -> None:
         super().__init__()
         self._rows = rows
         self._sla = sla_p95_ms
 
-    def compose(self) -> ComposeResult:
-        # The body is about 70 columns inside its border and scrollbar: details wrap under their own column, never under the keys.
-        lines = [Content.styled("Keys", "bold"), Content("")]
-        for key, description, detail, enabled in self._rows:
+    def body(self) -> ComposeResult:
+        lines: list[Content] = []
+        for row in self._rows:
+            detail = row.detail + (f" ({row.why})" if row.why else "")
             wrapped = textwrap.wrap(detail, TEXT_WIDTH - DETAIL_COLUMN) or [""]
-            first = Content.assemble((key.ljust(KEY_WIDTH), "bold"), description.ljust(DETAIL_COLUMN - KEY_WIDTH),
+            first = Content.assemble((row.key.ljust(KEY_WIDTH), "bold"), row.name.ljust(DETAIL_COLUMN - KEY_WIDTH),
                                      (wrapped[0], "dim"))
-            rows = [first] + [Content.styled(" " * DETAIL_COLUMN + more, "dim") for more in wrapped[1:]]
-            lines += [row if enabled else row.stylize("dim strike") for row in rows]
+            # The indent is a segment of its own: an SVG renderer drops a segment's leading spaces.
+            rows = [first] + [Content.assemble(" " * DETAIL_COLUMN, (more, "dim")) for more in wrapped[1:]]
+            lines += [line if row.enabled else line.stylize("dim") for line in rows]
         lines.append(Content(""))
         lines.append(Content.assemble(("SLA light: ", "bold"), f"p95 of the last second against {self._sla:g} ms."))
         for paragraph in NOTES:
             lines += [Content(line) for line in textwrap.wrap(paragraph, TEXT_WIDTH)]
-        lines += [Content(""), Content.styled("escape or ? closes this help", "dim")]
-        with VerticalScroll(id="help-body"):
-            yield Static(Content("\n").join(lines), id="help-text")
+        yield Static(Content("\n").join(lines), id="overlay-text")

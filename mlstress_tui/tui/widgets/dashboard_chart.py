@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Hashable
 
+from rich.style import Style
+from rich.text import Text
+from textual.app import RenderResult
 from textual.color import Color
 from textual_plotext import PlotextPlot
+
+# A run of full blocks (a bar) drawn as glyphs leaves a gap between rows wherever the glyph is shorter than the
+# line (an SVG screenshot as rsvg draws it): its cells get the bar's colour as their background too.
+BLOCKS = re.compile("█+")
+# Tick steps are one of these times a power of ten.
+ROUND_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 
 def round_sig(value: float | None, digits: int = 2) -> float | None:
@@ -26,17 +36,54 @@ def _tick_label(value: float, unit: str) -> str:
     return f"{value:g}{unit}"
 
 
-def linear_ticks(top: float, max_ticks: int = 5) -> tuple[list[float], list[str]]:
+def linear_ticks(top: float, max_ticks: int = 5, unit: str = "") -> tuple[list[float], list[str]]:
     """Evenly spaced round ticks from 0 to at least `top` (steps of 1, 2, 2.5 or 5 × 10^k), labelled like the
-    stats panel: thousands separators, no stray decimals."""
+    stats panel: thousands separators, no stray decimals; with `unit` " ms", each label says ms or s."""
     if top <= 0:
         return [0.0], ["0"]
-    raw = top / max(max_ticks - 1, 1)
-    magnitude = 10.0 ** math.floor(math.log10(raw))
-    step = next(factor * magnitude for factor in (1.0, 2.0, 2.5, 5.0, 10.0) if factor * magnitude >= raw)
+    step = _round_step(top / max(max_ticks - 1, 1), (1.0, 2.0, 2.5, 5.0, 10.0))
     count = math.ceil(top / step - 1e-9)
-    positions = [index * step for index in range(count + 1)]
+    return _labelled([index * step for index in range(count + 1)], step, unit)
+
+
+def row_ticks(top: float, rows: int, unit: str = "") -> tuple[list[float], list[str], float]:
+    """Round ticks from 0 that fall on evenly spaced rows of a plot `rows` rows tall, and the value of its top row.
+
+    plotext puts the y limits on the bottom and top rows and a tick on the row
+    nearest its value: ticks `spacing` rows apart, with the top row worth
+    `step × (rows − 1) / spacing`, land exactly. Of the spacings that give 3
+    to 6 ticks, the one wasting least height above `top` is taken.
+    """
+    top = top if top > 0 else 1.0
+    span = max(rows - 1, 1)
+    best: tuple[float, int, float, int] | None = None
+    for spacing in range(2, span + 1):
+        count = span // spacing + 1
+        if count < 3 and best is not None:
+            break
+        if count > 6:
+            continue
+        step = _round_step(top * spacing / span)
+        ceiling = step * span / spacing
+        if best is None or ceiling < best[0] - 1e-9:
+            best = (ceiling, count, step, spacing)
+    if best is None:
+        step = _round_step(top)
+        return [0.0, step], _labelled([0.0, step], step, unit)[1], step
+    ceiling, count, step, _ = best
+    positions, labels = _labelled([index * step for index in range(count)], step, unit)
+    return positions, labels, ceiling
+
+
+def _round_step(raw: float, factors: tuple[float, ...] = ROUND_STEPS) -> float:
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return next(factor * magnitude for factor in factors if factor * magnitude >= raw * (1 - 1e-9))
+
+
+def _labelled(positions: list[float], step: float, unit: str) -> tuple[list[float], list[str]]:
     decimals = max(0, -math.floor(math.log10(step))) if step < 1 else (1 if step % 1 else 0)
+    if unit:
+        return positions, [_tick_label(round(value, decimals + 1), unit) for value in positions]
     return positions, [f"{value:,.{decimals}f}" for value in positions]
 
 
@@ -69,10 +116,26 @@ class DashboardChart(PlotextPlot):
         super().on_mount()
         self.plt.frame(True)
 
+    def render(self) -> RenderResult:
+        text = super().render()
+        if isinstance(text, Text) and "█" in text.plain:
+            plain = text.plain
+            for span in list(text.spans):
+                style = span.style if isinstance(span.style, Style) else Style.parse(span.style)
+                if style.color is None:
+                    continue
+                for run in BLOCKS.finditer(plain, span.start, span.end):
+                    text.stylize(Style(bgcolor=style.color), run.start(), run.end())
+        return text
+
     def colour(self, variable: str) -> tuple[int, int, int]:
         """An (r, g, b) colour from the current theme's variables, for plotext."""
         value = self.app.theme_variables.get(variable) or self.app.theme_variables.get("foreground", "white")
         return Color.parse(value).rgb
+
+    def plot_rows(self, label_rows: int = 0) -> int:
+        """The rows of the plot area: the chart's height less the frame, the x tick labels and any axis label row."""
+        return max(self.size.height - 3 - label_rows, 2) if self.size.height else 10
 
     def max_ticks(self, label_width: int = 7) -> int:
         """How many x labels fit side by side in this chart, leaving room for the y axis."""

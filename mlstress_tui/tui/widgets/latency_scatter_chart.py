@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks, row_ticks
 
 # plotext draws every point it is given; a few hundred is plenty for a terminal-sized chart.
 MAX_POINTS = 400
@@ -16,14 +16,15 @@ class LatencyScatterChart(DashboardChart):
     """A capped sample of (event count, latency) pairs; users with no events cannot sit on a log axis."""
 
     def show(self, points: Sequence[tuple[float, float]], *, generation: int, breach_events: int | None = None,
-             force: bool = False) -> None:
-        """`breach_events`: the event count past which users break the SLA, drawn as a vertical line."""
-        if not self.needs_redraw((generation, len(points), breach_events), force=force):
+             open_loop: bool = False, force: bool = False) -> None:
+        """`breach_events`: the event count past which users break the SLA, drawn as a vertical line; in the open
+        loop a request's latency counts from when it was due, which the title says."""
+        if not self.needs_redraw((generation, len(points), breach_events, open_loop, self.size.height), force=force):
             return
         points = list(points)
         positive = [(events, latency) for events, latency in points if events > 0 and latency > 0]
         hidden = len(points) - len(positive)
-        title = "latency vs events"
+        title = "latency from due time vs events" if open_loop else "latency vs events"
         # Zero events has no place on a log axis: say how many were left out rather than fake a position.
         self.border_subtitle = f"{hidden} at 0 events not shown" if hidden else ""
         if not positive:
@@ -39,10 +40,14 @@ class LatencyScatterChart(DashboardChart):
         log_y = max(ys) / min(ys) > LOG_Y_SPREAD
         self.begin(title + (" (log y)" if log_y else ""))
         self.plt.scatter(xs, [math.log10(y) for y in ys] if log_y else ys, marker="dot", color=self.colour("primary"))
+        rows = self.plot_rows(label_rows=1)
         if log_y:
-            self.plt.yticks(*log_ticks(min(ys), max(ys), " ms", max_ticks=max(2, self.size.height // 3)))
+            self.plt.yticks(*log_ticks(min(ys), max(ys), " ms", max_ticks=max(2, rows // 2)))
         else:
-            self.plt.ylabel("ms")
+            # From zero, every label with its unit: 1.1 s above 950 ms reads as what it is.
+            positions, labels, top = row_ticks(max(ys), rows, " ms")
+            self.plt.yticks(positions, labels)
+            self.plt.ylim(0, top)
         low, high = min(events for events, _ in sample), max(events for events, _ in sample)
         positions, labels = log_ticks(low, max(high, low * 10), max_ticks=self.max_ticks(5))
         self.plt.xticks(positions, labels)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from mlstress_tui.analysis.ramp import RampStep
 from mlstress_tui.tui.format import fmt_level
-from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, linear_ticks, log_ticks, round_sig
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, log_ticks, round_sig, row_ticks
 
 # Past this spread a linear axis flattens everything before the cliff into one line.
 LOG_Y_SPREAD = 20.0
@@ -22,13 +22,14 @@ class LevelLatencyChart(DashboardChart):
              knee: float | None, *, force: bool = False) -> None:
         """`points`: each level's figures (the session's), lowest level first."""
         levels = [point for point in points if point.p95_ms is not None]
-        signature = (mode, current, sla_p95_ms, knee, tuple((s.level, round_sig(s.p95_ms)) for s in levels))
+        signature = (mode, current, sla_p95_ms, knee, self.size.height,
+                     tuple((s.level, round_sig(s.p95_ms)) for s in levels))
         if not self.needs_redraw(signature, force=force):
             return
         axis = "offered rate req/s" if mode == "open" else "concurrency"
         title = f"p95 vs {'rate' if mode == 'open' else 'users'}"
         if not levels:
-            self.no_data(title, "no levels measured yet")
+            self.no_data(title, "no level has settled yet")
             return
         legend = f"[$error]─[/]SLA {sla_p95_ms:g} ms [$secondary]│[/]now"
         if knee is not None:
@@ -40,7 +41,9 @@ class LevelLatencyChart(DashboardChart):
         ys = [math.log10(max(value, 1e-3)) for value in p95] if log_y else p95
         sla_y = math.log10(sla_p95_ms) if log_y else sla_p95_ms
         self.begin(title)
-        self.plt.plot(xs, ys, marker="braille", color=self.colour("primary"))
+        if len(xs) > 1:
+            # One point has no line: plotext would draw a stray braille dot beside it.
+            self.plt.plot(xs, ys, marker="braille", color=self.colour("primary"))
         self.plt.scatter(xs, ys, marker="●", color=self.colour("accent"))
         if min(ys) <= sla_y <= max(ys) * 1.5 or log_y:
             self.plt.hline(sla_y, color=self.colour("error"))
@@ -56,10 +59,9 @@ class LevelLatencyChart(DashboardChart):
             top = max(ys) * 1.1 if max(ys) > 0 else 1.0
             if sla_y <= top * 1.5:
                 top = max(top, sla_y * 1.05)
-            positions, labels = linear_ticks(top, max_ticks=max(3, self.size.height // 3) if self.size.height else 5)
+            positions, labels, ceiling = row_ticks(top, self.plot_rows(label_rows=1), " ms")
             self.plt.yticks(positions, labels)
-            self.plt.ylim(0, positions[-1])
-            self.plt.ylabel("ms")
+            self.plt.ylim(0, ceiling)
         self.plt.xlabel(axis)
         if len(xs) <= MAX_LEVEL_TICKS:
             self.plt.xticks(xs, [fmt_level(x) for x in xs])

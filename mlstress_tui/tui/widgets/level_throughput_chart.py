@@ -8,7 +8,7 @@ import numpy as np
 
 from mlstress_tui.analysis.ramp import RampStep, UslFit
 from mlstress_tui.tui.format import fmt_level
-from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, linear_ticks, round_sig
+from mlstress_tui.tui.widgets.dashboard_chart import DashboardChart, round_sig, row_ticks
 
 # Label every level visited while they fit; past that plotext's own ticks read better.
 MAX_LEVEL_TICKS = 6
@@ -23,19 +23,19 @@ class LevelThroughputChart(DashboardChart):
              knee: float | None, usl: UslFit | None, *, force: bool = False) -> None:
         """`points`: each level's figures (the session's), lowest level first."""
         levels = [point for point in points if point.seconds > 0]
-        signature = (mode, current, knee, usl is not None and (round_sig(usl.lam), round_sig(usl.sigma), round_sig(usl.kappa)),
+        signature = (mode, current, knee, self.size.height, usl is not None and (round_sig(usl.lam), round_sig(usl.sigma), round_sig(usl.kappa)),
                      tuple((s.level, round_sig(s.throughput_rps)) for s in levels))
         if not self.needs_redraw(signature, force=force):
             return
         axis = "offered rate req/s" if mode == "open" else "concurrency"
         title = f"throughput vs {'rate' if mode == 'open' else 'users'}"
         if not levels:
-            self.no_data(title, "no levels measured yet")
+            self.no_data(title, "no level has settled yet")
             return
         xs = [stats.level for stats in levels]
         ys = [stats.throughput_rps for stats in levels]
         self.begin(title)
-        if mode == "open":
+        if mode == "open" and len(xs) > 1:
             # Achieved equal to offered is the ideal; the gap is the overload.
             self.plt.plot(xs, xs, marker="braille", color=self.colour("secondary"))
         curve: list[float] = []
@@ -44,17 +44,18 @@ class LevelThroughputChart(DashboardChart):
             grid = np.linspace(min(xs), max(xs), CURVE_POINTS)
             curve = [float(value) for value in usl.throughput(grid)]
             self.plt.plot(grid.tolist(), curve, marker="braille", color=self.colour("warning"))
-        else:
+        elif len(xs) > 1:
+            # One point has no line: plotext would draw a stray braille dot beside it.
             self.plt.plot(xs, ys, marker="braille", color=self.colour("primary"))
         self.plt.scatter(xs, ys, marker="●", color=self.colour("accent"))
         if current is not None:
             self.plt.vline(current, color=self.colour("secondary"))
         if knee is not None:
             self.plt.vline(knee, color=self.colour("success"))
-        positions, labels = linear_ticks(max(ys + curve + (xs if mode == "open" else [])) * 1.05 or 1,
-                                         max_ticks=max(3, self.size.height // 3) if self.size.height else 5)
+        positions, labels, ceiling = row_ticks(max(ys + curve + (xs if mode == "open" else [])) * 1.05 or 1,
+                                               self.plot_rows(label_rows=1))
         self.plt.yticks(positions, labels)
-        self.plt.ylim(0, positions[-1])
+        self.plt.ylim(0, ceiling)
         self.plt.ylabel("req/s")
         self.plt.xlabel(axis)
         if len(xs) <= MAX_LEVEL_TICKS:

@@ -7,7 +7,8 @@ from typing import Any
 from textual.content import Content
 from textual.widgets import Static
 
-from mlstress_tui.tui.format import fmt_count, fmt_elapsed, fmt_rate
+from mlstress_tui.results.units import counted
+from mlstress_tui.tui.format import fmt_count, fmt_elapsed, fmt_elapsed_live, fmt_rate
 
 _STATE_STYLE = {
     "running": "$success",
@@ -43,11 +44,11 @@ class RunHeader(Static):
         if mode == "open":
             load = Content.assemble(("open loop ", "dim"), (f"{fmt_rate(rate)} req/s  ", "bold"))
         else:
-            load = Content.assemble(("closed loop ", "dim"), (f"{concurrency} users  ", "bold"))
+            load = Content.assemble(("closed loop ", "dim"), (f"{counted(concurrency, 'user')}  ", "bold"))
             if running is not None and running < concurrency:
                 load = Content.assemble(load, (f"({running} running)  ", "bold $error"))
         pool = "per user" if pool_size is None else str(pool_size)
-        elapsed = fmt_elapsed(elapsed_s)
+        elapsed = fmt_elapsed_live(elapsed_s)
         if duration_s:
             elapsed += f" / {fmt_elapsed(duration_s)}"
         elif requests_limit:

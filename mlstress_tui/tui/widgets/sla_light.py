@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from mlstress_tui.tui.format import fmt_ms
+from mlstress_tui.results.units import counted
+from mlstress_tui.tui.format import fmt_ms_unit
 
 
 class SlaLight(Static):
@@ -13,15 +14,18 @@ class SlaLight(Static):
     def show(self, p95_ms: float | None, sla_p95_ms: float, stuck_users: int = 0) -> None:
         if p95_ms is None and stuck_users:
             # Nothing completed because users are stuck in the target: the worst case, not an idle second.
-            verdict, text = "-breach", f"● SLA BREACH  {stuck_users} users stuck past their deadline, none answered"
+            verdict, text = ("-breach", f"● SLA BREACH  {counted(stuck_users, 'user')} stuck past their deadline, "
+                                        "none answered")
         elif p95_ms is None:
-            verdict, text = "-idle", f"● SLA p95 ≤ {fmt_ms(sla_p95_ms)} ms: no requests in the last second"
+            verdict, text = "-idle", f"● SLA p95 ≤ {fmt_ms_unit(sla_p95_ms)}: no requests in the last second"
         elif p95_ms <= sla_p95_ms:
-            verdict, text = "-ok", f"● SLA OK      p95 {fmt_ms(p95_ms)} ms ≤ {fmt_ms(sla_p95_ms)} ms"
+            verdict, text = "-ok", f"● SLA OK      p95 {fmt_ms_unit(p95_ms)} ≤ {fmt_ms_unit(sla_p95_ms)}"
         else:
-            verdict, text = "-breach", f"● SLA BREACH  p95 {fmt_ms(p95_ms)} ms > {fmt_ms(sla_p95_ms)} ms"
-        if (verdict, text) == getattr(self, "_shown", None):
+            verdict, text = "-breach", f"● SLA BREACH  p95 {fmt_ms_unit(p95_ms)} > {fmt_ms_unit(sla_p95_ms)}"
+        shown = getattr(self, "_shown", None)
+        if (verdict, text) == shown:
             return
         self._shown = (verdict, text)
         self.set_classes(verdict)
-        self.update(text, layout=False)
+        # Its width is its text's (the message line takes the rest of the row): a new length needs a layout.
+        self.update(text, layout=shown is None or len(shown[1]) != len(text))
