@@ -34,6 +34,13 @@ def books(summary: dict) -> int:
             + summary["faults"]["requests_lost"])
 
 
+def books_slack(rate: float) -> float:
+    """How far the books may be from what the controller's clock owed: a request per worker at each end, and the
+    arrivals of the message lag (each worker pauses, resumes and stops when its message lands, up to ~10 ms later
+    on a loaded box; what it sent meanwhile is real and counted)."""
+    return 4 + rate * 0.010
+
+
 def pump_for(session: RunSession, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -85,7 +92,7 @@ def test_a_pause_in_the_open_loop_resumes_at_the_rate_asked_and_the_books_balanc
     assert not summary["faults"]["worker_deaths"]
     assert summary["paused_s"] >= 1.0
     assert summary["paused_arrivals"] == pytest.approx(rate * summary["paused_s"], rel=0.1)
-    assert abs(books(summary) - summary["offered_arrivals"]) <= 4  # a request per worker, at each end
+    assert abs(books(summary) - summary["offered_arrivals"]) <= books_slack(rate)
     assert summary["throughput_rps"] == pytest.approx(summary["requests"] / summary["load_s"], rel=1e-3)
 
 
@@ -289,6 +296,4 @@ async def test_after_a_pause_in_the_dashboard_the_open_loop_serves_its_rate_agai
     assert not summary["faults"]["worker_deaths"]
     # Arrivals that fell in the pause, by the pause the engine timed (a busy box stretches the test's own 2 s).
     assert summary["paused_arrivals"] == pytest.approx(rate * summary["paused_s"], rel=0.1)
-    # The controller's clock owes the arrivals; each worker pauses, resumes and stops when its message lands, a
-    # few ms later on a loaded box: at 2,000 req/s, 10 ms of message lag is 20 requests either way.
-    assert abs(books(summary) - summary["offered_arrivals"]) <= 20
+    assert abs(books(summary) - summary["offered_arrivals"]) <= books_slack(rate)

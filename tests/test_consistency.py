@@ -72,20 +72,23 @@ def engine_session(tmp_path: Path, target: str, **load: object) -> RunSession:
     return RunSession(engine, run_dir=tmp_path)
 
 
-async def drive(session: RunSession, script: list[tuple[str, float]], pressed: list[float] | None = None) -> str:
+async def drive(session: RunSession, script: list[tuple[str, float]],
+                pressed: list[tuple[float, float]] | None = None) -> str:
     """Start the session, run the dashboard on it, press each key and wait; q; the final stats panel's text.
 
-    ``pressed`` collects the monotonic instant after each key press, so a test can
-    hold the engine's clock to the test's own (a loaded machine stretches waits).
+    ``pressed`` collects the monotonic instants before and after each key press, so a
+    test can hold the engine's clock to the test's own (a loaded machine stretches both
+    the waits and the presses).
     """
     session.start()
     app = DashboardApp(session, refresh_hz=10)
     async with app.run_test(size=(120, 40)) as pilot:
         for key, wait in script:
             if key:
+                before = time.monotonic()
                 await pilot.press(key)
                 if pressed is not None:
-                    pressed.append(time.monotonic())
+                    pressed.append((before, time.monotonic()))
             await pilot.pause(wait)
         await pilot.press("q")
         for _ in range(400):
@@ -108,11 +111,13 @@ async def test_closed_loop_with_plus_and_double(tmp_path):
 
 async def test_open_loop_with_pause_and_resume(tmp_path):
     session = engine_session(tmp_path, "sleep:2ms", mode="open", rate=300.0)
-    pressed: list[float] = []
+    pressed: list[tuple[float, float]] = []
     screen = await drive(session, [("", 1.0), ("p", 1.0), ("p", 1.5)], pressed)
     summary = assert_agree(session, screen)
-    held = pressed[1] - pressed[0]  # the pause as the test held it: at least the 1.0 s asked, more on a loaded box
-    assert summary["paused_s"] == pytest.approx(held, abs=0.3)
+    # The pause as the test held it: it began during the first press and ended during the second (a loaded box
+    # stretches both beyond the 1.0 s asked).
+    (pause_began, pause_pressed), (resume_began, resume_pressed) = pressed
+    assert resume_began - pause_pressed - 0.1 <= summary["paused_s"] <= resume_pressed - pause_began + 0.1
     assert summary["load_s"] == pytest.approx(summary["duration_s"] - summary["paused_s"], abs=0.01)
     _, lines = files(tmp_path)
     assert all(line["concurrency"] is None for line in lines)  # an open-loop line carries no stale user count
