@@ -7,8 +7,8 @@ import sys
 from typing import TextIO
 
 from mlstress_tui.analysis.outliers import strata_table
-from mlstress_tui.commands.options import (add_output_arguments, add_ray_arguments, add_target_arguments, bounded,
-                                           build_session)
+from mlstress_tui.commands.options import (add_metrics_arguments, add_output_arguments, add_ray_arguments,
+                                           add_target_arguments, bounded, build_session, metrics_served)
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
 from mlstress_tui.errors import UsageError
 from mlstress_tui.session import RunSession
@@ -37,6 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_ray_arguments(group)
     group.add_argument("--preset", metavar="NAME|FILE", help=argparse.SUPPRESS)
     add_output_arguments(parser)
+    add_metrics_arguments(parser)
     add_front_end_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -76,15 +77,18 @@ def print_outliers(report: dict, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
     check_theme(args.theme)  # the same answer headless: a typo is bad input either way
-    session, _ = build_session(args, headless=False, sla_p95_ms=args.threshold_ms, mode="closed",
-                               concurrency=args.concurrency, user_mix="stratified",
-                               requests_per_group=args.requests_per_stratum, duration_s=None, requests=None)
-    attach_outliers(session)
-    describe = (f"{args.requests_per_stratum} requests to each of {len(session.strata)} strata, "
-                f"{args.concurrency} user(s) at a time")
-    code = run_headless(session, describe=describe) if headless else run_dashboard(session, args.theme)
-    report = session.reports.get("outliers.json")
-    if report is not None:
-        print_outliers(report, sys.stdout)
-        print(f"  written: {session.run_dir / 'outliers.json'}", file=sys.stdout)
-    return code
+    with metrics_served(args) as metrics:
+        session, _ = build_session(args, headless=False, sla_p95_ms=args.threshold_ms, mode="closed",
+                                   concurrency=args.concurrency, user_mix="stratified",
+                                   requests_per_group=args.requests_per_stratum, duration_s=None, requests=None)
+        attach_outliers(session)
+        if metrics is not None:
+            metrics.watch(session, run=session.run_dir.name)
+        describe = (f"{args.requests_per_stratum} requests to each of {len(session.strata)} strata, "
+                    f"{args.concurrency} user(s) at a time")
+        code = run_headless(session, describe=describe) if headless else run_dashboard(session, args.theme)
+        report = session.reports.get("outliers.json")
+        if report is not None:
+            print_outliers(report, sys.stdout)
+            print(f"  written: {session.run_dir / 'outliers.json'}", file=sys.stdout)
+        return code
