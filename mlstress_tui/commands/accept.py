@@ -19,7 +19,7 @@ from mlstress_tui.analysis.outliers import heavy_breach_rate
 from mlstress_tui.analysis.validity import validity
 from mlstress_tui.commands.options import (add_label_argument, add_metrics_arguments, add_ray_arguments,
                                            add_target_arguments, bounded, build_session, check_ray_address,
-                                           metrics_served, resolve_target)
+                                           metrics_served, resolve_target, watch_metrics)
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
 from mlstress_tui.commands.run import run_headless, say_theme_problems
@@ -254,8 +254,7 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
         session = None
         try:
             session = _stage_session(_stage_args(args, stage, report_dir), stage)
-            if metrics is not None:
-                metrics.watch(session, run=f"{report_dir.name}/{stage.name}")
+            watch_metrics(metrics, session, run=f"{report_dir.name}/{stage.name}")
             database = session.database or database
             target = session.target_info
             if stop.is_set():  # a signal while the stage was being built: its own handler was not there yet

@@ -156,7 +156,6 @@ def metrics_served(args: argparse.Namespace) -> Iterator[MetricsEndpoint | None]
     from mlstress_tui.session.metrics_exporter import MetricsEndpoint
 
     endpoint = MetricsEndpoint(args.metrics_addr or "127.0.0.1", port)
-    print(f"mlstress-tui: live figures for Prometheus at {endpoint.url}", file=sys.stderr, flush=True)
     try:
         yield endpoint
         if args.metrics_linger:
@@ -167,6 +166,16 @@ def metrics_served(args: argparse.Namespace) -> Iterator[MetricsEndpoint | None]
                       file=sys.stderr, flush=True)
     finally:
         endpoint.close()
+
+
+def watch_metrics(metrics: MetricsEndpoint | None, session: RunSession, *, run: str | None = None) -> None:
+    """Serve `session`'s figures on the command's endpoint, if it has one, under `run` (default: the run directory's
+    name); the first session says where (after its options were found good: bad input stays one line)."""
+    if metrics is None:
+        return
+    if not metrics.watching:
+        print(f"mlstress-tui: live figures for Prometheus at {metrics.url}", file=sys.stderr, flush=True)
+    metrics.watch(session, run=run or session.run_dir.name)
 
 
 def run_label(text: str) -> str:

@@ -8,7 +8,8 @@ from typing import TextIO
 
 from mlstress_tui.analysis.outliers import strata_table
 from mlstress_tui.commands.options import (add_metrics_arguments, add_output_arguments, add_ray_arguments,
-                                           add_target_arguments, bounded, build_session, metrics_served)
+                                           add_target_arguments, bounded, build_session, metrics_served,
+                                           watch_metrics)
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
 from mlstress_tui.errors import UsageError
 from mlstress_tui.session import RunSession
@@ -82,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
                                    concurrency=args.concurrency, user_mix="stratified",
                                    requests_per_group=args.requests_per_stratum, duration_s=None, requests=None)
         attach_outliers(session)
-        if metrics is not None:
-            metrics.watch(session, run=session.run_dir.name)
+        watch_metrics(metrics, session)
         describe = (f"{args.requests_per_stratum} requests to each of {len(session.strata)} strata, "
                     f"{args.concurrency} user(s) at a time")
         code = run_headless(session, describe=describe) if headless else run_dashboard(session, args.theme)

@@ -7,7 +7,8 @@ import sys
 from typing import TextIO
 
 from mlstress_tui.commands.options import (add_load_arguments, add_metrics_arguments, add_output_arguments,
-                                           add_target_arguments, bounded, build_session, metrics_served)
+                                           add_target_arguments, bounded, build_session, metrics_served,
+                                           watch_metrics)
 from mlstress_tui.errors import UsageError
 from mlstress_tui.bounds import BOUNDS, Bound
 from mlstress_tui.load.limits import MAX_RATE
@@ -105,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     with metrics_served(args) as metrics:
         session, _ = build_session(args, headless=False, sla_p95_ms=plan.sla_p95_ms,
                                    duration_s=bound if headless else None, requests=None, **start)
-        if metrics is not None:
-            metrics.watch(session, run=session.run_dir.name)
+        watch_metrics(metrics, session)
         if headless:
             session.start_ramp(plan, on_end=lambda _ramp: session.stop())
             code = run_headless(session, describe=f"ramp over {len(plan.levels())} levels of "

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from mlstress_tui.commands.options import (add_load_arguments, add_metrics_arguments, add_output_arguments,
-                                           add_target_arguments, build_session, metrics_served)
+                                           add_target_arguments, build_session, metrics_served,
+                                           watch_metrics)
 from mlstress_tui.commands.stop_signals import StopSignals
 from mlstress_tui.errors import EXIT_OK, UsageError
 from mlstress_tui.session import RunSession
@@ -121,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
     check_theme(args.theme)  # the same answer headless: a typo is bad input either way
     with metrics_served(args) as metrics:
         session, _preset = build_session(args, headless=headless)
-        if metrics is not None:
-            metrics.watch(session, run=session.run_dir.name)
+        watch_metrics(metrics, session)
         code = run_headless(session) if headless else run_dashboard(session, args.theme)
         edge = session.reports.get("edge.json")
         if edge is not None:

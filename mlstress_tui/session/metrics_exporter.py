@@ -50,6 +50,8 @@ _BUCKETS_UP_TO = np.searchsorted(np.asarray(bucket_value_ns(np.arange(BUCKETS)))
 # The labels every series carries: which run, of what kind of target, under which preset and --label. Never a URL,
 # a DSN, a header or a user id.
 RUN_LABELS = ("run", "target", "preset", "label")
+# How soon the server notices it is to stop (the command's exit waits for it).
+SHUTDOWN_POLL_S = 0.05
 # A scraper that stops reading cannot hold the server's thread longer than this.
 SCRAPE_TIMEOUT_S = 10.0
 
@@ -236,7 +238,8 @@ class MetricsEndpoint:
         self._final_delivered = threading.Event()
         self._server = _bind(addr, port, self._app(make_wsgi_app(registry)))
         self.url = f"http://{_host(addr)}:{self._server.server_address[1]}/metrics"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mlstress-metrics", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
+                                        name="mlstress-metrics", daemon=True)
         self._thread.start()
 
     def _app(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
@@ -245,6 +248,11 @@ class MetricsEndpoint:
             body = app(environ, start_response)
             return _Delivered(body, self._final_delivered.set) if final else body
         return serve
+
+    @property
+    def watching(self) -> bool:
+        """Whether a session has been given to serve yet."""
+        return self._feed is not None
 
     def watch(self, session: RunSession, *, run: str) -> None:
         """Serve `session`'s figures from now on (from its first tick; zeros until then), under the run id `run`."""
