@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -38,6 +39,7 @@ FAMILIES = {
     "mlstress_ramp_step": "gauge",
     "mlstress_sla_state": "gauge",
     "mlstress_sla_p95_seconds": "gauge",
+    "mlstress_latency_last_second_seconds": "gauge",
 }
 LEVEL = {"closed": "mlstress_commanded_users", "open": "mlstress_offered_requests_per_second"}
 HISTOGRAMS = ("mlstress_latency_seconds", "mlstress_service_seconds", "mlstress_pool_wait_seconds")
@@ -74,6 +76,10 @@ def served(session, run: str = "r1") -> dict:
         return parsed(scrape(endpoint.url))
     finally:
         endpoint.close()
+
+
+def served_families(session) -> list:
+    return list(served(session).values())
 
 
 # -- the figures -------------------------------------------------------------------------
@@ -142,6 +148,10 @@ def test_every_family_parses_and_says_what_the_session_says(mode, tmp_path):
     light = sla_state(window.latency.percentile_ms(95), session.sla_p95_ms, window.stuck_users)
     states = {sample.labels["state"]: sample.value for sample in families["mlstress_sla_state"].samples}
     assert states == {state: float(state == light) for state in ("ok", "breach", "idle")}
+    last_second = {sample.labels["quantile"]: sample.value
+                   for sample in families["mlstress_latency_last_second_seconds"].samples}
+    assert last_second == {quantile: pytest.approx(window.latency.percentile_ms(percent) / 1000)
+                           for quantile, percent in (("0.5", 50), ("0.95", 95), ("0.99", 99))}
     lag = only(families["mlstress_harness_lag_seconds"])
     assert lag == pytest.approx(window.hiccup.percentile_ms(99) / 1000)
 
@@ -183,6 +193,20 @@ def test_the_counters_after_the_run_are_summary_json_s(tmp_path):
     assert requests == {("error", kind): count for kind, count in summary["errors_by_kind"].items()}
     assert sum(requests.values()) == summary["errors"] > 0
     assert buckets(families["mlstress_latency_seconds"])[-1][1] == summary["requests"]
+
+
+def test_the_grafana_dashboard_asks_only_for_series_the_endpoint_serves(tmp_path):
+    dashboard = json.loads((Path(__file__).parent.parent / "grafana" / "mlstress-tui.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(expressions) >= 8
+    asked = set(re.findall(r"\bmlstress_[a-z0-9_]+", " ".join(expressions)))
+    served = set()
+    for mode, rate in (("closed", None), ("open", 500.0)):
+        session = fake_session(FakeEngine(tmp_path / mode, script=HISTORY, mode=mode, rate=rate))
+        session.pump()
+        served |= {sample.name for family in served_families(session) for sample in family.samples}
+    assert asked and asked <= served, asked - served
+    assert {"mlstress_latency_seconds_bucket", "mlstress_requests_total", "mlstress_commanded_users"} <= asked
 
 
 # -- the command line --------------------------------------------------------------------

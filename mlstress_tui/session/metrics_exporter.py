@@ -52,6 +52,8 @@ _BUCKETS_UP_TO = np.searchsorted(np.asarray(bucket_value_ns(np.arange(BUCKETS)))
 RUN_LABELS = ("run", "target", "preset", "label")
 # How soon the server notices it is to stop (the command's exit waits for it).
 SHUTDOWN_POLL_S = 0.05
+# The last second's latency percentiles, as the dashboard's live numbers show them: quantile label -> percent.
+WINDOW_QUANTILES = {"0.5": 50.0, "0.95": 95.0, "0.99": 99.0}
 # A scraper that stops reading cannot hold the server's thread longer than this.
 SCRAPE_TIMEOUT_S = 10.0
 
@@ -94,6 +96,7 @@ class MetricsView:
     ramp_step: int  # 1-based while a ramp runs, else 0
     sla: str  # one of SLA_STATES
     sla_p95_s: float
+    window_latency_s: tuple[tuple[str, float], ...]  # the last second's percentiles: (quantile, seconds)
 
     @property
     def requests(self) -> int:
@@ -105,7 +108,9 @@ def metrics_view(session: RunSession, *, run: str) -> MetricsView:
     total = session.totals.total
     last = session.totals.last
     window: IntervalStats | None = session.live.interval()
-    p95_ms = window.latency.percentile_ms(95) if window is not None else None
+    percentiles = {quantile: window.latency.percentile_ms(percent) if window is not None else None
+                   for quantile, percent in WINDOW_QUANTILES.items()}
+    p95_ms = percentiles["0.95"]
     stuck = window.stuck_users if window is not None else 0
     lag_ms = window.hiccup.percentile_ms(99) if window is not None else None
     level = session.level
@@ -120,6 +125,7 @@ def metrics_view(session: RunSession, *, run: str) -> MetricsView:
         harness_lag_s=lag_ms / 1000 if lag_ms is not None else None,
         ramp_step=ramp.index + 1 if ramp is not None and ramp.active else 0,
         sla=sla_state(p95_ms, session.sla_p95_ms, stuck), sla_p95_s=session.sla_p95_ms / 1000,
+        window_latency_s=tuple((quantile, ms / 1000) for quantile, ms in percentiles.items() if ms is not None),
     )
 
 
@@ -170,6 +176,13 @@ class SessionCollector(Collector):
             family = HistogramMetricFamily(name, text, labels=RUN_LABELS)
             family.add_metric(labels, histogram.buckets(), histogram.sum_s)
             yield family
+        if view.window_latency_s:
+            window = GaugeMetricFamily("mlstress_latency_last_second_seconds", "The last second's latency "
+                                       "percentiles, to 1% (the dashboard's live numbers; the SLA light judges p95)",
+                                       labels=[*RUN_LABELS, "quantile"])
+            for quantile, seconds in view.window_latency_s:
+                window.add_metric([*labels, quantile], seconds)
+            yield window
         level_name, level_text = (("mlstress_offered_requests_per_second", "Requests/s offered: the open loop's "
                                    "commanded level") if view.open_loop else
                                   ("mlstress_commanded_users", "Virtual users commanded: the closed loop's level"))
