@@ -19,6 +19,7 @@ them only in the OpenMetrics 2.0 text, which Prometheus 2.x does not read
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -40,6 +41,8 @@ from mlstress_tui.session.live_window import SLA_STATES, sla_state
 
 if TYPE_CHECKING:
     from mlstress_tui.session.run_session import RunSession
+
+log = logging.getLogger(__name__)
 
 # The `le` edges in seconds: 10 µs (a no-op, a free pool slot) to 100 s (past any deadline the tool keeps by default).
 EDGES_S: tuple[float, ...] = tuple(round(step * 10.0 ** power, 9) for power in range(-5, 2)
@@ -136,9 +139,15 @@ class MetricsFeed:
         self._session = session
         self._run = run
         self._publish = publish
+        self._failed = False
 
     def on_tick(self, tick: IntervalStats) -> None:
-        self.refresh()
+        try:
+            self.refresh()
+        except Exception as error:  # noqa: BLE001 - the endpoint keeps its last view; the measurement goes on
+            if not self._failed:
+                log.warning("/metrics keeps its last figures: building the next view failed (%r)", error)
+            self._failed = True
 
     def refresh(self) -> None:
         self._publish(metrics_view(self._session, run=self._run))
