@@ -1,6 +1,6 @@
 """What /metrics costs the measurement: no-op capacity while Prometheus scrapes every second against while it does not.
 
-Run: python benchmarks/metrics_cost.py [--seconds 40] [--window 5] [--repeats 3] [--runs 4] [--run-seconds 10]
+Run: python benchmarks/metrics_cost.py [--seconds 60] [--window 3] [--repeats 3] [--runs 4] [--run-seconds 10]
 
 No-op capacity is `mlstress-tui run --headless --target sleep:0ms` at one
 user per core: every request costs only the harness, so any cost of the
@@ -9,9 +9,12 @@ endpoint shows in full. Two parts, each its own figure:
 1. Same run, alternating: one run with `--metrics-port`; a thread here scrapes
    /metrics every second for `--window` seconds, then leaves it alone for as
    long, and so on. Each second of intervals.jsonl that lies wholly in a
-   scraped or an unscraped window is that window's; the figure is the ratio
-   of the medians of the two kinds of seconds. The box's other load falls on
-   both kinds alike. Repeated `--repeats` times.
+   scraped or an unscraped window is that window's. The figure is each
+   scraped window's mean against the unscraped seconds on either side of it
+   (so the box's slow drift cancels), the median over every window of every
+   run; the medians of the two kinds of seconds are printed per run too.
+   Repeated `--repeats` times. The front end's own CPU in each kind of window
+   (/proc/PID/stat) is the cost without the box's noise.
 2. Separate runs, alternating (ABBA): runs without `--metrics-port` against
    runs with it scraped every second, summary.json's `throughput_rps`, medians.
    This includes what the endpoint costs when nobody scrapes (the view copied
@@ -134,37 +137,46 @@ def run_command(args: argparse.Namespace, out: Path, seconds: float, port: int |
         raise SystemExit(f"the run failed ({process.returncode}): {stderr[-2000:]}")
 
 
-def same_run(args: argparse.Namespace, out: Path) -> tuple[float, float, int, int]:
-    """One run scraped in alternate windows: median req/s of the scraped seconds and of the others, and their counts."""
+def same_run(args: argparse.Namespace, out: Path) -> tuple[float, float, list[float]]:
+    """One run scraped in alternate windows: the median req/s of its scraped seconds and of the others, and for each
+    scraped window its mean over the mean of the unscraped seconds on either side of it (slow drift cancels)."""
     port = free_port()
     scraper = Scraper(f"http://127.0.0.1:{port}/metrics", window_s=args.window)
     run_command(args, out, args.seconds, port, scraper)
     cpu = scraper.cpu_ms_per_s()
     if cpu is not None:
         args.cpu.append(cpu)
+    args.scrape_ms += scraper.times_ms
+    args.sizes += scraper.sizes
     summary = json.loads((out / "summary.json").read_text())
     start = datetime.fromisoformat(summary["started_at"]).timestamp()
-    seconds: dict[bool, list[float]] = {True: [], False: []}
+    windows = scraper.windows
+    # Where each whole second lies: in scraped window k, in the gap after window k, or astride an edge (left out).
+    on: dict[int, list[float]] = {}
+    off: dict[int, list[float]] = {}
     for line in (out / "intervals.jsonl").read_text().splitlines():
         interval = json.loads(line)
         end = start + interval["t"]
         begin = end - 1.0
         if interval["t"] < SETTLE_S or interval.get("paused") or not interval["requests"]:
             continue
-        inside = [lo <= begin - EDGE_S and end + EDGE_S <= hi for lo, hi in scraper.windows]
-        # Unscraped: wholly between two windows (or after the last one ended).
-        between = all(end + EDGE_S <= lo or hi <= begin - EDGE_S for lo, hi in scraper.windows)
-        if any(inside):
-            seconds[True].append(interval["throughput_rps"])
-        elif between and scraper.windows and begin > scraper.windows[0][0]:
-            seconds[False].append(interval["throughput_rps"])
-    args.scrape_ms += scraper.times_ms
-    args.sizes += scraper.sizes
-    if not seconds[True] or not seconds[False]:
-        raise SystemExit(f"too few whole seconds of each kind ({len(seconds[True])} scraped, {len(seconds[False])} "
-                         "not): give more --seconds or a longer --window")
-    return (statistics.median(seconds[True]), statistics.median(seconds[False]), len(seconds[True]),
-            len(seconds[False]))
+        for k, (lo, hi) in enumerate(windows):
+            following = windows[k + 1][0] if k + 1 < len(windows) else float("inf")
+            if lo <= begin - EDGE_S and end + EDGE_S <= hi:
+                on.setdefault(k, []).append(interval["throughput_rps"])
+            elif hi <= begin - EDGE_S and end + EDGE_S <= following:
+                off.setdefault(k, []).append(interval["throughput_rps"])
+    seconds_on = [rps for values in on.values() for rps in values]
+    seconds_off = [rps for values in off.values() for rps in values]
+    if not seconds_on or not seconds_off:
+        raise SystemExit(f"too few whole seconds of each kind ({len(seconds_on)} scraped, {len(seconds_off)} not): "
+                         "give more --seconds or a longer --window")
+    cycles = []
+    for k, values in on.items():
+        beside = off.get(k - 1, []) + off.get(k, [])
+        if beside:
+            cycles.append(statistics.fmean(values) / statistics.fmean(beside) - 1)
+    return statistics.median(seconds_on), statistics.median(seconds_off), cycles
 
 
 def separate_runs(args: argparse.Namespace, work: Path) -> dict[bool, list[float]]:
@@ -189,8 +201,8 @@ def separate_runs(args: argparse.Namespace, work: Path) -> dict[bool, list[float
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=40.0, help="part 1: length of each run (default 40)")
-    parser.add_argument("--window", type=float, default=5.0, help="part 1: seconds scraped, then not (default 5)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="part 1: length of each run (default 60)")
+    parser.add_argument("--window", type=float, default=3.0, help="part 1: seconds scraped, then not (default 3)")
     parser.add_argument("--repeats", type=int, default=3, help="part 1: runs (default 3; 0 skips the part)")
     parser.add_argument("--runs", type=int, default=4, help="part 2: runs of each kind (default 4; 0 skips the part)")
     parser.add_argument("--run-seconds", type=float, default=10.0, help="part 2: length of each run (default 10)")
@@ -203,15 +215,19 @@ def main() -> int:
         if args.repeats:
             print(f"\n  1. same run, {args.seconds:g} s, scraped {args.window:g} s then not {args.window:g} s "
                   f"(medians of whole seconds)")
-            ratios = []
+            ratios, cycles = [], []
             for number in range(args.repeats):
-                on, off, n_on, n_off = same_run(args, Path(work) / f"same-{number}")
+                on, off, run_cycles = same_run(args, Path(work) / f"same-{number}")
                 ratios.append(on / off - 1)
-                print(f"    run {number + 1}: scraped {on:>10,.0f} req/s ({n_on} s)   not {off:>10,.0f} req/s "
-                      f"({n_off} s)   {ratios[-1]:+.2%}", flush=True)
-            middle = statistics.median(ratios)
-            print(f"    median of the runs: {middle:+.2%} ({'within' if abs(middle) <= GOAL else 'outside'} "
-                  f"the {GOAL:.0%} goal)")
+                cycles += run_cycles
+                print(f"    run {number + 1}: median second scraped {on:>10,.0f} req/s, not {off:>10,.0f} req/s: "
+                      f"{ratios[-1]:+.2%}   ({len(run_cycles)} scraped windows against their neighbours: median "
+                      f"{statistics.median(run_cycles):+.2%})" if run_cycles else "", flush=True)
+            middle = statistics.median(cycles)
+            quartiles = statistics.quantiles(cycles, n=4) if len(cycles) > 1 else [middle, middle, middle]
+            print(f"    all {len(cycles)} scraped windows against the unscraped seconds beside them: median "
+                  f"{middle:+.2%} ({'within' if abs(middle) <= GOAL else 'outside'} the {GOAL:.0%} goal), "
+                  f"quartiles {quartiles[0]:+.1%} .. {quartiles[2]:+.1%} (the box's own noise)")
             if args.cpu:
                 on = statistics.median(cpu[0] for cpu in args.cpu)
                 off = statistics.median(cpu[1] for cpu in args.cpu)
