@@ -67,8 +67,12 @@ def test_a_password_with_any_reserved_character_reaches_no_output(where, middle,
     if where == "url" and url_readable:
         assert code == 0, printed.err
         assert (out_dir / "summary.json").is_file() and (out_dir / "intervals.jsonl").is_file()
-        assert 'mlstress_requests_total{kind="",label="",outcome="ok",preset="default",run="run",target="http"}' \
-            in scraper.bodies[-1]
+        from prometheus_client.parser import text_string_to_metric_families
+
+        final = {family.name: family for family in text_string_to_metric_families(scraper.bodies[-1])}
+        served = [(sample.labels, sample.value) for sample in final["mlstress_requests"].samples]
+        assert served == [({"run": "run", "target": "http", "preset": "default", "label": "", "outcome": "ok",
+                            "kind": ""}, 20.0)]
     elif where == "dsn" and dsn_readable:
         one_line_error(code, printed.err, "cannot connect to postgresql reader@127.0.0.1:1/features")
     else:  # refused before anything starts, saying how to write it

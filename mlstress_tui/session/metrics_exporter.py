@@ -235,17 +235,21 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class _Delivered:
-    """A response body that says when the server has written all of it (WSGI calls `close` after the last byte)."""
+    """A response body that says when the server has written all of it (WSGI calls `close` after the last byte, and
+    after a failed write too: only a body written to its end counts)."""
 
     def __init__(self, body: Iterable[bytes], delivered: Callable[[], None]) -> None:
         self._body = body
         self._delivered = delivered
+        self._written = False
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._body)
+        yield from self._body
+        self._written = True
 
     def close(self) -> None:
-        self._delivered()
+        if self._written:
+            self._delivered()
 
 
 class MetricsEndpoint:
