@@ -162,10 +162,6 @@ class SessionCollector(Collector):
     def publish(self, view: MetricsView) -> None:
         self._view = view  # one reference swapped: a scrape reads the old view or the new, never half of one
 
-    @property
-    def view(self) -> MetricsView | None:
-        return self._view
-
     def collect(self) -> Iterator[Metric]:
         view = self._view
         if view is None:
