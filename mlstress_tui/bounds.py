@@ -84,4 +84,6 @@ BOUNDS = {
     "latency_ms": Bound(0, HOUR_S * 1000, above=True, noun="milliseconds", note="an hour"),
     "share": Bound(0, 1, lead="a share"),
     "factor": Bound(1, 100, above=True),
+    "port": Bound(1, 65535, whole=True, lead="a TCP port number"),
+    "linger_s": Bound(0, HOUR_S, noun="seconds", note="an hour"),
 }

@@ -44,6 +44,9 @@ def service():
 @pytest.mark.parametrize("where", ["url", "dsn"])
 def test_a_password_with_any_reserved_character_reaches_no_output(where, middle, url_readable, dsn_readable, service,
                                                                  small_db, tmp_path, capsys, monkeypatch):
+    from http_fixtures import free_port
+    from pushgateway_fixtures import Scraper
+
     password = middle.join(PIECES)
     monkeypatch.chdir(tmp_path)
     out_dir = tmp_path / "run"
@@ -53,15 +56,24 @@ def test_a_password_with_any_reserved_character_reaches_no_output(where, middle,
                 "-H", f"Authorization: Bearer {password}", "--users-db", str(small_db)]
     else:
         argv = ["--dsn", f"postgresql://reader:{password}@127.0.0.1:1/features"]
-    code = main(["run", "--headless", *argv, "--concurrency", "1", "--workers", "1", "--requests", "20",
-                 "--out", str(out_dir)])
+    port = free_port()
+    # /metrics is scraped throughout, and lingers at the end until a scrape has taken the final figures.
+    with Scraper(f"http://127.0.0.1:{port}/metrics") as scraper:
+        code = main(["run", "--headless", *argv, "--concurrency", "1", "--workers", "1", "--requests", "20",
+                     "--out", str(out_dir), "--metrics-port", str(port), "--metrics-linger", "10"])
     printed = capsys.readouterr()
-    shown = printed.out + printed.err + everything_written(tmp_path)
+    shown = printed.out + printed.err + everything_written(tmp_path) + "".join(scraper.bodies)
     for secret in (password, *PIECES):
         assert secret not in shown
     if where == "url" and url_readable:
         assert code == 0, printed.err
         assert (out_dir / "summary.json").is_file() and (out_dir / "intervals.jsonl").is_file()
+        from prometheus_client.parser import text_string_to_metric_families
+
+        final = {family.name: family for family in text_string_to_metric_families(scraper.bodies[-1])}
+        served = [(sample.labels, sample.value) for sample in final["mlstress_requests"].samples]
+        assert served == [({"run": "run", "target": "http", "preset": "default", "label": "", "outcome": "ok",
+                            "kind": ""}, 20.0)]
     elif where == "dsn" and dsn_readable:
         one_line_error(code, printed.err, "cannot connect to postgresql reader@127.0.0.1:1/features")
     else:  # refused before anything starts, saying how to write it

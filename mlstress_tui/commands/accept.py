@@ -14,16 +14,18 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mlstress_tui import __version__
 from mlstress_tui.analysis.acceptance import evaluate, load_metrics, verdict
 from mlstress_tui.analysis.baseline import ResolvedCriterion, baseline_metrics, resolve_criteria
 from mlstress_tui.analysis.checklist import ChecklistInputs, release_checklist
 from mlstress_tui.analysis.edge_users import edge_lines
 from mlstress_tui.analysis.outliers import heavy_breach_rate
 from mlstress_tui.analysis.validity import validity
-from mlstress_tui.commands.options import (add_label_argument, add_ray_arguments, add_target_arguments, bounded,
-                                           build_session, check_ray_address, resolve_target)
+from mlstress_tui.commands.options import (add_label_argument, add_metrics_arguments, add_ray_arguments,
+                                           add_target_arguments, bounded, build_session, check_ray_address,
+                                           metrics_served, resolve_target, watch_metrics)
 from mlstress_tui.commands.outliers import attach_outliers, print_outliers
 from mlstress_tui.commands.ramp import SAFETY_BOUND_SLACK_S, print_ramp
 from mlstress_tui.commands.run import run_headless, say_theme_problems
@@ -32,13 +34,16 @@ from mlstress_tui.errors import (EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_INCOMPLE
                                  UsageError)
 from mlstress_tui.paths import default_run_dir
 from mlstress_tui.presets import Preset, load_preset
-from mlstress_tui import __version__
 from mlstress_tui.report.acceptance_report import build_report, cliff_view, heavy_view, write_reports
+from mlstress_tui.report.pushgateway import ACCEPT_JOB, PushError, check_pushgateway, push_verdict, shown_url
 from mlstress_tui.results.kinds import CLOSED, OPEN
 from mlstress_tui.results.units import counted
 from mlstress_tui.session import RUN_ENDED, RampPlan, RunSession
 from mlstress_tui.stages import (COMPLETED, COULD_NOT_START, DID_NOT_END, INCOMPLETE, INTERRUPTED, NOT_RUN, PASS,
                                  EdgeStage, LoadStage, OutliersStage, RampStage, Stage, StageEnd)
+
+if TYPE_CHECKING:
+    from mlstress_tui.session.metrics_exporter import MetricsEndpoint
 
 DEFAULT_PRESET = "acceptance"
 # The ramp controller's reason when the run's time bound ended it before its own last step (session.finish).
@@ -72,6 +77,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             "database's row counts with it")
     group.add_argument("--headless", action="store_true", help="no final panel on screen (automatic when stdout is not a terminal)")
     group.add_argument("--theme", metavar="NAME", help="theme of the final panel and acceptance.svg")
+    group.add_argument("--pushgateway", metavar="URL",
+                       help=f"push the verdict and each criterion's measurement to a Prometheus Pushgateway, "
+                            f"http://host:9091 (job {ACCEPT_JOB}, grouped by preset; a password in the URL is sent "
+                            "as basic auth, never shown)")
+    add_metrics_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -225,18 +235,22 @@ def run(args: argparse.Namespace) -> int:
     profile_rows = _profile_rows(args.profile) if args.profile is not None else None
     if args.ray is not None:  # before the report directory: a cluster that is not there leaves nothing behind
         check_ray_address(args.ray)
+    if args.pushgateway is not None:  # a gate whose verdict could not be delivered is said before it runs
+        check_pushgateway(args.pushgateway)
     # A target that cannot work at all is bad input, said before anything runs; one that stops working
     # between stages (a model file removed, a service gone) is a stage that could not start.
     resolve_target(args)
-    try:
-        report_dir = _make_report_dir(args)
-    except OSError as error:
-        where = args.report_dir if args.report_dir is not None else "the default report directory"
-        _say(f"cannot write reports into {str(where)!r}: {error.strerror or error}; free space there, make it "
-             "writable, or choose another --report-dir")
-        return EXIT_FAULT
-    with StopSignals() as between_stages:
-        return _run_suite(args, preset, report_dir, between_stages.event, baseline, profile_rows)
+    with metrics_served(args) as metrics:
+        try:
+            report_dir = _make_report_dir(args)
+        except OSError as error:
+            where = args.report_dir if args.report_dir is not None else "the default report directory"
+            _say(f"cannot write reports into {str(where)!r}: {error.strerror or error}; free space there, make it "
+                 "writable, or choose another --report-dir")
+            return EXIT_FAULT
+        with StopSignals() as between_stages:
+            return _run_suite(args, preset, report_dir, between_stages.event, baseline, profile_rows,
+                              metrics)
 
 
 @dataclass(frozen=True)
@@ -275,7 +289,8 @@ def _profile_rows(path: Path) -> dict[str, int]:
 
 
 def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop: threading.Event,
-               baseline: Baseline | None = None, profile_rows: dict[str, int] | None = None) -> int:
+               baseline: Baseline | None = None, profile_rows: dict[str, int] | None = None,
+               metrics: MetricsEndpoint | None = None) -> int:
     """Every stage that can run, then the verdict and the reports; signals between stages stop the suite too."""
     started_at, began = datetime.now(timezone.utc), time.monotonic()
     measured: dict[str, dict] = {}
@@ -300,6 +315,7 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
         session = None
         try:
             session = _stage_session(_stage_args(args, stage, report_dir), stage)
+            watch_metrics(metrics, session, run=f"{report_dir.name}/{stage.name}")
             database = session.database or database
             target = session.target_info
             if stop.is_set():  # a signal while the stage was being built: its own handler was not there yet
@@ -365,7 +381,12 @@ def _run_suite(args: argparse.Namespace, preset: Preset, report_dir: Path, stop:
             if item["key"] == "gate":
                 item.update(status="fail", evidence="junit.xml could not be written")
     _finish_panel(args, report, report_dir, written, write_errors)
-    return exit_code(verdict(results, ends), interrupted=interrupted, reports_written=not write_errors,
+    pushed = args.pushgateway is None or _push(args.pushgateway, report)
+    if not args.headless and sys.stdout.isatty():
+        from mlstress_tui.tui.acceptance_view import show_acceptance
+
+        show_acceptance(report, theme=args.theme)
+    return exit_code(verdict(results, ends), interrupted=interrupted, reports_written=not write_errors and pushed,
                      faulted=faulted)
 
 
@@ -392,8 +413,20 @@ def checklist_lines(report: dict[str, Any]) -> list[str]:
                                         for item in items]
 
 
+def _push(url: str, report: dict) -> bool:
+    """The verdict to the Pushgateway, said in one line either way; whether it arrived."""
+    try:
+        push_verdict(url, ACCEPT_JOB, report)
+    except PushError as error:
+        _say(f"{error} (the verdict above is the suite's; Prometheus does not have it)")
+        return False
+    print(f"  pushed to the Pushgateway at {shown_url(url)} (job {ACCEPT_JOB}, preset {report['preset']})",
+          flush=True)
+    return True
+
+
 def exit_code(suite_verdict: str, *, interrupted: bool, reports_written: bool, faulted: bool) -> int:
-    """130 interrupted; 3 reports not written; 4 INCOMPLETE (a stage did not end); 1 FAIL; 3 a clean pass that
+    """130 interrupted; 3 reports not written (or the verdict not pushed); 4 INCOMPLETE (a stage did not end); 1 FAIL; 3 a clean pass that
     lost load or files on the way; 0 PASS."""
     if interrupted:
         return EXIT_INTERRUPTED
@@ -415,8 +448,8 @@ def _relative(run_dir: Path, report_dir: Path) -> str:
 
 def _finish_panel(args: argparse.Namespace, report: dict, report_dir: Path, written: list[Path],
                   write_errors: list[str]) -> None:
-    """The verdict as text, acceptance.svg beside the reports, and the panel on screen when there is one."""
-    from mlstress_tui.tui.acceptance_view import acceptance_text, save_acceptance_svg, show_acceptance
+    """The verdict as text and acceptance.svg beside the reports."""
+    from mlstress_tui.tui.acceptance_view import acceptance_text, save_acceptance_svg
 
     print("\n" + acceptance_text(report), flush=True)
     for line in checklist_lines(report):
@@ -430,5 +463,3 @@ def _finish_panel(args: argparse.Namespace, report: dict, report_dir: Path, writ
         print("  written: " + ", ".join(str(path) for path in written), flush=True)
     for problem in write_errors:
         _say(f"{problem} (the verdict above is the suite's; that file is not on disk)")
-    if not args.headless and sys.stdout.isatty():
-        show_acceptance(report, theme=args.theme)

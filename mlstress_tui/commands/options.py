@@ -6,8 +6,10 @@ import argparse
 import math
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlstress_tui.bounds import BOUNDS, Bound, WORKER_MB
 from mlstress_tui.errors import UsageError
@@ -23,6 +25,9 @@ from mlstress_tui.pipeline.feature_query import load_query_file
 from mlstress_tui.presets import Preset, available_presets, load_preset
 from mlstress_tui.results.kinds import CLOSED, OPEN
 from mlstress_tui.session import RunSession
+
+if TYPE_CHECKING:
+    from mlstress_tui.session.metrics_exporter import MetricsEndpoint
 
 HEADLESS_DEFAULT_DURATION_S = 30.0
 
@@ -123,6 +128,54 @@ def add_label_argument(group: argparse._ArgumentGroup) -> None:
     """--label: what the system under test is (a build, a commit), carried into every file and panel of the run."""
     group.add_argument("--label", type=run_label, metavar="TEXT",
                        help="name the system under test, e.g. a build or commit id (kept in summary.json and reports)")
+
+
+def add_metrics_arguments(parser: argparse.ArgumentParser) -> None:
+    """--metrics-port, --metrics-addr, --metrics-linger: every command that drives load serves its live figures."""
+    group = parser.add_argument_group("metrics (Prometheus)")
+    group.add_argument("--metrics-port", type=bounded("port"), metavar="PORT",
+                       help="serve the run's live figures for Prometheus at http://ADDR:PORT/metrics while it runs")
+    group.add_argument("--metrics-addr", metavar="ADDR",
+                       help="address the metrics endpoint listens on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    group.add_argument("--metrics-linger", type=bounded("linger_s"), metavar="S",
+                       help="after the run, keep serving until one scrape has read the final figures, at most S "
+                            "seconds (default 0: stop with the command; give your scrape interval or more)")
+
+
+@contextmanager
+def metrics_served(args: argparse.Namespace) -> Iterator[MetricsEndpoint | None]:
+    """The /metrics endpoint for the whole command, bound before anything starts; at the end it lingers as asked."""
+    port = getattr(args, "metrics_port", None)
+    if port is None:
+        for flag, value in (("--metrics-addr", getattr(args, "metrics_addr", None)),
+                            ("--metrics-linger", getattr(args, "metrics_linger", None))):
+            if value is not None:
+                raise UsageError(f"{flag} applies with --metrics-port only: add --metrics-port PORT or drop {flag}")
+        yield None
+        return
+    from mlstress_tui.session.metrics_exporter import MetricsEndpoint
+
+    endpoint = MetricsEndpoint(args.metrics_addr or "127.0.0.1", port)
+    try:
+        yield endpoint
+        if args.metrics_linger:
+            print(f"mlstress-tui: serving the final figures at {endpoint.url} until they are scraped "
+                  f"(at most {args.metrics_linger:g} s)", file=sys.stderr, flush=True)
+            if not endpoint.linger(args.metrics_linger):
+                print(f"mlstress-tui: no scrape took the final figures within {args.metrics_linger:g} s",
+                      file=sys.stderr, flush=True)
+    finally:
+        endpoint.close()
+
+
+def watch_metrics(metrics: MetricsEndpoint | None, session: RunSession, *, run: str | None = None) -> None:
+    """Serve `session`'s figures on the command's endpoint, if it has one, under `run` (default: the run directory's
+    name); the first session says where (after its options were found good: bad input stays one line)."""
+    if metrics is None:
+        return
+    if not metrics.watching:
+        print(f"mlstress-tui: live figures for Prometheus at {metrics.url}", file=sys.stderr, flush=True)
+    metrics.watch(session, run=run or session.run_dir.name)
 
 
 def run_label(text: str) -> str:

@@ -7,8 +7,9 @@ import sys
 from typing import TextIO
 
 from mlstress_tui.analysis.outliers import strata_table
-from mlstress_tui.commands.options import (add_output_arguments, add_ray_arguments, add_target_arguments, bounded,
-                                           build_session)
+from mlstress_tui.commands.options import (add_metrics_arguments, add_output_arguments, add_ray_arguments,
+                                           add_target_arguments, bounded, build_session, metrics_served,
+                                           watch_metrics)
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
 from mlstress_tui.errors import UsageError
 from mlstress_tui.session import RunSession
@@ -39,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_ray_arguments(group)
     group.add_argument("--preset", metavar="NAME|FILE", help=argparse.SUPPRESS)
     add_output_arguments(parser)
+    add_metrics_arguments(parser)
     add_front_end_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -78,23 +80,25 @@ def print_outliers(report: dict, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
     check_theme(args.theme)  # the same answer headless: a typo is bad input either way
-    session, _ = build_session(args, headless=False, sla_p95_ms=args.threshold_ms, mode="closed",
-                               concurrency=args.concurrency, user_mix="stratified",
-                               requests_per_group=args.requests_per_stratum, duration_s=None, requests=None)
-    attach_outliers(session)
-    describe = (f"{args.requests_per_stratum} requests to each of {len(session.strata)} strata, "
-                f"{args.concurrency} user(s) at a time")
-    code = run_headless(session, describe=describe) if headless else run_dashboard(session, args.theme)
-    report = session.reports.get("outliers.json")
-    if report is not None:
-        print_outliers(report, sys.stdout)
-        cost = cache_cost(report, session, getattr(args, "cache", None), args.production_users)
-        if cost is not None:
-            report["cache_cost"] = cost
-            session.rewrite_report("outliers.json", report)
-            print(f"  cache: {cost['text']}", file=sys.stdout)
-        print(f"  written: {session.run_dir / 'outliers.json'}", file=sys.stdout)
-    return code
+    with metrics_served(args) as metrics:
+        session, _ = build_session(args, headless=False, sla_p95_ms=args.threshold_ms, mode="closed",
+                                   concurrency=args.concurrency, user_mix="stratified",
+                                   requests_per_group=args.requests_per_stratum, duration_s=None, requests=None)
+        attach_outliers(session)
+        watch_metrics(metrics, session)
+        describe = (f"{args.requests_per_stratum} requests to each of {len(session.strata)} strata, "
+                    f"{args.concurrency} user(s) at a time")
+        code = run_headless(session, describe=describe) if headless else run_dashboard(session, args.theme)
+        report = session.reports.get("outliers.json")
+        if report is not None:
+            print_outliers(report, sys.stdout)
+            cost = cache_cost(report, session, getattr(args, "cache", None), args.production_users)
+            if cost is not None:
+                report["cache_cost"] = cost
+                session.rewrite_report("outliers.json", report)
+                print(f"  cache: {cost['text']}", file=sys.stdout)
+            print(f"  written: {session.run_dir / 'outliers.json'}", file=sys.stdout)
+        return code
 
 
 def cache_cost(report: dict, session: RunSession, cache_url: str | None, production_users: int | None) -> dict | None:

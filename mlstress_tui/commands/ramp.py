@@ -7,8 +7,9 @@ import sys
 from typing import TextIO
 
 from mlstress_tui.bounds import BOUNDS, Bound
-from mlstress_tui.commands.options import (add_load_arguments, add_output_arguments, add_target_arguments,
-                                           bounded, build_session)
+from mlstress_tui.commands.options import (add_load_arguments, add_metrics_arguments, add_output_arguments,
+                                           add_target_arguments, bounded, build_session, metrics_served,
+                                           watch_metrics)
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.limits import MAX_RATE
 from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
@@ -45,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--sla-p95-ms", type=bounded("latency_ms"), metavar="X", help="p95 a step must stay within (default: the preset's SLA)")
     group.add_argument("--max-error-rate", type=bounded("share"), default=0.01, metavar="E", help="error rate a step must stay within (default 0.01)")
     add_output_arguments(parser)
+    add_metrics_arguments(parser)
     add_front_end_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -101,14 +103,17 @@ def run(args: argparse.Namespace) -> int:
     start = {"mode": CLOSED, "concurrency": int(first)} if plan.mode == CLOSED else {"mode": OPEN, "rate": first}
     # A safety bound only: the ramp ends the run itself once it is past the cliff or at --max.
     bound = len(plan.levels()) * plan.step_duration_s * 2 + SAFETY_BOUND_SLACK_S
-    session, _ = build_session(args, headless=False, sla_p95_ms=plan.sla_p95_ms,
-                               duration_s=bound if headless else None, requests=None, **start)
-    if headless:
-        session.start_ramp(plan, on_end=lambda _ramp: session.stop())
-        code = run_headless(session, describe=f"ramp over {len(plan.levels())} levels of {plan.step_duration_s:g} s")
-    else:
-        session.start_ramp(plan)
-        code = run_dashboard(session, args.theme)
-    if session.ramp_report is not None:
-        print_ramp(session.ramp_report, sys.stdout)
-    return code
+    with metrics_served(args) as metrics:
+        session, _ = build_session(args, headless=False, sla_p95_ms=plan.sla_p95_ms,
+                                   duration_s=bound if headless else None, requests=None, **start)
+        watch_metrics(metrics, session)
+        if headless:
+            session.start_ramp(plan, on_end=lambda _ramp: session.stop())
+            code = run_headless(session, describe=f"ramp over {len(plan.levels())} levels of "
+                                                  f"{plan.step_duration_s:g} s")
+        else:
+            session.start_ramp(plan)
+            code = run_dashboard(session, args.theme)
+        if session.ramp_report is not None:
+            print_ramp(session.ramp_report, sys.stdout)
+        return code

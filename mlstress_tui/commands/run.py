@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlstress_tui.commands.options import (add_load_arguments, add_output_arguments, add_target_arguments,
-                                           build_session)
+from mlstress_tui.commands.options import (add_load_arguments, add_metrics_arguments, add_output_arguments,
+                                           add_target_arguments, build_session, metrics_served,
+                                           watch_metrics)
 from mlstress_tui.commands.stop_signals import StopSignals
 from mlstress_tui.errors import EXIT_OK, UsageError
 from mlstress_tui.session import RunSession
@@ -19,6 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_target_arguments(parser)
     add_load_arguments(parser)
     add_output_arguments(parser)
+    add_metrics_arguments(parser)
     add_front_end_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -118,13 +120,15 @@ def run_dashboard(session: RunSession, theme: str | None, **options: object) -> 
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
     check_theme(args.theme)  # the same answer headless: a typo is bad input either way
-    session, _preset = build_session(args, headless=headless)
-    code = run_headless(session) if headless else run_dashboard(session, args.theme)
-    edge = session.reports.get("edge.json")
-    if edge is not None:
-        from mlstress_tui.analysis.edge_users import edge_lines
+    with metrics_served(args) as metrics:
+        session, _preset = build_session(args, headless=headless)
+        watch_metrics(metrics, session)
+        code = run_headless(session) if headless else run_dashboard(session, args.theme)
+        edge = session.reports.get("edge.json")
+        if edge is not None:
+            from mlstress_tui.analysis.edge_users import edge_lines
 
-        print("\n  edge users by class (edge.json):")
-        for line in edge_lines(edge):
-            print(f"    {line}")
-    return code
+            print("\n  edge users by class (edge.json):")
+            for line in edge_lines(edge):
+                print(f"    {line}")
+        return code

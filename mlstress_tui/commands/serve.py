@@ -7,11 +7,11 @@ import os
 import socket
 from pathlib import Path
 
-from mlstress_tui.bounds import Bound, HOUR_S
 from mlstress_tui.commands.options import bounded, ensure_default_database
 from mlstress_tui.errors import EXIT_OK, UsageError
+from mlstress_tui.bounds import BOUNDS, Bound, HOUR_S
 
-PORT = Bound(1, 65535, whole=True, lead="a TCP port number")
+PORT = BOUNDS["port"]
 EXTRA_LATENCY_MS = Bound(0, HOUR_S * 1000, noun="milliseconds", note="an hour")
 
 
