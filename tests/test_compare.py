@@ -19,6 +19,7 @@ from mlstress_tui.analysis.compare import (MORE_ERRORS, NO_CHANGE, NOT_MEASURED,
                                            span)
 from mlstress_tui.cli import main
 from mlstress_tui.report.run_dir import LevelRecord, read_run_dir
+from pushgateway_fixtures import pushgateway, scrape  # noqa: F401 (a fixture)
 
 # ---------------------------------------------------------------- seeded run directories
 
@@ -312,6 +313,43 @@ def test_a_slower_run_is_a_regression_named_by_metric_exit_1(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "compare", str(base), str(new), "--max-regression", "40%",
                            "--out", str(tmp_path / "out2"))
     assert code == 0 and "slower" in out and "within 40%" in out
+
+
+@pytest.mark.slow
+def test_compare_pushes_its_verdict_and_each_gated_change_to_a_real_pushgateway(pushgateway, tmp_path, capsys):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    base = write_run(tmp_path / "base", seed=1, extra_summary={"label": "build 6"})
+    new = write_run(tmp_path / "new", seed=2, scale=1.3, label="sleep:2.6ms", extra_summary={"label": "build 7"})
+    code, out, err = run_cli(capsys, "compare", str(base), str(new), "--out", str(tmp_path / "out"),
+                             "--pushgateway", pushgateway)
+    assert code == 1, err
+    assert f"pushed to the Pushgateway at {pushgateway} (job mlstress_compare)" in out
+    series: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(scrape(f"{pushgateway}/metrics")):
+        for sample in family.samples:
+            if sample.name.startswith("mlstress_gate") and sample.labels.get("job") == "mlstress_compare":
+                assert (sample.labels["label"], sample.labels["target"]) == ("build 7", "sleep")
+                key = tuple(sample.labels.get(name, "") for name in ("stage", "metric", "verdict"))
+                series.setdefault(sample.name, {})[key] = sample.value
+    assert series["mlstress_gate_verdict"] == {("", "", "REGRESSION"): 1.0, ("", "", "PASS"): 0.0,
+                                               ("", "", "UNJUDGED"): 0.0}
+    assert series["mlstress_gate_passed"] == {("", "", ""): 0.0}
+    document = json.loads((tmp_path / "out" / "compare.json").read_text())
+    p95 = next(metric for metric in document["sections"][0]["levels"][0]["metrics"] if metric["metric"] == "p95_ms")
+    assert series["mlstress_gate_criterion_measured"][("c=4", "p95_ms", "")] == pytest.approx(p95["change"])
+    assert series["mlstress_gate_criterion_threshold"][("c=4", "p95_ms", "")] == pytest.approx(0.10)
+    assert series["mlstress_gate_criterion_passed"][("c=4", "p95_ms", "")] == 0.0
+
+
+def test_compare_with_a_pushgateway_where_nothing_answers_is_one_line_before_it_compares(tmp_path, capsys):
+    from http_fixtures import free_port
+
+    base = write_run(tmp_path / "base", seed=1)
+    code, _, err = run_cli(capsys, "compare", str(base), str(base), "--out", str(tmp_path / "out"),
+                           "--pushgateway", f"http://ci:s3cret@127.0.0.1:{free_port()}")
+    assert_one_line_error(code, err, "nothing answers at --pushgateway http://127.0.0.1:")
+    assert "s3cret" not in err and not (tmp_path / "out").exists()
 
 
 def test_a_directory_with_no_run_is_exit_2_in_one_line(tmp_path, capsys):

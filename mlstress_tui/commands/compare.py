@@ -9,9 +9,10 @@ from pathlib import Path
 from mlstress_tui.analysis.acceptance import suspect_reason
 from mlstress_tui.analysis.compare import (ALPHA, MIN_SECONDS, RESOLUTION, TRIM_FROM, Comparison, Difference, compare_sections,
                                            default_bounds, differences, parse_bounds)
-from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from mlstress_tui.errors import EXIT_CRITERIA_FAILED, EXIT_FAULT, EXIT_OK, EXIT_USAGE, UsageError
 from mlstress_tui.paths import default_run_dir
-from mlstress_tui.report.compare_report import build_compare, compare_text, differences_text, write_compare
+from mlstress_tui.report.compare_report import build_compare, compare_text, differences_text, gate_report, write_compare
+from mlstress_tui.report.pushgateway import COMPARE_JOB, PushError, check_pushgateway, push_verdict, shown_url
 from mlstress_tui.report.run_dir import ReportRecord, RunRecord, read_compared
 
 # Which refusing fields make two runs "different targets", "different load shapes", and so on, in the one line.
@@ -46,6 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="compare runs that differ in target, database, load shape, preset or tool version")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="where compare.md, compare.json and junit.xml go (default ./mlstress-runs/<UTC timestamp>/)")
+    parser.add_argument("--pushgateway", metavar="URL",
+                        help="push the verdict and each gated metric's change against its bound to this Prometheus "
+                             f"Pushgateway (job {COMPARE_JOB}), e.g. http://127.0.0.1:9091; checked before comparing")
     parser.set_defaults(func=run)
 
 
@@ -101,7 +105,8 @@ def _side(record: RunRecord | ReportRecord) -> dict:
         if reason:
             notes.append(f"measurement suspect: {reason}")
         return {"path": str(record.path), "kind": record.kind, "target": record.identity.get("target"),
-                "harness_verdict": (record.summary.get("harness") or {}).get("verdict"), "notes": notes}
+                "target_kind": record.identity.get("target kind"), "label": record.summary.get("label"),
+                "preset": record.summary.get("preset"), "harness_verdict": (record.summary.get("harness") or {}).get("verdict"), "notes": notes}
     stages_by_note: dict[str, list[str]] = {}
     for name, stage in record.stages.items():
         if stage is None:
@@ -113,7 +118,8 @@ def _side(record: RunRecord | ReportRecord) -> dict:
     notes = [f"{'every stage' if names == ran and len(ran) > 1 else 'stage ' + ', '.join(names)}: {note}"
              for note, names in stages_by_note.items()]
     return {"path": str(record.path), "kind": "accept", "preset": record.report.get("preset"),
-            "target": record.identity.get("target"), "verdict": record.report.get("verdict"), "notes": notes}
+            "target": record.identity.get("target"), "target_kind": record.identity.get("target kind"),
+            "label": record.report.get("label"), "verdict": record.report.get("verdict"), "notes": notes}
 
 
 def _sections(base: RunRecord | ReportRecord, new: RunRecord | ReportRecord, bounds: dict[str, float]):
@@ -136,6 +142,8 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     bounds = _bounds(args.max_regression)
+    if args.pushgateway is not None:  # a gate whose verdict could not be delivered is said before it runs
+        check_pushgateway(args.pushgateway)
     base, new = read_compared(args.base), read_compared(args.new)
     if isinstance(base, ReportRecord) != isinstance(new, ReportRecord):
         report, plain = ("BASE", "NEW") if isinstance(base, ReportRecord) else ("NEW", "BASE")
@@ -157,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     written = write_compare(document, out)
     print(compare_text(document))
     print("  written: " + ", ".join(str(path) for path in written), flush=True)
+    if args.pushgateway is not None and not _push(args.pushgateway, document):
+        return EXIT_FAULT
     if comparison.regressions:
         return EXIT_CRITERIA_FAILED
     if not comparison.judged:
@@ -165,3 +175,16 @@ def run(args: argparse.Namespace) -> int:
               f"level longer (the rank test needs {MIN_SECONDS} clean seconds a side)", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+def _push(url: str, document: dict) -> bool:
+    """The verdict to the Pushgateway, said in one line either way; whether it arrived."""
+    try:
+        push_verdict(url, COMPARE_JOB, gate_report(document), passed=document["verdict"] == "PASS")
+    except PushError as error:
+        print(f"mlstress-tui compare: error: {error} (the verdict above is the comparison's; Prometheus does not "
+              "have it)", file=sys.stderr, flush=True)
+        return False
+    print(f"  pushed to the Pushgateway at {shown_url(url)} (job {COMPARE_JOB})", flush=True)
+    return True
+

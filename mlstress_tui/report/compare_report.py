@@ -399,3 +399,22 @@ def _write_text(path: Path, text: str) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
+
+
+# The verdicts compare reaches (analysis.compare.Comparison.verdict).
+COMPARE_VERDICTS = ("PASS", "REGRESSION", "UNJUDGED")
+
+
+def gate_report(document: Mapping) -> dict:
+    """compare.json as a gate's report (report.json's shape) for the Pushgateway: the verdict, and each gated metric
+    of each level as a criterion (its change against its bound, measured as a fraction of the base)."""
+    new = document.get("new") or {}
+    criteria = [
+        {"stage": f"{section['name']}/{level['level']}" if section["name"] else str(level["level"]),
+         "metric": metric["metric"], "op": "<=", "threshold": metric["bound"], "measured": metric["change"],
+         "passed": not metric["regressed"], "judged": metric["change"] is not None}
+        for section in document.get("sections") or () for level in section["levels"] for metric in level["metrics"]
+        if metric["gated"]]
+    return {"verdict": document.get("verdict"), "verdicts": COMPARE_VERDICTS, "preset": new.get("preset") or "", "label": new.get("label") or "",
+            "target": {"kind": new.get("target_kind") or ""}, "criteria": criteria}
+

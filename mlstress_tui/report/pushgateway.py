@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from prometheus_client.core import GaugeMetricFamily
 
 ACCEPT_JOB = "mlstress_accept"
+COMPARE_JOB = "mlstress_compare"
 # The verdicts a gate can reach (stages.verdict_of); another gate's own verdict is pushed beside them.
 VERDICTS = ("PASS", "FAIL", "INCOMPLETE")
 # How long a push or the check at the start may take before it is said not to answer.
@@ -130,7 +131,8 @@ def gate_registry(report: Mapping[str, Any], *, passed: bool | None = None) -> C
 
     states = GaugeMetricFamily("mlstress_gate_verdict", "The gate's verdict: 1 for the one it reached",
                                labels=[*GATE_LABELS, "verdict"])
-    for state in dict.fromkeys((*VERDICTS, verdict)):
+    # Every verdict this gate can reach is pushed (0 or 1), so a dashboard sees the same series after each push.
+    for state in dict.fromkeys((*(report.get("verdicts") or VERDICTS), verdict)):
         if state:
             states.add_metric([*labels, state], 1.0 if state == verdict else 0.0)
     families.append(states)
