@@ -31,6 +31,7 @@ def small_db(tmp_path_factory) -> Path:
 _SERVERS = {"pg_dsn", "pg_small", "redis_url"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the test ids
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if _SERVERS & set(item.fixturenames):
