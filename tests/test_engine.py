@@ -211,5 +211,6 @@ def test_a_harness_that_cannot_keep_up_says_so(tmp_path):
     summary = run_to_end(engine)
     harness = summary["harness"]
     assert harness["hiccup_ms"]["p99"] >= 1.0
-    assert harness["verdict"] in ("cpu_bound", "timer_lag")
+    # On a box busy enough that both workers stood still at once, the verdict is `stopped`: still not vouched for.
+    assert harness["verdict"] in ("cpu_bound", "timer_lag", "stopped")
     assert "late" in harness["note"] or "bottleneck" in harness["note"]

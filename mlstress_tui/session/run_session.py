@@ -160,11 +160,13 @@ class RunSession:
 
     @property
     def exit_code(self) -> int:
-        """0 done, 130 interrupted, 3 when the measurement lost a worker or its files (the summary says which)."""
+        """0 done, 130 interrupted, 3 when the measurement lost a worker, users the system would not start, or its
+        files (the summary says which)."""
         if self.interrupted:
             return EXIT_INTERRUPTED
         faults = self.summary["faults"] if self.summary is not None else {}
-        if self.write_errors or faults.get("worker_deaths") or faults.get("silent_workers"):
+        could_not_start = any(event.get("action") == EventKind.CANNOT_HOLD_LOAD for event in faults.get("events", ()))
+        if self.write_errors or faults.get("worker_deaths") or faults.get("silent_workers") or could_not_start:
             return EXIT_FAULT
         return EXIT_OK
 
