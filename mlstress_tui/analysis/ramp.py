@@ -31,6 +31,8 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import f as f_distribution
 
+from mlstress_tui.results.units import format_rate
+
 SCHEMA = "mlstress.ramp/1"
 # A step "still grows" when it gains at least this share of what linear scaling would give.
 MIN_GAIN_SHARE = 0.2
@@ -339,7 +341,7 @@ def past_cliff(
     best = max((s.throughput_rps for s in steps[:-1]), default=0.0)
     if last.throughput_rps < 0.9 * best:
         drop = 1 - last.throughput_rps / best
-        return f"throughput fell at {_name(last)}: {last.throughput_rps:.1f} req/s, {drop:.0%} below the best {best:.1f} req/s"
+        return f"throughput fell at {_name(last)}: {format_rate(last.throughput_rps)} req/s, {drop:.0%} below the best {format_rate(best)} req/s"
     previous = steps[-2] if len(steps) >= 2 else None
     if (previous is not None and previous.p95_ms and last.p95_ms is not None
             and not _grew(previous, last, min_gain_share) and last.p95_ms > 1.5 * previous.p95_ms):

@@ -16,6 +16,11 @@ def format_ms(value: float | None) -> str:
     return f"{value * 1000:.1f}µs"
 
 
+def format_rate(value: float) -> str:
+    """Requests per second without the unit: one decimal below 100, whole numbers above."""
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
 def counted(count: int | float, singular: str, plural: str | None = None) -> str:
     """`1 user`, `2 users`, `1,024 calls`: a count with its noun in the number it needs."""
     noun = singular if count == 1 else (plural or singular + "s")

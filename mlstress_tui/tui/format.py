@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mlstress_tui.results.units import format_rate
+
 DASH = "–"
 
 
@@ -37,11 +39,7 @@ def fmt_count(value: float | None) -> str:
 
 def fmt_rate(value: float | None) -> str:
     """Requests per second: one decimal below 100, whole numbers above."""
-    if value is None:
-        return DASH
-    if value < 100:
-        return f"{value:,.1f}"
-    return f"{value:,.0f}"
+    return DASH if value is None else format_rate(value)
 
 
 def fmt_elapsed(seconds: float) -> str:
