@@ -30,6 +30,7 @@ from tui_fakes import HISTORY, FakeEngine, fake_session
 
 FAMILIES = {
     "mlstress_requests": "counter",
+    "mlstress_requests_without_outcome": "counter",
     "mlstress_latency_seconds": "histogram",
     "mlstress_service_seconds": "histogram",
     "mlstress_pool_wait_seconds": "histogram",
@@ -130,6 +131,11 @@ def test_every_family_parses_and_says_what_the_session_says(mode, tmp_path):
     assert requests.pop(("ok", "")) == total.ok
     assert requests == {("error", kind): count for kind, count in total.errors_by_kind.items()}
     assert total.requests > 0 and (total.errors > 0 or mode == "open")  # the closed run's history has errors
+    # The books' other columns, as summary.json has them: one place, the snapshot's figures.
+    figures = session.snapshot.figures
+    unanswered = {sample.labels["why"]: sample.value for sample in families["mlstress_requests_without_outcome"].samples
+                  if sample.name == "mlstress_requests_without_outcome_total"}
+    assert unanswered == {"unfinished": figures.unfinished, "unsent": figures.unsent, "lost": figures.lost}
     for name in HISTOGRAMS:
         shown = buckets(families[name])
         assert len(shown) >= 5

@@ -88,6 +88,11 @@ class MetricsView:
     labels: tuple[str, str, str, str]  # RUN_LABELS' values
     ok: int
     errors_by_kind: tuple[tuple[str, int], ...]
+    # Requests without an outcome, as summary.json books them: in a call when the run ended, due and never sent
+    # (the open loop), lost with a worker that died.
+    unfinished: int
+    unsent: int
+    lost: int
     latency: HistogramView
     service: HistogramView
     pool_wait: HistogramView
@@ -110,6 +115,7 @@ def metrics_view(session: RunSession, *, run: str) -> MetricsView:
     """The view of `session` now: read only from the pump's thread while the run goes, from any once it finished."""
     total = session.totals.total
     last = session.totals.last
+    figures = session.snapshot.figures
     window: IntervalStats | None = session.live.interval()
     percentiles = {quantile: window.latency.percentile_ms(percent) if window is not None else None
                    for quantile, percent in WINDOW_QUANTILES.items()}
@@ -121,6 +127,7 @@ def metrics_view(session: RunSession, *, run: str) -> MetricsView:
     return MetricsView(
         labels=(run, str(session.target_info.get("kind") or ""), session.preset or "", session.label or ""),
         ok=total.ok, errors_by_kind=tuple(sorted(total.errors_by_kind.items())),
+        unfinished=figures.unfinished, unsent=figures.unsent, lost=figures.lost,
         latency=HistogramView.of(total.latency), service=HistogramView.of(total.service),
         pool_wait=HistogramView.of(total.pool_wait),
         open_loop=level.mode == OPEN, level=float(level.value),
@@ -173,6 +180,13 @@ class SessionCollector(Collector):
         for kind, count in view.errors_by_kind:
             requests.add_metric([*labels, "error", kind], count)
         yield requests
+        unanswered = CounterMetricFamily("mlstress_requests_without_outcome", "Requests the books count without an "
+                                         "outcome: unfinished (in a call when the run ended), unsent (due in the open "
+                                         "loop, never sent), lost (with a worker that died)",
+                                         labels=[*RUN_LABELS, "why"])
+        for why, count in (("unfinished", view.unfinished), ("unsent", view.unsent), ("lost", view.lost)):
+            unanswered.add_metric([*labels, why], count)
+        yield unanswered
         for name, text, histogram in (
                 ("mlstress_latency_seconds", "Latency from the scheduled start to done (open loop: "
                                              "coordinated omission corrected)", view.latency),
