@@ -31,7 +31,6 @@ Prints figures and MET/MISSED per target; always exits 0.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource

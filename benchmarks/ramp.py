@@ -204,8 +204,8 @@ def cost(args: argparse.Namespace, root: Path) -> None:
             print(f"      stopped after {row['steps']} of {row['levels']} steps: {row['stopped_because']} "
                   "(the overhead above is against all levels, so it is not the ramp's cost)")
     overhead = statistics.median(overheads)
-    print(f"  wall = start-up (spawning workers) + ramping (start() returned → the ramp ended) + finish (→ finish() returned);"
-          f"\n  'transit.' is summary transition_s: ticks in which the workers were still applying a level change")
+    print("  wall = start-up (spawning workers) + ramping (start() returned → the ramp ended) + finish (→ finish() returned);"
+          "\n  'transit.' is summary transition_s: ticks in which the workers were still applying a level change")
     print(f"  median: overhead {overhead:.2f} s = {overhead / args.step_duration:.0%} of one step "
           f"(start-up {statistics.median(startups):.2f} s, transitions {statistics.median(transitions):.2f} s); "
           f"target ≤ {args.step_duration:g} s (one step): {verdict(overhead <= args.step_duration)}")

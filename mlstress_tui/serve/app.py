@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mlstress_tui.serve.feature_store import MissingUser, PoolExhausted, PostgresStore, SQLiteStore
+from mlstress_tui.pipeline.feature_query import MissingUser
+from mlstress_tui.serve.feature_store import PoolExhausted, PostgresStore, SQLiteStore
 
 # The model: a fixed logistic regression over the numeric features (seeded weights, no training data needed).
 NUMERIC = ("account_age_days", "total_events", "purchases", "total_spend", "mean_session_duration_s",

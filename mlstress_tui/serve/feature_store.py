@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlstress_tui.pipeline.feature_query import FEATURE_QUERY, MissingUser, fetch_features
+from mlstress_tui.pipeline.feature_query import FEATURE_QUERY, fetch_features
 
 
 class PoolExhausted(Exception):
