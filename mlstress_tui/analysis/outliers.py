@@ -541,6 +541,8 @@ def _action(breach: Breach, threshold_ms: float, users_above: int, share_above: 
     if curve is None:
         return f"no user breaches {budget} in the strata measured ({breach.method})"
     heaviest = int(sorted_population[-1]) if sorted_population.size else 0
+    if cached_from is not None and cached_from <= 0:  # --cache-above 0: no user is left on the database path
+        return f"no user breaches {budget} with the cache: every user is served from it at p95 {curve.cache_p95_ms:.2f} ms"
     if cached_from is not None:
         return (f"no user breaches {budget} with the cache: users with {cached_from:,}+ events are served from it at "
                 f"p95 {curve.cache_p95_ms:.2f} ms; the heaviest on the database path ({cached_from - 1:,} events) is "
