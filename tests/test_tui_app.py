@@ -15,7 +15,7 @@ from mlstress_tui.tui.keys import DASHBOARD_KEYS
 from mlstress_tui.tui.screens.help_screen import HelpScreen
 from mlstress_tui.tui.themes import load_themes
 from mlstress_tui.tui.widgets.final_banner import FinalBanner
-from tui_fakes import HISTORY, FakeEngine, fake_session
+from tui_fakes import HISTORY, FakeEngine, fake_session, until
 
 pytestmark = pytest.mark.slow  # Pilot drives the whole app: a second or more each
 
@@ -243,10 +243,7 @@ async def test_help_lists_the_keys_and_closes(engine: FakeEngine) -> None:
         assert isinstance(app.screen, HelpScreen)
         engine.finish_on_next_poll()
         # The clock keeps updating the dashboard underneath the overlay.
-        await pilot.pause(0.3)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert app.run_state == "finished"
+        await until(pilot, lambda: app.run_state == "finished")
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

@@ -15,7 +15,7 @@ from mlstress_tui.tui.screens.acceptance_screen import AcceptanceScreen
 from mlstress_tui.tui.screens.help_screen import HelpScreen
 from mlstress_tui.tui.screens.overlay import Overlay
 from mlstress_tui.tui.screens.run_log_screen import RunLogScreen
-from tui_fakes import HISTORY, FakeEngine, fake_session
+from tui_fakes import HISTORY, FakeEngine, fake_session, until
 
 NARROW = (80, 24)
 WIDE = (120, 40)
@@ -23,15 +23,6 @@ WIDE = (120, 40)
 
 def load_calls(engine: FakeEngine) -> list[tuple[str, object]]:
     return [call for call in engine.calls if call[0] not in ("start", "finish")]
-
-
-async def until(pilot, condition, *, tries: int = 200, step: float = 0.02) -> None:
-    """Wait for a condition the app reaches on its own clock (never a fixed sleep standing in for it)."""
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(step)
-    assert condition(), "the condition never held"
 
 
 @pytest.fixture
@@ -84,6 +75,14 @@ async def test_s_and_t_act_in_place_over_an_overlay_and_the_shot_has_no_toast(en
         return save(*args, **kwargs)
 
     app.save_screenshot = save_and_count  # type: ignore[method-assign]
+    said: list[str] = []
+    notify = app.notify
+
+    def notify_and_keep(message, *args, **kwargs):
+        said.append(str(message))
+        return notify(message, *args, **kwargs)
+
+    app.notify = notify_and_keep  # type: ignore[method-assign]
     async with app.run_test(size=NARROW) as pilot:
         await pilot.pause()
         await pilot.press("a")
@@ -91,7 +90,7 @@ async def test_s_and_t_act_in_place_over_an_overlay_and_the_shot_has_no_toast(en
         theme = app.theme
         await pilot.press("t")
         assert app.theme != theme and isinstance(app.screen, AcceptanceScreen)
-        assert app._notifications  # over an overlay that stays, the theme's name is a toast
+        assert any(text.startswith("theme") for text in said)  # over an overlay that stays, the theme's name is a toast
         await pilot.press("s")
         await until(pilot, lambda: bool(list(engine.run_dir.glob("*.svg"))))
         assert isinstance(app.screen, AcceptanceScreen)

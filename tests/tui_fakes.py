@@ -261,3 +261,12 @@ def fake_session(engine: Engine, *, sla_p95_ms: float = 200.0) -> RunSession:
 
 # The fake is held to the engine protocol the session declares (mypy checks this line; see test_architecture).
 _checked: type[Engine] = FakeEngine
+
+
+async def until(pilot, condition, *, tries: int = 200, step: float = 0.02) -> None:
+    """Wait for a condition the app reaches on its own clock (never a fixed sleep standing in for it)."""
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(step)
+    assert condition(), "the condition never held"
