@@ -13,12 +13,13 @@ from textual.app import RenderResult
 from textual.content import Content
 from textual.widget import Widget
 
-from mlstress_tui.report.acceptance_report import outcome
+from mlstress_tui.report.acceptance_report import baseline_figures, outcome
 from mlstress_tui.stages import format_metric
 
 # A criterion's mark (four columns, so the table keeps its place): NOT JUDGED is shown as dashes.
 MARKS = {"PASS": ("PASS", "bold $success"), "FAIL": ("FAIL", "bold $error"), "NOT JUDGED": ("----", "bold $warning")}
 MEASURED_WIDTH = 11
+CHANGE_WIDTH = 7
 MIN_GAUGE = 8
 MAX_GAUGE = 30
 
@@ -55,18 +56,28 @@ def criterion_lines(criteria: Sequence[Mapping], width: int) -> list[Content]:
     stage_width = max(len(c["stage"]) for c in criteria)
     metric_width = min(max(len(c["metric"]) for c in criteria), 20)
     thresholds = [f"{c['op']} {format_metric(c['metric'], c['threshold'])}" for c in criteria]
+    # With a baseline: its measurement before this one, and the change (report.baseline_figures says both).
+    befores = [baseline_figures(c) if "baseline" in c else None for c in criteria]
+    with_base = any(before is not None for before in befores)
     fixed = 4 + 2 + stage_width + 2 + metric_width + 1 + MEASURED_WIDTH + 2 + max(map(len, thresholds)) + 1
+    if with_base:
+        fixed += MEASURED_WIDTH + len(" → ") + CHANGE_WIDTH + 2
     room = min(width - fixed, MAX_GAUGE) if width else MAX_GAUGE
     lines = []
-    for criterion, threshold in zip(criteria, thresholds):
+    for criterion, threshold, before in zip(criteria, thresholds, befores):
         result = outcome(criterion)
         mark = MARKS[result]
         measured = format_metric(criterion["metric"], criterion["measured"])
         # Padding trails each cell, so an SVG viewer that trims leading spaces keeps the columns.
         parts: list[tuple[str, str] | str | Content] = [
             (mark[0] + "  ", mark[1]), (criterion["stage"].ljust(stage_width) + "  ", "bold"),
-            criterion["metric"][:metric_width].ljust(metric_width) + " " * (1 + MEASURED_WIDTH - len(measured)),
-            (measured + "  ", "bold")]
+            criterion["metric"][:metric_width].ljust(metric_width) + " "]
+        if with_base:
+            base, _, change = before if before is not None else ("", "", "")
+            parts += [(" " * (MEASURED_WIDTH - len(base)) + base, "dim"), (" → ", "dim")]
+        parts += [" " * (MEASURED_WIDTH - len(measured)), (measured + "  ", "bold")]
+        if with_base:
+            parts.append((change.ljust(CHANGE_WIDTH) + "  ", "bold"))
         if room >= MIN_GAUGE and result != "NOT JUDGED":
             parts += [gauge(criterion["measured"], float(criterion["threshold"]), result == "PASS", room), " "]
         elif result == "NOT JUDGED" and room >= MIN_GAUGE:
