@@ -14,7 +14,7 @@ from mlstress_tui.errors import UsageError
 from mlstress_tui.report.acceptance_report import baseline_figures, report_markdown
 from mlstress_tui.report.run_curve import read_run_curve
 from mlstress_tui.report.summary import HISTOGRAM_FILE
-from tui_fakes import FakeEngine, fake_session
+from tui_fakes import FakeEngine, fake_session, finished_run_dir
 
 def plain(markup: object) -> str:
     from textual.content import Content
@@ -22,27 +22,10 @@ def plain(markup: object) -> str:
     return Content.from_markup(str(markup)).plain
 
 
-# Four levels of six seconds each: enough clean seconds a level for compare's rank test.
-SCRIPT = [(4, 24), (8, 24), (16, 24), (32, 24)]
-
-
-def finished_run(run_dir: Path, monkeypatch: pytest.MonkeyPatch, *, service_ms: float = 2.0, seed: int = 7,
-                 target: dict | None = None) -> Path:
-    """A run directory written by a real session around the seeded fake engine (a target `service_ms` fast)."""
-    with monkeypatch.context() as patch:
-        patch.setattr(tui_fakes, "BASE_SERVICE_MS", service_ms)
-        engine = FakeEngine(run_dir, script=SCRIPT, concurrency=32, elapsed_s=24.0, finished=True, duration_s=24.0,
-                            seed=seed, target_info=target)
-        session = fake_session(engine)
-        session.finish()
-    return run_dir
-
-
 @pytest.fixture
 def base_and_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.chdir(tmp_path)  # relative directories: what the view prints does not vary
-    return (finished_run(Path("runs/base"), monkeypatch),
-            finished_run(Path("runs/new"), monkeypatch, service_ms=2.6, seed=8))
+    return finished_run_dir(Path("runs/base")), finished_run_dir(Path("runs/new"), service_ms=2.6, seed=8)
 
 
 # -- reading a baseline, without UI -------------------------------------------------------------------------------
@@ -101,12 +84,13 @@ def test_show_against_a_baseline_prints_the_table_without_a_terminal(base_and_ne
     assert p95_at_4[1] == "p95" and p95_at_4[-1] == "slower"  # a target 30% slower, judged outside the noise
 
 
-def test_show_against_no_run_or_another_load_shape_is_one_line_exit_2(base_and_new, tmp_path, monkeypatch, capsys):
+@pytest.mark.slow
+def test_show_against_no_run_or_another_load_shape_is_one_line_exit_2(base_and_new, tmp_path, capsys):
     base_dir, new_dir = base_and_new
     assert main(["show", str(new_dir), "--baseline", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not a directory" in err[0]
-    other = finished_run(Path("runs/other"), monkeypatch, target={**tui_fakes.SQLITE_TARGET, "kind": "postgres"})
+    other = finished_run_dir(Path("runs/other"), target={**tui_fakes.SQLITE_TARGET, "kind": "postgres"})
     assert main(["show", str(new_dir), "--baseline", str(other)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not comparable: different targets (target kind postgres vs sqlite)" in err[0]
@@ -153,6 +137,7 @@ def test_a_headless_run_works_as_baseline(tmp_path, capsys):
 
 # -- the dashboard's --baseline -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_dashboard_draws_the_baseline_curve_on_the_level_charts(base_and_new, tmp_path):
     from mlstress_tui.tui.app import DashboardApp
     from mlstress_tui.tui.widgets.level_throughput_chart import LevelThroughputChart

@@ -19,7 +19,6 @@ from mlstress_tui.stages import format_metric
 # A criterion's mark (four columns, so the table keeps its place): NOT JUDGED is shown as dashes.
 MARKS = {"PASS": ("PASS", "bold $success"), "FAIL": ("FAIL", "bold $error"), "NOT JUDGED": ("----", "bold $warning")}
 MEASURED_WIDTH = 11
-CHANGE_WIDTH = 7
 MIN_GAUGE = 8
 MAX_GAUGE = 30
 
@@ -59,9 +58,16 @@ def criterion_lines(criteria: Sequence[Mapping], width: int) -> list[Content]:
     # With a baseline: its measurement before this one, and the change (report.baseline_figures says both).
     befores = [baseline_figures(c) if "baseline" in c else None for c in criteria]
     with_base = any(before is not None for before in befores)
-    fixed = 4 + 2 + stage_width + 2 + metric_width + 1 + MEASURED_WIDTH + 2 + max(map(len, thresholds)) + 1
+    measured_width = MEASURED_WIDTH
     if with_base:
-        fixed += MEASURED_WIDTH + len(" → ") + CHANGE_WIDTH + 2
+        # Three figures where there was one: each column as wide as its widest cell, so 80 columns still hold a line.
+        figures = [before for before in befores if before is not None]
+        base_width = max(len(before[0]) for before in figures)
+        change_width = max(len(before[2]) for before in figures)
+        measured_width = max(len(format_metric(c["metric"], c["measured"])) for c in criteria)
+    fixed = 4 + 2 + stage_width + 2 + metric_width + 1 + measured_width + 2 + max(map(len, thresholds)) + 1
+    if with_base:
+        fixed += base_width + len(" → ") + change_width + 2
     room = min(width - fixed, MAX_GAUGE) if width else MAX_GAUGE
     lines = []
     for criterion, threshold, before in zip(criteria, thresholds, befores):
@@ -74,10 +80,10 @@ def criterion_lines(criteria: Sequence[Mapping], width: int) -> list[Content]:
             criterion["metric"][:metric_width].ljust(metric_width) + " "]
         if with_base:
             base, _, change = before if before is not None else ("", "", "")
-            parts += [(" " * (MEASURED_WIDTH - len(base)) + base, "dim"), (" → ", "dim")]
-        parts += [" " * (MEASURED_WIDTH - len(measured)), (measured + "  ", "bold")]
+            parts += [(" " * (base_width - len(base)) + base, "dim"), (" → ", "dim")]
+        parts += [" " * (measured_width - len(measured)), (measured + "  ", "bold")]
         if with_base:
-            parts.append((change.ljust(CHANGE_WIDTH) + "  ", "bold"))
+            parts.append((change.rjust(change_width) + "  ", "bold"))
         if room >= MIN_GAUGE and result != "NOT JUDGED":
             parts += [gauge(criterion["measured"], float(criterion["threshold"]), result == "PASS", room), " "]
         elif result == "NOT JUDGED" and room >= MIN_GAUGE:
