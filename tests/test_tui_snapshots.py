@@ -169,3 +169,34 @@ def test_acceptance_panel_of_an_interrupted_suite(snap_compare) -> None:
     report = incomplete_report()
     assert report["verdict"] == "INCOMPLETE"
     assert snap_compare(AcceptanceApp(report), terminal_size=(80, 24), run_before=settle)
+
+
+# The same suite judged against an earlier build: each criterion's baseline figure beside its own.
+BASELINE_VALUES = (19.5, 280.0, 0.0006, 0.010, 4, 0)
+ACCEPTANCE_AGAINST_BASELINE = {
+    **ACCEPTANCE_REPORT,
+    "criteria": [{**criterion, "baseline": before} for criterion, before in
+                 zip(ACCEPTANCE_REPORT["criteria"], BASELINE_VALUES, strict=True)],
+    "baseline": {"dir": "reports/build-2026.02.4", "verdict": "PASS", "label": "build 2026.02.4 (9f8e7d6)",
+                 "started_at": "2026-02-20T09:30:00.000+00:00", "preset": "acceptance", "target": "default.sqlite"},
+}
+
+
+@pytest.mark.parametrize("size", SIZES.keys())
+def test_acceptance_panel_against_a_baseline(snap_compare, size: str) -> None:
+    from mlstress_tui.tui.acceptance_view import AcceptanceApp
+
+    assert snap_compare(AcceptanceApp(ACCEPTANCE_AGAINST_BASELINE), terminal_size=SIZES[size], run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES.keys())
+def test_show_against_a_baseline(snap_compare, size: str) -> None:
+    from tui_fakes import finished_run_dir
+
+    from mlstress_tui.commands.show import against_baseline
+    from mlstress_tui.tui.baseline_view import BaselineApp
+
+    base = finished_run_dir(Path("runs/base"))
+    new = finished_run_dir(Path("runs/new"), service_ms=2.6, seed=8)
+    app = BaselineApp(*against_baseline(new, base, force=False))
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)

@@ -270,3 +270,22 @@ async def until(pilot, condition, *, tries: int = 200, step: float = 0.02) -> No
             return
         await pilot.pause(step)
     assert condition(), "the condition never held"
+
+
+# Four levels of six seconds each: enough clean seconds a level for compare's rank test.
+FINISHED_SCRIPT = [(4, 24), (8, 24), (16, 24), (32, 24)]
+
+
+def finished_run_dir(run_dir: Path, *, service_ms: float = BASE_SERVICE_MS, seed: int = 7,
+                     target: dict[str, Any] | None = None) -> Path:
+    """A run directory written by a real session around the seeded fake engine, its target `service_ms` fast."""
+    global BASE_SERVICE_MS
+    kept, BASE_SERVICE_MS = BASE_SERVICE_MS, service_ms
+    try:
+        engine = FakeEngine(run_dir, script=FINISHED_SCRIPT, concurrency=32, elapsed_s=24.0, finished=True,
+                            duration_s=24.0, seed=seed, target_info=target)
+        fake_session(engine).finish()
+    finally:
+        BASE_SERVICE_MS = kept
+    return run_dir
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from mlstress_tui.analysis.acceptance import suspect_reason
@@ -63,7 +64,20 @@ def _bounds(texts: list[str]) -> dict[str, float]:
     return bounds
 
 
-def _all_differences(base: RunRecord | ReportRecord, new: RunRecord | ReportRecord) -> tuple[Difference, ...]:
+def check_comparable(base: str, new: str, found: Sequence[Difference], *, force: bool | None) -> None:
+    """The one rule for two runs put side by side (compare, show --baseline, the dashboard's --baseline): a difference
+    that refuses is one line of bad input, or with --force a warning. `force` None: the command has no --force."""
+    refusing = [difference for difference in found if difference.refuses]
+    if not refusing:
+        return
+    if not force:
+        advice = ("pass --force to compare them anyway" if force is not None else
+                  "choose a baseline run of the same target, database and load mode")
+        raise UsageError(f"{base!r} and {new!r} are not comparable: {_what_differs(refusing)}; {advice}")
+    print(f"warning: {_what_differs(refusing)}: compared anyway (--force)", file=sys.stderr)
+
+
+def all_differences(base: RunRecord | ReportRecord, new: RunRecord | ReportRecord) -> tuple[Difference, ...]:
     """The two sides' differences: the runs', or the reports' and each common stage's (prefixed with the stage)."""
     if isinstance(base, RunRecord) and isinstance(new, RunRecord):
         return differences(base.identity, new.identity, ramps=base.kind == new.kind == "ramp")
@@ -129,6 +143,17 @@ def _sections(base: RunRecord | ReportRecord, new: RunRecord | ReportRecord, bou
     return compare_sections(base.stages, new.stages, bounds)
 
 
+def compared(base: RunRecord | ReportRecord, new: RunRecord | ReportRecord, bounds: dict[str, float],
+             found: tuple[Difference, ...]) -> tuple[Comparison, dict]:
+    """The comparison and its compare.json document: what `compare` writes and `show --baseline` draws."""
+    comparison = Comparison(sections=_sections(base, new, bounds), differences=found, bounds=bounds)
+    document = build_compare(comparison, base=_side(base), new=_side(new),
+                             forced=any(difference.refuses for difference in found),
+                             method={"test": "mann-whitney-u", "alpha": ALPHA, "resolution": RESOLUTION,
+                                     "trim_from_seconds": TRIM_FROM, "description": METHOD_DESCRIPTION})
+    return comparison, document
+
+
 def _out_dir(args: argparse.Namespace) -> Path:
     out = args.out if args.out is not None else default_run_dir()
     if (out / "compare.json").exists():
@@ -149,18 +174,12 @@ def run(args: argparse.Namespace) -> int:
         report, plain = ("BASE", "NEW") if isinstance(base, ReportRecord) else ("NEW", "BASE")
         raise UsageError(f"{report} is an accept report and {plain} a single run: compare a report with a report "
                          "(stage by stage) or a run with a run")
-    found = _all_differences(base, new)
+    found = all_differences(base, new)
     refusing = [difference for difference in found if difference.refuses]
     if refusing and not args.force:
         print(differences_text({"differences": [vars(d) for d in found]}), flush=True)
-        raise UsageError(f"{str(args.base)!r} and {str(args.new)!r} are not comparable: {_what_differs(refusing)}; "
-                         "pass --force to compare them anyway")
-    if refusing:
-        print(f"warning: {_what_differs(refusing)}: compared anyway (--force)", file=sys.stderr)
-    comparison = Comparison(sections=_sections(base, new, bounds), differences=found, bounds=bounds)
-    document = build_compare(comparison, base=_side(base), new=_side(new), forced=bool(refusing),
-                             method={"test": "mann-whitney-u", "alpha": ALPHA, "resolution": RESOLUTION,
-                                     "trim_from_seconds": TRIM_FROM, "description": METHOD_DESCRIPTION})
+    check_comparable(str(args.base), str(args.new), found, force=args.force)
+    comparison, document = compared(base, new, bounds, found)
     out = _out_dir(args)
     written = write_compare(document, out)
     print(compare_text(document))

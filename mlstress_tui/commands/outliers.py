@@ -10,7 +10,8 @@ from mlstress_tui.analysis.outliers import strata_table
 from mlstress_tui.commands.options import (add_metrics_arguments, add_output_arguments, add_ray_arguments,
                                            add_target_arguments, bounded, build_session, metrics_served,
                                            watch_metrics)
-from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
+from mlstress_tui.commands.run import (add_front_end_arguments, check_baseline, check_theme, read_baseline,
+                                       run_dashboard, run_headless, say_baseline_headless)
 from mlstress_tui.errors import UsageError
 from mlstress_tui.session import RunSession
 
@@ -80,15 +81,19 @@ def print_outliers(report: dict, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
     check_theme(args.theme)  # the same answer headless: a typo is bad input either way
+    base = read_baseline(args)
     with metrics_served(args) as metrics:
         session, _ = build_session(args, headless=False, sla_p95_ms=args.threshold_ms, mode="closed",
                                    concurrency=args.concurrency, user_mix="stratified",
                                    requests_per_group=args.requests_per_stratum, duration_s=None, requests=None)
+        check_baseline(base, session)
         attach_outliers(session)
         watch_metrics(metrics, session)
         describe = (f"{args.requests_per_stratum} requests to each of {len(session.strata)} strata, "
                     f"{args.concurrency} user(s) at a time")
-        code = run_headless(session, describe=describe) if headless else run_dashboard(session, args.theme)
+        if headless:
+            say_baseline_headless(base, session)
+        code = run_headless(session, describe=describe) if headless else run_dashboard(session, args.theme, base)
         report = session.reports.get("outliers.json")
         if report is not None:
             print_outliers(report, sys.stdout)

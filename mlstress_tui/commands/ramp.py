@@ -12,7 +12,8 @@ from mlstress_tui.commands.options import (add_load_arguments, add_metrics_argum
                                            watch_metrics)
 from mlstress_tui.errors import UsageError
 from mlstress_tui.load.limits import MAX_RATE
-from mlstress_tui.commands.run import add_front_end_arguments, check_theme, run_dashboard, run_headless
+from mlstress_tui.commands.run import (add_front_end_arguments, check_baseline, check_theme, read_baseline,
+                                       run_dashboard, run_headless, say_baseline_headless)
 from mlstress_tui.results.kinds import CLOSED, OPEN
 from mlstress_tui.session import RampPlan
 from mlstress_tui.results.units import format_ms
@@ -95,6 +96,7 @@ def print_ramp(report: dict, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
     check_theme(args.theme)  # the same answer headless: a typo is bad input either way
+    base = read_baseline(args)
     from mlstress_tui.presets import load_preset
 
     preset = load_preset(args.preset)
@@ -106,14 +108,16 @@ def run(args: argparse.Namespace) -> int:
     with metrics_served(args) as metrics:
         session, _ = build_session(args, headless=False, sla_p95_ms=plan.sla_p95_ms,
                                    duration_s=bound if headless else None, requests=None, **start)
+        check_baseline(base, session)
         watch_metrics(metrics, session)
         if headless:
+            say_baseline_headless(base, session)
             session.start_ramp(plan, on_end=lambda _ramp: session.stop())
             code = run_headless(session, describe=f"ramp over {len(plan.levels())} levels of "
                                                   f"{plan.step_duration_s:g} s")
         else:
             session.start_ramp(plan)
-            code = run_dashboard(session, args.theme)
+            code = run_dashboard(session, args.theme, base)
         if session.ramp_report is not None:
             print_ramp(session.ramp_report, sys.stdout)
         return code

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from pathlib import Path
 
 from mlstress_tui.commands.options import (add_load_arguments, add_metrics_arguments, add_output_arguments,
                                            add_target_arguments, build_session, metrics_served,
                                            watch_metrics)
 from mlstress_tui.commands.stop_signals import StopSignals
+from mlstress_tui import __version__
 from mlstress_tui.errors import EXIT_OK, UsageError
+from mlstress_tui.report.run_curve import RunCurve, read_run_curve
+from mlstress_tui.report.run_dir import run_identity
 from mlstress_tui.session import RunSession
 from mlstress_tui.session.headless_printer import HeadlessPrinter, print_summary, say_waiting
 
@@ -29,6 +34,38 @@ def add_front_end_arguments(parser: argparse.ArgumentParser) -> None:
     """Dashboard or headless: shared by the commands that can show a run live."""
     parser.add_argument("--headless", action="store_true", help="no dashboard: a progress line a second (automatic when stdout is not a terminal)")
     parser.add_argument("--theme", metavar="NAME", help=f"dashboard theme: {', '.join(theme_names())} (or a Textual built-in)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="a finished run directory (run, ramp) of the same target and load mode: its p95 and "
+                             "throughput at each level are drawn on the dashboard's level charts while this run "
+                             "goes (compare the two afterwards with 'mlstress-tui compare DIR RUN_DIR')")
+
+
+def read_baseline(args: argparse.Namespace) -> RunCurve | None:
+    """--baseline's run, read once before anything starts: one line when there is no finished run there."""
+    if getattr(args, "baseline", None) is None:
+        return None
+    return read_run_curve(args.baseline)
+
+
+def check_baseline(base: RunCurve | None, session: RunSession) -> None:
+    """compare's rule between the baseline and the run about to start (what is known of it before it runs: target,
+    database, load mode, preset, tool version); one line, and no empty run directory left, when they differ."""
+    if base is None:
+        return
+    from mlstress_tui.analysis.compare import differences
+    from mlstress_tui.commands.compare import check_comparable
+
+    live = run_identity({"target": session.target_info, "load": session.load_description(),
+                         "database": session.database, "preset": session.preset,
+                         "tool": {"version": __version__}, "seed": session.seed}, [], "")
+    # Not known before the run has run: which levels it visits, and whether it becomes a ramp.
+    live.update({"levels": None, "run kind": None})
+    try:
+        check_comparable(str(base.path), "this run", differences(base.record.identity, live), force=None)
+    except UsageError:
+        with contextlib.suppress(OSError):
+            session.run_dir.rmdir()  # only when empty: nothing ran
+        raise
 
 
 def run_headless(session: RunSession, describe: str = "") -> int:
@@ -104,26 +141,37 @@ def say_theme_problems() -> None:
         print(f"mlstress-tui: {problem}; skipped", file=sys.stderr, flush=True)
 
 
-def run_dashboard(session: RunSession, theme: str | None, **options: object) -> int:
-    """The dashboard on a started session; the summary is printed when it closes."""
+def run_dashboard(session: RunSession, theme: str | None, baseline: RunCurve | None = None) -> int:
+    """The dashboard on a started session (a baseline's curve drawn beside the levels); the summary is printed when it closes."""
     from mlstress_tui.tui.app import run_dashboard as show
 
     session.start(say_waiting)
     try:
-        code = show(session, theme=theme, **options)
+        code = show(session, theme=theme, baseline=baseline)
     finally:
         session.finish()
     print_final(session)
     return code if code != EXIT_OK else session.exit_code
 
 
+def say_baseline_headless(base: RunCurve | None, session: RunSession) -> None:
+    """Headless there is no chart to draw the baseline on: said once, with the command that compares the two."""
+    if base is not None:
+        print(f"mlstress-tui: --baseline is drawn on the dashboard; headless, compare afterwards: "
+              f"mlstress-tui compare {base.path} {session.run_dir}", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     headless = args.headless or not sys.stdout.isatty()
     check_theme(args.theme)  # the same answer headless: a typo is bad input either way
+    base = read_baseline(args)
     with metrics_served(args) as metrics:
         session, _preset = build_session(args, headless=headless)
+        check_baseline(base, session)
         watch_metrics(metrics, session)
-        code = run_headless(session) if headless else run_dashboard(session, args.theme)
+        if headless:
+            say_baseline_headless(base, session)
+        code = run_headless(session) if headless else run_dashboard(session, args.theme, base)
         edge = session.reports.get("edge.json")
         if edge is not None:
             from mlstress_tui.analysis.edge_users import edge_lines

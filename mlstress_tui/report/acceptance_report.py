@@ -226,6 +226,21 @@ def _summary_line(report: Mapping) -> str:
     return line
 
 
+def baseline_figures(criterion: Mapping) -> tuple[str, str, str]:
+    """A criterion's baseline measurement, its own and the change between them, each as a person reads it.
+
+    The one place report.md, the printed verdict and the acceptance panel take
+    "before and after" from: the two figures report.json holds, and the change
+    as a share of the baseline's (`n/a` when either is missing or the base is 0).
+    """
+    metric, before, after = criterion["metric"], criterion.get("baseline"), criterion.get("measured")
+    if before is None or after is None or not before:
+        change = "n/a"
+    else:
+        change = f"{(after - before) / abs(before):+.1%}"
+    return format_metric(metric, before), format_metric(metric, after), change
+
+
 def report_markdown(report: dict) -> str:
     """report.md: the verdict, the criteria (measured against threshold, with units), the stages, how each ended and whether it is vouched for."""
     criteria = report["criteria"]
@@ -247,9 +262,9 @@ def report_markdown(report: dict) -> str:
         lines.append(f"- Baseline: `{baseline.get('dir')}` ({said})")
     lines += ["", "## Criteria", ""]
     if baseline:
-        lines += _table(["Result", "Stage", "Criterion", "Baseline", "Measured", "Note"], [
-            [outcome(c), c["stage"], c.get("stated") or f"{c['metric']} {_threshold(c)}",
-             format_metric(c["metric"], c.get("baseline")), format_metric(c["metric"], c["measured"]), c["note"]]
+        lines += _table(["Result", "Stage", "Criterion", "Baseline", "Measured", "Change", "Note"], [
+            [outcome(c), c["stage"], c.get("stated") or f"{c['metric']} {_threshold(c)}", *baseline_figures(c),
+             c["note"]]
             for c in criteria
         ])
     else:

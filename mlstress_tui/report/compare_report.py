@@ -418,3 +418,43 @@ def gate_report(document: Mapping) -> dict:
     return {"verdict": document.get("verdict"), "verdicts": COMPARE_VERDICTS, "preset": new.get("preset") or "", "label": new.get("label") or "",
             "target": {"kind": new.get("target_kind") or ""}, "criteria": criteria}
 
+
+
+# What `show NEW --baseline BASE` puts side by side per level: the two curves it draws.
+CURVE_METRICS = ("p95_ms", "throughput_rps")
+SIDE_BY_SIDE_HEADER = ["Level", "Metric", "Base", "New", "Change", "Verdict"]
+
+
+def side_by_side_rows(document: Mapping, metrics: Sequence[str] = CURVE_METRICS) -> list[list[str]]:
+    """Per level, each curve metric's base, new, change and verdict, read off a compare document (one section)."""
+    rows = []
+    for section in document["sections"]:
+        for level in section["levels"]:
+            if level["only_in"]:
+                rows.append([level["level"], f"only in {level['only_in']}", "", "", "", ""])
+                continue
+            for m in level["metrics"]:
+                if m["metric"] in metrics:
+                    rows.append([level["level"], m["label"], format_value(m["metric"], m["base"]),
+                                 format_value(m["metric"], m["new"]), format_change(m), m["verdict"]])
+    return rows
+
+
+def side_by_side_lines(document: Mapping) -> list[str]:
+    """The per-level table, aligned, as the terminal and the side-by-side view show it."""
+    return _aligned(SIDE_BY_SIDE_HEADER, side_by_side_rows(document))
+
+
+def side_by_side_text(document: Mapping) -> str:
+    """`show NEW --baseline BASE` without a terminal: the two runs, what differs, and the table per level."""
+    lines = [f"show {document['new']['path']} against baseline {document['base']['path']}"]
+    for side in ("base", "new"):
+        for note in document[side].get("notes") or []:
+            lines.append(f"  {side}: {note}")
+    differences = differences_text(document)
+    if differences:
+        lines += ["", differences]
+    lines += ["", *side_by_side_lines(document)]
+    notes = [note for section in document["sections"] for note in section_notes(section)]
+    lines += [f"  note: {note}" for note in notes]
+    return "\n".join(lines)

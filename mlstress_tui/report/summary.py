@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "mlstress.summary/1"
+# Beside summary.json: the whole run's latency histogram (results.histogram's buckets), to draw a finished run again.
+HISTOGRAM_FILE = "latency_histogram.json"
 
 LatencySummary = dict[str, float | None]
 
@@ -131,8 +133,8 @@ class RunSummary:
         return document
 
 
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    """Any report document, written beside its place and renamed into it."""
+def write_json(path: Path, document: dict[str, Any], *, indent: int | None = 2) -> None:
+    """Any report document, written beside its place and renamed into it (`indent` None: one line, for data)."""
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    temporary.write_text(json.dumps(document, indent=indent) + "\n", encoding="utf-8")
     os.replace(temporary, path)

@@ -11,7 +11,8 @@ number of requests, bounded relative error, exact count, min, max and mean.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,8 @@ MAX_NS = 1_000_000_000_000
 GROWTH = 1.01
 _LOG_GROWTH = math.log(GROWTH)
 BUCKETS = int(math.ceil(math.log(MAX_NS / MIN_NS) / _LOG_GROWTH)) + 1
+
+HISTOGRAM_SCHEMA = "mlstress.histogram/1"
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 
@@ -36,6 +39,16 @@ def bucket_index(values_ns: np.ndarray) -> np.ndarray:
 def bucket_value_ns(index: int | np.ndarray) -> np.ndarray | float:
     """The geometric midpoint of a bucket, the value a percentile in it reports."""
     return MIN_NS * GROWTH ** (np.asarray(index, dtype=np.float64) + 0.5)
+
+
+def log_edges_ms(low_ns: float, high_ns: float, per_decade: int = 5) -> np.ndarray:
+    """Log-spaced bin edges (ms), `per_decade` a decade, on round decades, covering [low_ns, high_ns]."""
+    low = math.floor(math.log10(max(low_ns, MIN_NS) / 1e6) * per_decade) / per_decade
+    high = math.ceil(math.log10(max(high_ns, MIN_NS) / 1e6) * per_decade) / per_decade
+    if high <= low:
+        high = low + 1.0 / per_decade
+    edges: np.ndarray = 10.0 ** np.arange(low, high + 1e-9, 1.0 / per_decade)
+    return edges
 
 
 class LatencyHistogram:
@@ -119,15 +132,45 @@ class LatencyHistogram:
         """Counts re-binned onto coarser log-spaced edges (ms) covering the data, for charts."""
         if self.count == 0:
             return np.array([], dtype=np.float64), np.array([], dtype=np.int64)
-        low = math.floor(math.log10(max(self.min_ns, MIN_NS) / 1e6) * per_decade) / per_decade
-        high = math.ceil(math.log10(max(self.max_ns, MIN_NS) / 1e6) * per_decade) / per_decade
-        if high <= low:
-            high = low + 1.0 / per_decade
-        edges_ms = 10.0 ** np.arange(low, high + 1e-9, 1.0 / per_decade)
+        edges_ms = log_edges_ms(self.min_ns, self.max_ns, per_decade)
+        return edges_ms, self.counts_on(edges_ms)
+
+    def counts_on(self, edges_ms: np.ndarray) -> np.ndarray:
+        """Counts re-binned onto the given edges (ms); buckets outside them land in the end bins."""
         centres_ms = np.asarray(bucket_value_ns(np.arange(BUCKETS))) / 1e6
         which = np.clip(np.searchsorted(edges_ms, centres_ms, side="right") - 1, 0, len(edges_ms) - 2)
         binned = np.bincount(which, weights=self.counts, minlength=len(edges_ms) - 1)
-        return edges_ms, binned.astype(np.int64)
+        return binned.astype(np.int64)
+
+    def to_json(self) -> dict[str, Any]:
+        """The histogram as a run directory keeps it: the non-empty buckets (index and count) and the exact figures."""
+        nonzero = np.flatnonzero(self.counts)
+        return {"schema": HISTOGRAM_SCHEMA, "min_ns": MIN_NS, "growth": GROWTH, "count": self.count,
+                "min_value_ns": self.min_ns, "max_value_ns": self.max_ns, "sum_ns": self.sum_ns,
+                "buckets": [int(index) for index in nonzero], "counts": [int(count) for count in self.counts[nonzero]]}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> LatencyHistogram:
+        """A histogram `to_json` wrote; ValueError when the document is not one, or has other buckets than these."""
+        if document.get("schema") != HISTOGRAM_SCHEMA:
+            raise ValueError(f"schema {document.get('schema')!r}, not {HISTOGRAM_SCHEMA!r}")
+        if document.get("min_ns") != MIN_NS or document.get("growth") != GROWTH:
+            raise ValueError(f"buckets from {document.get('min_ns')} ns growing {document.get('growth')}, "
+                             f"not {MIN_NS} ns growing {GROWTH}")
+        buckets, counts = document.get("buckets"), document.get("counts")
+        if not isinstance(buckets, list) or not isinstance(counts, list) or len(buckets) != len(counts):
+            raise ValueError("buckets and counts are not two lists of the same length")
+        histogram = cls()
+        index = np.asarray(buckets, dtype=np.int64)
+        if index.size and (index.min() < 0 or index.max() >= BUCKETS):
+            raise ValueError("a bucket index outside the histogram")
+        histogram.counts[index] = np.asarray(counts, dtype=np.int64)
+        histogram.count = int(histogram.counts.sum())
+        if histogram.count != document.get("count"):
+            raise ValueError(f"the buckets hold {histogram.count} values, the document says {document.get('count')}")
+        histogram.min_ns, histogram.max_ns = int(document["min_value_ns"]), int(document["max_value_ns"])
+        histogram.sum_ns = int(document["sum_ns"])
+        return histogram
 
     def __getstate__(self) -> tuple[np.ndarray, np.ndarray, int, int, int, int]:
         # Ship only non-empty buckets between processes.

@@ -23,7 +23,7 @@ from mlstress_tui.load.levels import CommandedLevel
 from mlstress_tui.load.limits import clamp_level
 from mlstress_tui.load.user_strata import Stratum
 from mlstress_tui.report.intervals import IntervalWriter
-from mlstress_tui.report.summary import RunSummary, write_json
+from mlstress_tui.report.summary import HISTOGRAM_FILE, RunSummary, write_json
 from mlstress_tui.session.summary_document import run_summary
 from mlstress_tui.results.interval_stats import IntervalStats
 from mlstress_tui.results.kinds import CLOSED, OPEN, EventKind, LoadMode
@@ -272,6 +272,8 @@ class RunSession:
             for name, build in self._report_builders.items():
                 self.reports[name] = build(self)
                 self._write(name, self.reports[name])
+            # The run's latency histogram itself: what `show --baseline` draws of a finished run beside another.
+            self._write(HISTOGRAM_FILE, self.final.total.latency.to_json(), indent=None)
             self._write("summary.json", self.summary)
             return self.summary
 
@@ -280,10 +282,10 @@ class RunSession:
         self.reports[name] = document
         self._write(name, document)
 
-    def _write(self, name: str, document: dict[str, Any]) -> None:
+    def _write(self, name: str, document: dict[str, Any], *, indent: int | None = 2) -> None:
         """A report file into the run directory; a failure is one line in `write_errors`, not a lost summary."""
         try:
-            write_json(self.run_dir / name, document)
+            write_json(self.run_dir / name, document, indent=indent)
         except OSError as error:
             self.write_errors.append(f"cannot write {self.run_dir / name}: {error.strerror or error}")
 

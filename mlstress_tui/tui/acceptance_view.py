@@ -9,7 +9,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 
-from mlstress_tui.report.acceptance_report import end_summary, outcome, validity_summary
+from mlstress_tui.report.acceptance_report import baseline_figures, end_summary, outcome, validity_summary
 from mlstress_tui.stages import format_metric
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
 from mlstress_tui.tui.widgets.acceptance_panel import AcceptancePanel
@@ -81,10 +81,18 @@ def acceptance_text(report: dict) -> str:
     """The verdict, the criteria, how the stages ended and whether they are vouched for, as plain lines for a log or a CI console."""
     lines = [f"acceptance {report['verdict']}: {report['passed']} of {len(report['criteria'])} criteria passed "
              f"(preset {report['preset']})"]
+    baseline = report.get("baseline")
+    if baseline:
+        lines.append(f"  baseline {baseline.get('dir')} ({baseline.get('label') or 'no label'}, "
+                     f"{baseline.get('verdict', '?')}): base → measured, change")
     for criterion in report["criteria"]:
         threshold = f"{criterion['op']} {format_metric(criterion['metric'], criterion['threshold'])}"
+        measured = format_metric(criterion["metric"], criterion["measured"])
+        if baseline and "baseline" in criterion:
+            base, measured, change = baseline_figures(criterion)
+            measured = f"{base:>12} → {measured:>12} {change:>7}"
         lines.append(f"  {outcome(criterion):<10}  {criterion['stage']:10} "
-                     f"{criterion['metric']:22} {format_metric(criterion['metric'], criterion['measured']):>12}  "
+                     f"{criterion['metric']:22} {measured:>12}  "
                      f"vs {threshold}" + (f"  ({criterion['note']})" if criterion["note"] else ""))
     ended = end_summary(report)
     if ended:

@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK
 from mlstress_tui.load.limits import MIN_CONCURRENCY, MIN_RATE
+from mlstress_tui.report.run_curve import RunCurve
 from mlstress_tui.results.kinds import CLOSED, OPEN, LoadMode
 from mlstress_tui.session import RampController, RunSession
 from mlstress_tui.session.run_acceptance import run_acceptance
@@ -84,9 +85,12 @@ class DashboardApp(App[int]):
     shutting_down: var[bool] = var(False, bindings=True)
 
     def __init__(self, session: RunSession, *, theme: str | None = None,
-                 refresh_hz: float = 4.0, chart_hz: float = 1.5, handle_signals: bool = False) -> None:
+                 refresh_hz: float = 4.0, chart_hz: float = 1.5, handle_signals: bool = False,
+                 baseline: RunCurve | None = None) -> None:
+        """`baseline`: a finished run whose level curve is drawn beside this run's (read once, before the start)."""
         super().__init__()
         self.session = session
+        self.baseline = baseline
         self.refresh_hz = refresh_hz
         self.chart_hz = chart_hz
         self.handle_signals = handle_signals
@@ -146,6 +150,9 @@ class DashboardApp(App[int]):
         if self.handle_signals:
             self.watch_terminal.install()
         self.set_interval(1.0 / self.refresh_hz, self._on_clock, name="dashboard-clock")
+        if self.baseline is not None:
+            self.say(f"baseline {self.baseline.name} ({self.baseline.path}): its levels are the muted ◇ curve on "
+                     "the level charts", seconds=8)
 
     def on_dashboard_screen_ready(self) -> None:
         self.dashboard.show_heavy_users(self.show_heavy_users)
@@ -231,7 +238,7 @@ class DashboardApp(App[int]):
 
     def _draw_charts(self, *, force: bool = False) -> None:
         self.dashboard.show_charts(self.session.snapshot, heavy_users=self.show_heavy_users,
-                                   ticks=self.session.totals.ticks, force=force)
+                                   ticks=self.session.totals.ticks, base=self.baseline, force=force)
 
     # ------------------------------------------------------------- finishing
 
@@ -489,9 +496,9 @@ class DashboardApp(App[int]):
                                 lambda action=binding.action: self.run_action(action))
 
 
-def run_dashboard(session: RunSession, *, theme: str | None) -> int:
+def run_dashboard(session: RunSession, *, theme: str | None, baseline: RunCurve | None = None) -> int:
     """Run the dashboard until q or a signal; the session is finished either way. 0, or 130 if interrupted."""
-    app = DashboardApp(session, theme=theme, handle_signals=True)
+    app = DashboardApp(session, theme=theme, handle_signals=True, baseline=baseline)
     root = logging.getLogger()
     # Log lines on stderr would scribble over the screen; route them to Textual's devtools console instead.
     saved_handlers = root.handlers[:]

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from mlstress_tui.report.run_curve import RunCurve
 from mlstress_tui.results.kinds import OPEN
 from mlstress_tui.results.units import counted
 from mlstress_tui.session.headless_printer import fault_line
@@ -142,8 +143,11 @@ class DashboardScreen(Screen[None]):
             lines.append(f"the target wrote {counted(snapshot.figures.output_lines, 'line')}: l shows them")
         return lines
 
-    def show_charts(self, snapshot: RunSnapshot, *, heavy_users: bool, ticks: int, force: bool = False) -> None:
+    def show_charts(self, snapshot: RunSnapshot, *, heavy_users: bool, ticks: int, base: RunCurve | None = None,
+                    force: bool = False) -> None:
+        """`base`: a baseline run, whose levels in the current loop are drawn beside this run's."""
         mode = snapshot.level.mode
+        before = base.curve(mode.value) if base is not None else ()
         current = snapshot.current_level
         if current is not None:
             label = (f"{fmt_rate(current.level)} req/s" if current.mode == OPEN
@@ -168,5 +172,7 @@ class DashboardScreen(Screen[None]):
         # drawn, and the other when the layout brings it in (force on resize).
         for chart in (self.level_latency, self.side_latency):
             if chart.display:
-                chart.show(curve.points, mode.value, now_level, snapshot.sla_p95_ms, knee, force=force)
-        self.level_throughput.show(curve.points, mode.value, now_level, knee, curve.usl, force=force)
+                chart.show(curve.points, mode.value, now_level, snapshot.sla_p95_ms, knee, base=before,
+                           new_name="live", force=force)
+        self.level_throughput.show(curve.points, mode.value, now_level, knee, curve.usl, base=before,
+                                   new_name="live", force=force)

@@ -73,6 +73,13 @@ def head_lines(report: Mapping) -> list[Content]:
     if report.get("label"):
         badge = Content.assemble(badge, ("  label ", "dim"), (str(report["label"]), "bold"))
     lines = [badge, *identity(report)]
+    baseline = report.get("baseline")
+    if baseline:
+        said = " · ".join(str(part) for part in (baseline.get("label"), baseline.get("verdict"),
+                                                  str(baseline.get("started_at") or "")[:16].replace("T", " "))
+                          if part)
+        lines.append(Content.styled(_clipped(f"against baseline {baseline.get('dir')} ({said}): base → now, change"),
+                                    "dim"))
     ended = end_summary(report)
     if ended:
         style = "$warning" if verdict == INCOMPLETE else "$error"

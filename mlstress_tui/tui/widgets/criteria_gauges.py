@@ -13,7 +13,7 @@ from textual.app import RenderResult
 from textual.content import Content
 from textual.widget import Widget
 
-from mlstress_tui.report.acceptance_report import outcome
+from mlstress_tui.report.acceptance_report import baseline_figures, outcome
 from mlstress_tui.stages import format_metric
 
 # A criterion's mark (four columns, so the table keeps its place): NOT JUDGED is shown as dashes.
@@ -55,18 +55,35 @@ def criterion_lines(criteria: Sequence[Mapping], width: int) -> list[Content]:
     stage_width = max(len(c["stage"]) for c in criteria)
     metric_width = min(max(len(c["metric"]) for c in criteria), 20)
     thresholds = [f"{c['op']} {format_metric(c['metric'], c['threshold'])}" for c in criteria]
-    fixed = 4 + 2 + stage_width + 2 + metric_width + 1 + MEASURED_WIDTH + 2 + max(map(len, thresholds)) + 1
+    # With a baseline: its measurement before this one, and the change (report.baseline_figures says both).
+    befores = [baseline_figures(c) if "baseline" in c else None for c in criteria]
+    with_base = any(before is not None for before in befores)
+    measured_width = MEASURED_WIDTH
+    if with_base:
+        # Three figures where there was one: each column as wide as its widest cell, so 80 columns still hold a line.
+        figures = [before for before in befores if before is not None]
+        base_width = max(len(before[0]) for before in figures)
+        change_width = max(len(before[2]) for before in figures)
+        measured_width = max(len(format_metric(c["metric"], c["measured"])) for c in criteria)
+    fixed = 4 + 2 + stage_width + 2 + metric_width + 1 + measured_width + 2 + max(map(len, thresholds)) + 1
+    if with_base:
+        fixed += base_width + len(" → ") + change_width + 2
     room = min(width - fixed, MAX_GAUGE) if width else MAX_GAUGE
     lines = []
-    for criterion, threshold in zip(criteria, thresholds):
+    for criterion, threshold, before in zip(criteria, thresholds, befores):
         result = outcome(criterion)
         mark = MARKS[result]
         measured = format_metric(criterion["metric"], criterion["measured"])
         # Padding trails each cell, so an SVG viewer that trims leading spaces keeps the columns.
         parts: list[tuple[str, str] | str | Content] = [
             (mark[0] + "  ", mark[1]), (criterion["stage"].ljust(stage_width) + "  ", "bold"),
-            criterion["metric"][:metric_width].ljust(metric_width) + " " * (1 + MEASURED_WIDTH - len(measured)),
-            (measured + "  ", "bold")]
+            criterion["metric"][:metric_width].ljust(metric_width) + " "]
+        if with_base:
+            base, _, change = before if before is not None else ("", "", "")
+            parts += [(" " * (base_width - len(base)) + base, "dim"), (" → ", "dim")]
+        parts += [" " * (measured_width - len(measured)), (measured + "  ", "bold")]
+        if with_base:
+            parts.append((change.rjust(change_width) + "  ", "bold"))
         if room >= MIN_GAUGE and result != "NOT JUDGED":
             parts += [gauge(criterion["measured"], float(criterion["threshold"]), result == "PASS", room), " "]
         elif result == "NOT JUDGED" and room >= MIN_GAUGE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Hashable
+from typing import Protocol
 
 from rich.style import Style
 from rich.text import Text
@@ -17,6 +18,19 @@ from textual_plotext import PlotextPlot
 BLOCKS = re.compile("█+")
 # Tick steps are one of these times a power of ten.
 ROUND_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+class LevelPoint(Protocol):
+    """One level on a level chart: a live level's figures (analysis.ramp.RampStep) or a finished run's (report.run_curve)."""
+
+    @property
+    def level(self) -> float: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def p95_ms(self) -> float | None: ...
+    @property
+    def throughput_rps(self) -> float: ...
 
 
 def round_sig(value: float | None, digits: int = 2) -> float | None:
@@ -130,8 +144,11 @@ class DashboardChart(PlotextPlot):
 
     def colour(self, variable: str) -> tuple[int, int, int]:
         """An (r, g, b) colour from the current theme's variables, for plotext."""
-        value = self.app.theme_variables.get(variable) or self.app.theme_variables.get("foreground", "white")
-        return Color.parse(value).rgb
+        variables = self.app.theme_variables
+        colour = Color.parse(variables.get(variable) or variables.get("foreground", "white"))
+        if colour.a < 1:  # a muted variable is the foreground see-through: as it looks on the background
+            colour = Color.parse(variables.get("background", "black")) + colour
+        return colour.rgb
 
     def plot_rows(self, label_rows: int = 0) -> int:
         """The rows of the plot area: the chart's height less the frame, the x tick labels and any axis label row."""
