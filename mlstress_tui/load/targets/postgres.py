@@ -71,7 +71,6 @@ class FeatureConnection(psycopg.Connection[Any]):
 
 
 class _LivePostgres(LiveTarget):
-    # In the closed loop each virtual user keeps its own connection when the pool has one for every user.
     owns_connections = True
 
     def __init__(self, dsn: str, timeout_s: float) -> None:
@@ -113,7 +112,10 @@ class PsycopgSlots:
         self._extra = 0  # connections left with calls stuck past their deadline
 
     def _apply_size(self) -> None:
-        size = max(self._size + self._extra, 1)
+        size = self._size + self._extra
+        if self._pool is None and size == 0:
+            return  # the users own their connections: no pool until a level needs one
+        size = max(size, 1)
         if self._pool is None:
             self._pool = ConnectionPool(self._dsn, kwargs=self._options, min_size=size, max_size=size,
                                         open=True, name="mlstress", reconnect_timeout=60.0,
