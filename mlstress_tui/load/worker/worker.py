@@ -295,6 +295,8 @@ class Worker:
                              level_id=None if self._level_changed else plan.level_id)
         self._level_changed = False
         self.ticks.build(tick)
+        # Attributed by the tick: a plan changes ownership only between requests of restarted users.
+        tick.owned_requests = tick.requests if self.users.owned else 0
         tick.paused = self.loops.paused and not tick.requests
         lags = self.hiccups.take()
         tick.hiccup.record_many([lag for _, lag in lags])
