@@ -3,20 +3,27 @@ pgbench; the pool-saturation failure; recovery from terminated backends. All in 
 
 Run: python benchmarks/postgres.py [--generate] [--query] [--saturation] [--faults]
                                    [--admin-dsn postgresql://postgres@127.0.0.1:5432/postgres] [--users 100000]
-                                   [--seconds 10]
+                                   [--dsn URL] [--query-users 20000] [--seconds 10] [--repetitions 5]
 
 With none of the part flags, all four run. Uses a database of its own
-(created, dropped at the end) on the server at --admin-dsn.
+(created, dropped at the end) on the server at --admin-dsn, or, for parts 2-4,
+the database at --dsn (`mlstress-tui generate --dsn URL --users 20000`).
 
 1. Generation, 100,000 users (~4.5 M events): `generate --dsn` events/s; the
    SQLite path (`generate --out`) events/s; PostgreSQL's own floor — the same
    rows COPYed back FROM a file (as psql's \\copy does), then the same indexes.
    Targets: at least the SQLite path's events/s; at least 0.5x the floor.
-2. Query throughput at concurrency = cores: the tool (`run --dsn`, closed
-   loop); a bare psycopg loop (one connection per process, the same prepared
-   query, as many processes, no harness); `pgbench -M prepared -f` with the same
-   query and as many clients. Target: the tool at least 0.85x the bare loop.
-   Also the tool's client CPU per request (its workers' CPU time / requests).
+2. Query throughput at concurrency = cores on a 20,000-user database, repeated
+   (`--repetitions`, medians): the tool (its engine and session in this
+   process, closed loop, one connection slot per virtual user); a bare psycopg
+   loop (as many processes, one autocommit connection each, the tool's own
+   FEATURE_QUERY with its query_parameters, prepared, fetchone, no harness);
+   `pgbench -M prepared` with an equivalent query and as many clients (found
+   on PATH or under /usr/lib/postgresql/*/bin). Both Python sides are measured
+   over the same span after start-up: throughput and client CPU per request
+   (the tool's: its worker processes' CPU from /proc; the bare loop's: its
+   processes' own CPU time). Target: the tool at least 0.95x the bare loop
+   (median of the runs' ratios), the pgbench ratio printed beside it.
 3. Pool saturation: `run --preset pool-saturation` (2,500 req/s offered, a pool
    of 1) and the same with `--pool-size 8`: throughput, pool wait p99 vs query p99.
 4. Faults: `pg_terminate_backend` on the tool's connections 3 s into a 8 s run:
@@ -32,6 +39,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,6 +106,7 @@ def copy_floor(dsn: str, scratch: Path) -> float:
 
 
 def _bare_loop(dsn: str, seconds: float, seed: int, out) -> None:
+    """The floor: one autocommit connection, the tool's own FEATURE_QUERY and parameters, prepared, fetchone."""
     import random
 
     rng = random.Random(seed)
@@ -126,6 +135,44 @@ def bare_loop(dsn: str, seconds: float) -> tuple[float, float]:
     return total / seconds, sum(cpu for _, cpu in measured) / max(total, 1) * 1e6
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc/<pid>/stat (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tool_loop(dsn: str, seconds: float, run_dir: Path, *, pool_size: int | None = None) -> tuple[float, float, dict]:
+    """The tool through its own engine and session (closed loop, concurrency = cores): requests/s and its worker
+    processes' CPU µs per request, both over `seconds` after a 1 s warm-up (start-up excluded, as the bare loop's)."""
+    from mlstress_tui.load.engine import LoadEngine, LoadSpec
+    from mlstress_tui.load.targets.postgres import PostgresTarget
+    from mlstress_tui.session import RunSession
+
+    engine = LoadEngine(PostgresTarget(dsn=dsn), LoadSpec(concurrency=CORES, pool_size=pool_size), run_dir=run_dir)
+    session = RunSession(engine, run_dir=run_dir)
+    session.start()
+
+    def pump_for(span: float) -> None:
+        until = time.perf_counter() + span
+        while (left := until - time.perf_counter()) > 0:
+            time.sleep(min(left, 0.1))
+            session.pump()
+
+    pump_for(1.0)
+    pids = engine.backend.pids()
+    cpu_before, done_before = sum(map(process_cpu_s, pids)), session.totals.total.requests
+    started = time.perf_counter()
+    pump_for(seconds)
+    cpu_after, done_after = sum(map(process_cpu_s, pids)), session.totals.total.requests
+    elapsed = time.perf_counter() - started
+    summary = session.finish()
+    done = max(done_after - done_before, 1)
+    return done / elapsed, (cpu_after - cpu_before) / done * 1e6, summary
+
+
 PGBENCH_SCRIPT = """\\set uid random(1, {users})
 SELECT u.user_id, u.segment, u.device_type, u.country,
   ('2026-03-01'::date - u.signup_date::date) AS account_age_days, COUNT(e.event_id) AS total_events,
@@ -138,15 +185,24 @@ WHERE u.user_id = 'USR' || lpad(:uid::text, 8, '0') GROUP BY u.user_id;
 """
 
 
+def pgbench_binary() -> str | None:
+    """pgbench on PATH, else the newest one PostgreSQL's packages install under /usr/lib/postgresql/*/bin."""
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"),
+                        key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0)
+    return str(candidates[-1]) if candidates else None
+
+
 def pgbench(dsn: str, users: int, seconds: float, scratch: Path) -> float | None:
-    binary = shutil.which("pgbench")
+    binary = pgbench_binary()
     if binary is None:
-        print("  pgbench: not found (apt-get install postgresql-client)")
         return None
     script = scratch / "features.sql"
     script.write_text(PGBENCH_SCRIPT.format(users=users))
     done = subprocess.run([binary, "-n", "-M", "prepared", "-f", str(script), "-c", str(CORES), "-j", str(CORES),
-                           "-T", str(int(seconds)), dsn], capture_output=True, text=True)
+                           "-T", str(max(int(round(seconds)), 1)), dsn], capture_output=True, text=True)
     for line in done.stdout.splitlines():
         if line.startswith("tps"):
             return float(line.split("=")[1].split()[0])
@@ -154,28 +210,59 @@ def pgbench(dsn: str, users: int, seconds: float, scratch: Path) -> float | None
     return None
 
 
-def part_query(dsn: str, users: int, seconds: float, scratch: Path) -> None:
-    print(f"\n== 2. query throughput at concurrency {CORES} (= cores), {seconds:g} s each", flush=True)
-    run_dir = scratch / "query-run"
-    done = cli("run", "--headless", "--dsn", dsn, "--concurrency", str(CORES), "--pool-size", str(CORES),
-               "--duration", str(seconds), "--out", str(run_dir))
-    summary = json.loads((run_dir / "summary.json").read_text())
-    tool = summary["throughput_rps"]
-    intervals = [json.loads(line) for line in (run_dir / "intervals.jsonl").read_text().splitlines()]
-    # The workers' CPU: the busiest worker's share of a core, per interval, times the workers, over the requests.
-    cpu_s = sum(line["worker_cpu"] for line in intervals) * summary["harness"]["workers"]
-    tool_cpu_us = cpu_s / max(summary["requests"], 1) * 1e6
-    bare, bare_cpu_us = bare_loop(dsn, seconds)
-    bench = pgbench(dsn, users, seconds, scratch)
-    print(f"  mlstress-tui run --dsn   {tool:>10,.0f} req/s   p50 {summary['latency_ms']['p50']:.2f} ms  "
-          f"p99 {summary['latency_ms']['p99']:.2f} ms  client CPU <= ~{tool_cpu_us:,.0f} µs/request (busiest worker)")
-    print(f"  bare psycopg loop x{CORES}     {bare:>10,.0f} req/s   client CPU {bare_cpu_us:,.0f} µs/query")
-    if bench:
-        print(f"  pgbench -M prepared -c{CORES}  {bench:>10,.0f} req/s")
-    print(f"  tool / bare loop {tool / bare:.2f}x (target >= 0.85: {'MET' if tool >= 0.85 * bare else 'MISSED'})"
-          + (f"; bare loop / pgbench {bare / bench:.2f}x; tool / pgbench {tool / bench:.2f}x" if bench else ""))
-    if done.returncode != 0:
-        print(f"  (run exited {done.returncode}: {done.stderr.strip()[:200]})")
+def user_count(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        row = connection.execute("SELECT count(*) FROM mlstress_user_stats").fetchone()
+    return int(row[0]) if row else 0
+
+
+def part_query(dsn: str, seconds: float, repetitions: int, scratch: Path) -> None:
+    users = user_count(dsn)
+    print(f"\n== 2. query throughput at concurrency {CORES} (= cores), {users:,} users, {repetitions} repetitions x "
+          f"{seconds:g} s each (tool, bare loop, pgbench back to back, order rotated)", flush=True)
+    if pgbench_binary() is None:
+        print("  pgbench: not found on PATH nor in /usr/lib/postgresql/*/bin (apt-get install postgresql-client)")
+    rows: dict[str, list[float]] = {"tool": [], "tool_cpu": [], "bare": [], "bare_cpu": [], "pgbench": []}
+    ratios: dict[str, list[float]] = {"tool/bare": [], "tool/pgbench": [], "bare/pgbench": []}
+    for repetition in range(repetitions):
+        figures: dict[str, float | None] = {}
+        steps = ["tool", "bare", "pgbench"]
+        for step in steps[repetition % 3:] + steps[:repetition % 3]:
+            if step == "tool":
+                figures["tool"], figures["tool_cpu"], summary = tool_loop(dsn, seconds, scratch / f"tool-{repetition}")
+                if summary["errors"]:
+                    print(f"  (tool run {repetition + 1}: {summary['errors']} errors {summary['errors_by_kind']})")
+            elif step == "bare":
+                figures["bare"], figures["bare_cpu"] = bare_loop(dsn, seconds)
+            else:
+                figures["pgbench"] = pgbench(dsn, users, seconds, scratch)
+        for key, value in figures.items():
+            if value is not None:
+                rows[key].append(value)
+        tool, bare, bench = figures["tool"], figures["bare"], figures["pgbench"]
+        assert tool is not None and bare is not None
+        ratios["tool/bare"].append(tool / bare)
+        if bench:
+            ratios["tool/pgbench"].append(tool / bench)
+            ratios["bare/pgbench"].append(bare / bench)
+        print(f"  run {repetition + 1}: tool {tool:>8,.0f} req/s ({figures['tool_cpu']:.0f} µs CPU/req)  "
+              f"bare {bare:>8,.0f} q/s ({figures['bare_cpu']:.0f} µs CPU/q)  "
+              + (f"pgbench {bench:>8,.0f} tps  " if bench else "") + f"tool/bare {tool / bare:.2f}x  "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
+    median = statistics.median
+    print(f"\n  medians over {repetitions} runs         throughput     client CPU/request")
+    print(f"  mlstress-tui (closed loop, c={CORES})  {median(rows['tool']):>9,.0f} req/s  {median(rows['tool_cpu']):>6.1f} µs"
+          "  (worker processes, whole harness)")
+    print(f"  bare psycopg loop x{CORES}          {median(rows['bare']):>9,.0f} q/s    {median(rows['bare_cpu']):>6.1f} µs")
+    if rows["pgbench"]:
+        print(f"  pgbench -M prepared -c{CORES}        {median(rows['pgbench']):>9,.0f} tps")
+    met = median(ratios["tool/bare"]) >= 0.95
+    print(f"  tool / bare loop   {median(ratios['tool/bare']):.2f}x  (median of the runs' ratios; "
+          f"target >= 0.95: {'MET' if met else 'MISSED'})")
+    print(f"  tool CPU / bare CPU per request {median(rows['tool_cpu']) / median(rows['bare_cpu']):.2f}x")
+    if ratios["tool/pgbench"]:
+        print(f"  tool / pgbench     {median(ratios['tool/pgbench']):.2f}x;  bare loop / pgbench "
+              f"{median(ratios['bare/pgbench']):.2f}x")
 
 
 def part_saturation(dsn: str, scratch: Path) -> None:
@@ -220,30 +307,47 @@ def main() -> None:
     for part in ("generate", "query", "saturation", "faults"):
         parser.add_argument(f"--{part}", action="store_true")
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--dsn", help="a database 'mlstress-tui generate --dsn' already filled: parts 2-4 run on it "
+                                      "(nothing created, nothing dropped; part 1 needs a database of its own)")
+    parser.add_argument("--users", type=int, default=100_000, help="users generated (part 1; default 100,000)")
+    parser.add_argument("--query-users", type=int, default=20_000,
+                        help="users of the database parts 2-4 run on when the benchmark generates it (default 20,000)")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repetitions", type=int, default=5, help="repetitions of part 2; medians are reported")
     args = parser.parse_args()
     every = not (args.generate or args.query or args.saturation or args.faults)
-    name = f"mlstress_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = args.admin_dsn.rsplit("/", 1)[0] + f"/{name}"
-    print(f"postgres benchmark: {dsn}, {CORES} cores, load average {os.getloadavg()[0]:.2f}")
-    try:
-        with tempfile.TemporaryDirectory(prefix="mlstress-pg-") as scratch:
+    print(f"postgres benchmark: {CORES} cores, load average {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory(prefix="mlstress-pg-") as scratch:
+        if args.dsn:
+            if args.generate:
+                raise SystemExit("--generate needs a database of its own: leave out --dsn")
+            run_parts(args, args.dsn, Path(scratch), every)
+            return
+        name = f"mlstress_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        dsn = args.admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+        try:
             if args.generate or every:
                 part_generate(dsn, args.users, Path(scratch))
-            else:
-                generate_postgres(GenerateParams(users=args.users), dsn, force=True)
-            if args.query or every:
-                part_query(dsn, args.users, args.seconds, Path(scratch))
-            if args.saturation or every:
-                part_saturation(dsn, Path(scratch))
-            if args.faults or every:
-                part_faults(dsn, Path(scratch))
-    finally:
-        with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if args.query or args.saturation or args.faults or every:
+                done = cli("generate", "--dsn", dsn, "--users", str(args.query_users), "--force")
+                if done.returncode != 0:
+                    raise SystemExit(f"generate failed: {done.stderr.strip()[:300]}")
+                run_parts(args, dsn, Path(scratch), every)
+        finally:
+            with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_parts(args: argparse.Namespace, dsn: str, scratch: Path, every: bool) -> None:
+    print(f"database: {dsn}")
+    if args.query or every:
+        part_query(dsn, args.seconds, args.repetitions, scratch)
+    if args.saturation or every:
+        part_saturation(dsn, scratch)
+    if args.faults or every:
+        part_faults(dsn, scratch)
 
 
 if __name__ == "__main__":

@@ -115,8 +115,11 @@ def test_a_database_without_the_tables_is_named(pg_dsn, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_terminated_backends_are_connection_lost_and_the_run_goes_on(pg_small, tmp_path):
-    engine = LoadEngine(PostgresTarget(pg_small), LoadSpec(concurrency=2, duration_s=4.0), run_dir=tmp_path)
+@pytest.mark.parametrize("pool_size, connections", [(None, "owned"), (1, "pool")])
+def test_terminated_backends_are_connection_lost_and_the_run_goes_on(pg_small, tmp_path, pool_size, connections):
+    # A slot for every user: each owns its connection and remakes it; a smaller pool: psycopg_pool replaces them.
+    engine = LoadEngine(PostgresTarget(pg_small), LoadSpec(concurrency=2, duration_s=4.0, pool_size=pool_size),
+                        run_dir=tmp_path)
     session = RunSession(engine, run_dir=tmp_path)
     session.start()
 
@@ -131,6 +134,11 @@ def test_terminated_backends_are_connection_lost_and_the_run_goes_on(pg_small, t
     summary = session.run_until_finished(threading.Event())
     killer.join()
     assert summary["errors_by_kind"].get("connection_lost", 0) >= 1
+    assert summary["connections"] == connections
+    if connections == "owned":
+        assert summary["pool_wait_ms"]["max"] == 0  # no pool in the way: 0 by construction, and said so
+    else:
+        assert summary["pool_wait_ms"]["p99"] > 0
     lines = [json.loads(line) for line in (tmp_path / "intervals.jsonl").read_text().splitlines()]
     # Whole seconds after the termination at 1.5 s: the pool replaced its connections, the load is back.
     late = [line for line in lines if line["t"] >= 3.0 and float(line["t"]).is_integer()]
@@ -144,7 +152,7 @@ def test_the_pool_saturation_preset_says_the_pool_is_the_bottleneck(pg_small, tm
                  "--duration", "2", "--out", str(tmp_path / "run")])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert code == 0
-    assert summary["pool_wait_ms"]["p99"] > 10 * summary["service_ms"]["p99"]
+    assert summary["pool_wait_ms"]["p99"] > 10 * summary["service_ms"]["p99"] and summary["connections"] == "pool"
     assert summary["bottleneck"] and "the pool, not the database" in summary["bottleneck"]
     assert ">> the pool, not the database" in capsys.readouterr().out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import psycopg
 
@@ -42,11 +43,19 @@ def query_parameters(user_id: str, reference_date: str = DEFAULT_REFERENCE_DATE)
 
 def fetch_features(connection: psycopg.Connection, user_id: str, reference_date: str = DEFAULT_REFERENCE_DATE) -> dict:
     """The feature vector of one user as a dict; MissingUser when there is no such user. A prepared statement."""
-    cursor = connection.execute(FEATURE_QUERY, query_parameters(user_id, reference_date), prepare=True)
-    row = cursor.fetchone()
+    cursor = connection.cursor()
+    row = feature_row(cursor, user_id, query_parameters(user_id, reference_date))
+    return dict(zip((column.name for column in cursor.description or ()), row))
+
+
+def feature_row(cursor: psycopg.Cursor[Any], user_id: str, parameters: dict[str, str]) -> tuple[Any, ...]:
+    """One user's feature row as a tuple, through a cursor the caller keeps (the load's path: no dict, no new cursor);
+    `parameters` are `query_parameters` of any user, the date fields reused. MissingUser when there is no such user."""
+    row: tuple[Any, ...] | None = cursor.execute(FEATURE_QUERY, {**parameters, "user_id": user_id},
+                                                 prepare=True).fetchone()
     if row is None:
         raise MissingUser(user_id)
-    return dict(zip((column.name for column in cursor.description), row))
+    return row
 
 
 def check_tables(connection: psycopg.Connection, label: str) -> None:

@@ -60,6 +60,7 @@ class RunSummary:
     sla_p95_ms: float
     offered_arrivals: float | None = None  # open loop: what the commanded rates owed over the run
     lost: int = 0
+    connections: str = "pool"  # "owned": every user held its own connection, pool_wait_ms 0 by construction
     label: str | None = None  # --label: the system under test's build or commit
     preset: str | None = None
     paths: dict[str, dict[str, Any]] | None = None
@@ -103,6 +104,9 @@ class RunSummary:
             "latency_ms": self.latency_ms,
             "service_ms": self.service_ms,
             "pool_wait_ms": self.pool_wait_ms,
+            # "pool": requests took a slot from the pool (the wait above is measured); "owned": each virtual user
+            # held its own connection, so the wait above is 0 by construction.
+            "connections": self.connections,
             # The open loop's latency counting the unsent backlog at its lower bound (due time to the end).
             "latency_with_unsent_ms": self.latency_with_unsent_ms,
             # One entry per commanded level, in the order commanded; time spent applying a change is in none.

@@ -155,6 +155,8 @@ class IntervalStats:
     paths: dict[str, UserGroupStats] = field(default_factory=dict)
     # Open loop: arrivals that fell in a pause (not owed, counted so that every arrival is in some field).
     paused_arrivals: int = 0
+    # Requests whose user held a connection of its own (no pool between them: pool wait 0 by construction).
+    owned_requests: int = 0
 
     @property
     def errors(self) -> int:
@@ -170,6 +172,11 @@ class IntervalStats:
         if self.t_end - self.t_start < MIN_RATE_INTERVAL_S:
             return 0.0
         return self.requests / self.duration_s
+
+    @property
+    def connections_owned(self) -> bool:
+        """Every request ran on its user's own connection: pool wait is 0 by construction, not a measured 0."""
+        return self.requests > 0 and self.owned_requests == self.requests
 
     def harness_stall_ms(self) -> float | None:
         """How long the harness stalled in this interval, when it stalled longer than the median latency it measured."""
@@ -229,6 +236,7 @@ class IntervalStats:
         if keep_scatter and len(other.scatter):
             self.scatter = np.concatenate([self.scatter, other.scatter])
         self.paused_arrivals += other.paused_arrivals
+        self.owned_requests += other.owned_requests
         for worker, spans in other.stop_spans.items():
             self.stop_spans.setdefault(worker, []).extend(spans)
         _merge_groups(self.paths, other.paths)
@@ -262,6 +270,8 @@ class IntervalStats:
                 line[key] = getattr(self, key)
         if self.paused:
             line["paused"] = True
+        if self.connections_owned:
+            line["connections"] = "owned"  # pool_wait_ms is 0 by construction: no pool was in the way
         stall = self.harness_stall_ms()
         if stall is not None:
             # This interval's latencies include the stall: marked so that no one reads it as the target's.

@@ -154,6 +154,9 @@ def print_summary(snapshot: RunSnapshot, run_dir: Path, out: TextIO, write_error
         print(f"    {kind}: {count:,}" + (f"  (e.g. {printable(sample, 160)})" if sample else ""), file=out)
     for label, values in (("latency", figures.latency_ms), ("service", figures.service_ms),
                           ("pool wait", figures.pool_wait_ms)):
+        if label == "pool wait" and snapshot.total.connections_owned:
+            print(f"  {label:9}  owned: each virtual user held its own connection, no pool to wait for", file=out)
+            continue
         print(f"  {label:9}  " + "  ".join(f"{name} {format_ms(values[name])}" for name in
                                           ("p50", "p90", "p95", "p99", "p999", "max", "mean")), file=out)
     paths = snapshot.total.paths

@@ -42,7 +42,14 @@ class UserLocation:
 
 
 class LiveTarget(ABC):
-    """A target opened inside a worker process."""
+    """A target opened inside a worker process.
+
+    `owns_connections`: in the closed loop, when the pool has a slot for every
+    virtual user, each user keeps a connection of its own (`connect`, `close`)
+    and the pool is skipped: no wait to measure, no hand-off to pay for.
+    """
+
+    owns_connections: bool = False
 
     @abstractmethod
     def connect(self) -> Any:

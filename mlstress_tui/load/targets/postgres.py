@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from mlstress_tui.dsn import CONNECT_TIMEOUT_S, SECRET_KEYS, connect_checked, dsn_label, dsn_parts, scrub
 from mlstress_tui.load.targets import ConnectionLost, LiveTarget, RequestTimeout, Target, UserLocation
-from mlstress_tui.pipeline.postgres_features import check_tables, fetch_features
+from mlstress_tui.pipeline.postgres_features import check_tables, feature_row, query_parameters
 
 # How the server lists this tool's connections (pg_stat_activity), e.g. to terminate them in a fault drill.
 APPLICATION_NAME = "mlstress-tui"
@@ -56,21 +56,42 @@ def session_options(timeout_s: float) -> dict[str, Any]:
             "options": f"-c default_transaction_read_only=on -c statement_timeout={statement_ms}"}
 
 
+class FeatureConnection(psycopg.Connection[Any]):
+    """A connection that keeps one cursor for the feature query: a cursor per request costs more than the query's
+    own client work."""
+
+    _feature_cursor: psycopg.Cursor[Any] | None = None
+
+    @property
+    def feature_cursor(self) -> psycopg.Cursor[Any]:
+        cursor = self._feature_cursor
+        if cursor is None:
+            cursor = self._feature_cursor = self.cursor()
+        return cursor
+
+
 class _LivePostgres(LiveTarget):
+    owns_connections = True
+
     def __init__(self, dsn: str, timeout_s: float) -> None:
         self.dsn = dsn
         self.timeout_s = timeout_s
+        self._parameters = query_parameters("")  # the dates are the run's; only the user id changes
 
-    def connect(self) -> psycopg.Connection:
-        return psycopg.connect(self.dsn, **session_options(self.timeout_s))
-
-    def request(self, connection: psycopg.Connection, user_id: str, deadline_ns: int) -> None:
+    def connect(self) -> FeatureConnection:
+        """A connection of the target's own (a virtual user's); one that cannot be made is `connection_lost`."""
         try:
-            fetch_features(connection, user_id)
+            return FeatureConnection.connect(self.dsn, **session_options(self.timeout_s))
+        except psycopg.OperationalError as error:
+            raise ConnectionLost(scrub(" ".join(str(error).split()), self.dsn)[:200]) from None
+
+    def request(self, connection: FeatureConnection, user_id: str, deadline_ns: int) -> None:
+        try:
+            feature_row(connection.feature_cursor, user_id, self._parameters)
         except psycopg.errors.QueryCanceled:
             raise RequestTimeout() from None
         except psycopg.OperationalError as error:
-            # The pool discards a broken connection when it comes back and opens a new one.
+            # A pooled connection broken here is discarded by the pool; an owned one by the send path.
             raise ConnectionLost(scrub(" ".join(str(error).split()), self.dsn)[:200]) from None
 
     def close(self, connection: psycopg.Connection) -> None:
@@ -91,10 +112,14 @@ class PsycopgSlots:
         self._extra = 0  # connections left with calls stuck past their deadline
 
     def _apply_size(self) -> None:
-        size = max(self._size + self._extra, 1)
+        size = self._size + self._extra
+        if self._pool is None and size == 0:
+            return  # the users own their connections: no pool until a level needs one
+        size = max(size, 1)
         if self._pool is None:
             self._pool = ConnectionPool(self._dsn, kwargs=self._options, min_size=size, max_size=size,
-                                        open=True, name="mlstress", reconnect_timeout=60.0)
+                                        open=True, name="mlstress", reconnect_timeout=60.0,
+                                        connection_class=FeatureConnection)
             self._pool.wait(timeout=CONNECT_TIMEOUT_S * 2)
         else:
             self._pool.resize(min_size=size, max_size=size)

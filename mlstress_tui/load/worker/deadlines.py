@@ -86,7 +86,8 @@ class Deadlines:
         self.abandoned += 1
         with self._lock:
             self._abandoned.add(vu)
-        self._pool.replace(connection)
+        if not vu.owns:  # an owning user's replacement makes its own connection
+            self._pool.replace(connection)
 
     def late_return(self, vu: VirtualUser, connection: Any) -> None:
         """A call that came back after its deadline was recorded: counted apart, never twice."""
@@ -96,6 +97,8 @@ class Deadlines:
             self._stuck.discard(vu)
             replaced = vu in self._abandoned
             self._abandoned.discard(vu)
+        if vu.owns:
+            return  # the connection is the user's: kept, or closed as its replaced thread ends
         if not replaced:
             self._pool.put(connection)
         else:

@@ -14,7 +14,7 @@ import time
 
 from mlstress_tui.load.failures import describe_failure
 from mlstress_tui.load.pool import ConnectionPool
-from mlstress_tui.load.targets import LiveTarget
+from mlstress_tui.load.targets import ConnectionLost, LiveTarget
 from mlstress_tui.load.worker.deadlines import Deadlines
 from mlstress_tui.load.worker.quota import RequestQuota
 from mlstress_tui.load.worker.records import Records
@@ -104,3 +104,42 @@ class SendPath:
         outcomes.append((done - started, done - sent, sent - started, event_count, kind, group, path))
         if quota is not None:
             quota.settled()
+
+    def send_owned(self, vu: VirtualUser, user_id: str, event_count: int, group: int, started: int,
+                   deadline_ns: int | None) -> None:
+        """One closed-loop request on the user's own connection: no pool, so no pool wait (0 by construction). A
+        connection made or remade here is part of this request's time, as a keep-alive client's reconnect is."""
+        deadline = deadline_ns or started + self._timeout_ns
+        serial = next(self._serials)
+        inflight = self._deadlines.inflight
+        connection = vu.connection
+        inflight[serial] = (started, deadline, event_count, started, connection, vu, group)
+        kind = path = None
+        try:
+            if connection is None:
+                connection = vu.connection = self._target.connect()
+            path = self._target.request(connection, user_id, deadline)
+        except BaseException as error:  # SystemExit or KeyboardInterrupt raised by target code is its error too
+            kind, message = describe_failure(error)
+            self._records.failures.append((kind, message))
+            path = _path_of(error)
+            if kind == ConnectionLost.error_kind:
+                self.drop_connection(vu)  # the next request reconnects
+        if _forked_child:
+            os._exit(0)
+        done = time.perf_counter_ns()
+        if inflight.pop(serial, None) is None:
+            self._deadlines.late_return(vu, connection)
+            return
+        self._records.outcomes.append((done - started, done - started, 0, event_count, kind, group, path))
+        if self._quota is not None:
+            self._quota.settled()
+
+    def drop_connection(self, vu: VirtualUser) -> None:
+        """Close a user's own connection (broken, or the user is done); a close that fails has nothing left to free."""
+        connection, vu.connection = vu.connection, None
+        if connection is not None:
+            try:
+                self._target.close(connection)
+            except Exception:
+                pass

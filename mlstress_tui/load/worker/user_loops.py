@@ -27,6 +27,7 @@ class UserLoops:
 
     def __init__(self, send: SendPath, quota: RequestQuota | None, timeout_s: float) -> None:
         self._send = send.send
+        self._send_owned = send.send_owned
         self._quota = quota
         self._timeout_ns = int(timeout_s * 1e9)
         self.paused = False
@@ -60,7 +61,8 @@ class UserLoops:
         started = time.perf_counter_ns()
         if self.end_ns and started >= self.end_ns:
             return STOP
-        self._send(vu, user_id, event_count, group, started, started + self._timeout_ns)
+        (self._send_owned if vu.owns else self._send)(vu, user_id, event_count, group, started,
+                                                      started + self._timeout_ns)
         return SENT
 
     def _open_step(self, vu: VirtualUser, users: Iterator[tuple[str, int, int]]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from mlstress_tui.results.kinds import CLOSED, OPEN, LoadMode
 
@@ -17,13 +18,15 @@ from mlstress_tui.results.kinds import CLOSED, OPEN, LoadMode
 class VirtualUser:
     """One user's thread and its flags; `running` False tells its loop to end after the current request."""
 
-    __slots__ = ("running", "stuck", "thread", "mode")
+    __slots__ = ("running", "stuck", "thread", "mode", "owns", "connection")
 
-    def __init__(self, mode: LoadMode) -> None:
+    def __init__(self, mode: LoadMode, *, owns: bool = False) -> None:
         self.running = True
         self.stuck = False  # inside a call past its deadline
         self.thread: threading.Thread | None = None
         self.mode = mode
+        self.owns = owns  # keeps a connection of its own (`connection`, made on its first request) instead of the pool's
+        self.connection: Any = None
 
 
 class VirtualUsers:
@@ -34,9 +37,10 @@ class VirtualUsers:
         self._lock = threading.Lock()
         self._groups: dict[LoadMode, list[VirtualUser]] = {CLOSED: [], OPEN: []}
         self.stopped = False
+        self.owned = False  # closed-loop users started from now on own their connections
 
     def _start(self, mode: LoadMode) -> VirtualUser:
-        vu = VirtualUser(mode)
+        vu = VirtualUser(mode, owns=self.owned and mode == CLOSED)
         vu.thread = threading.Thread(target=self._run_user, args=(vu,), daemon=True, name=f"vu-{mode.value}")
         vu.thread.start()
         return vu

@@ -97,6 +97,9 @@ class Worker:
             self.records.events.append(event(EventKind.USER_DIED, error=f"{kind}: {message}"))
             if not self.stopping.is_set():
                 self.users.replace(vu)
+        finally:
+            if vu.connection is not None:
+                self.send_path.drop_connection(vu)
 
     def _set_users(self, mode: Any, count: int) -> None:
         running = self.users.set_count(mode, count)
@@ -116,7 +119,12 @@ class Worker:
             self._level_changed = True
         now = time.perf_counter_ns()
         executors = plan.pool_size if plan.pool_size is not None else plan.concurrency
-        self.pool.resize(executors)
+        # A slot for every user: each keeps its own connection. A smaller pool stays the bounded pool it is.
+        owned = plan.mode == CLOSED and self.target.owns_connections and executors >= plan.concurrency
+        if owned != self.users.owned:
+            self.users.owned = owned
+            self._set_users(CLOSED, 0)  # the closed users restart, holding connections the new way
+        self.pool.resize(0 if owned else executors)
         if plan.mode == CLOSED:
             self._set_users(OPEN, 0)
             self._set_users(CLOSED, plan.concurrency)
@@ -287,6 +295,8 @@ class Worker:
                              level_id=None if self._level_changed else plan.level_id)
         self._level_changed = False
         self.ticks.build(tick)
+        # Attributed by the tick: a plan changes ownership only between requests of restarted users.
+        tick.owned_requests = tick.requests if self.users.owned else 0
         tick.paused = self.loops.paused and not tick.requests
         lags = self.hiccups.take()
         tick.hiccup.record_many([lag for _, lag in lags])
