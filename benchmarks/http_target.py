@@ -157,7 +157,7 @@ def tool(url: str, connections: int, seconds: float, scratch: Path, *, workers: 
     session.start()
     time.sleep(1.0)
     session.pump()
-    pids = [process.pid for process in engine._processes]
+    pids = engine.backend.pids()
     cpu_before, done_before = sum(map(process_cpu, pids)), session.totals.total.requests
     time.sleep(seconds)
     session.pump()

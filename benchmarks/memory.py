@@ -46,10 +46,10 @@ def measure(requests: int, run_dir: Path) -> dict:
     done = threading.Event()
 
     def sample() -> None:
-        pids = {"engine": os.getpid()} | {f"worker {i}": p.pid for i, p in enumerate(engine._processes)}
+        pids = {"engine": os.getpid()} | {f"worker {i}": pid for i, pid in enumerate(engine.backend.pids())}
         while not done.is_set():
             reading = {name: rss_mb(pid) for name, pid in pids.items()}
-            if None in reading.values() or not all(p.is_alive() for p in engine._processes):
+            if None in reading.values() or not all(engine.backend.alive()):
                 break  # a worker is exiting: its teardown is not the steady state
             last.update(reading)
             for name, value in reading.items():

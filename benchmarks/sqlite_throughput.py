@@ -105,7 +105,7 @@ def engine_run(path: Path, seconds: float, run_dir: Path, cores: int, workers: i
                         LoadSpec(concurrency=cores, duration_s=seconds, workers=workers), run_dir=run_dir)
     session = RunSession(engine, run_dir=run_dir)
     session.start()
-    pids = [process.pid for process in engine._processes]
+    pids = engine.backend.pids()
     first = {pid: process_cpu_s(pid) for pid in pids}
     last = dict(first)
     try:
