@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mlstress_tui.tui.format import fmt_ms
+from mlstress_tui.tui.load_controls import why_not
 from mlstress_tui.session.live_window import LiveWindow
 from mlstress_tui.tui.themes import DEFAULT_THEME, load_theme_file, load_themes
 from tui_fakes import make_tick
@@ -58,3 +61,20 @@ def test_linear_ticks_are_round_even_and_read_like_the_stats_panel():
     steps = {round(b - a, 9) for a, b in zip(positions, positions[1:])}
     assert len(steps) == 1 and positions[-1] >= 13576.2
     assert linear_ticks(0.63)[1] == ["0.0", "0.2", "0.4", "0.6", "0.8"]
+
+
+@pytest.mark.parametrize("action, state, ended, mode, level, why", [
+    ("more", "running", False, "closed", 4, ""),
+    ("nodes", "finished", True, "closed", 4, ""),  # not a load key: always applies
+    ("more", "running", True, "closed", 4, "the run has ended"),
+    ("toggle_pause", "stopping", False, "closed", 4, "the run has ended"),
+    ("more", "starting", False, "closed", 4, "the run is starting"),
+    ("double", "ramping", False, "closed", 4, "the ramp sets the level: r stops it"),
+    ("toggle_ramp", "ramping", False, "closed", 4, ""),  # r stops the ramp it started
+    ("toggle_ramp", "paused", False, "closed", 4, "paused: p resumes first"),
+    ("halve", "running", False, "closed", 1, "already at the lowest level"),
+    ("fewer", "running", False, "open", 0.1, "already at the lowest level"),
+    ("fewer", "running", False, "open", 1, ""),
+])
+def test_a_load_key_applies_or_says_why_not(action, state, ended, mode, level, why):
+    assert why_not(action, state=state, ended=ended, mode=mode, level=level) == why

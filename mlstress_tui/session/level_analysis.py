@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 from mlstress_tui.analysis.ramp import MIN_GAIN_SHARE, KneeResult, RampStep, UslFit, find_knee, fit_usl
 from mlstress_tui.results.harness_verdict import harness_verdict
@@ -54,6 +55,16 @@ class LevelCurve:
     points: tuple[RampStep, ...]
     knee: KneeResult | None
     usl: UslFit | None
+
+    def as_ramp(self, sla_p95_ms: float) -> dict[str, Any] | None:
+        """The levels shaped as ramp.json (a point per level value, the knee) for the acceptance panel; None with
+        fewer than two levels."""
+        if len(self.points) < 2:
+            return None
+        knee = self.knee.knee_level if self.knee is not None else None
+        return {"mode": self.mode.value, "sla_p95_ms": sla_p95_ms,
+                "knee_rate" if self.mode == OPEN else "knee_concurrency": knee,
+                "steps": [point.to_json() for point in self.points]}
 
 
 class LevelAnalysis:

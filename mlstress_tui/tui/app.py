@@ -2,7 +2,8 @@
 
 On its clock it pumps the run session and hands the session's snapshot to the
 dashboard screen (tui/screens/dashboard_screen.py), which draws it; keys turn
-the session's knobs (level keys through tui/level_keys.py); signals and a lost
+the session's knobs (level keys through tui/level_keys.py, the loop, ramp and
+pause through tui/load_controls.py); signals and a lost
 terminal are watched by tui/terminal_watch.py. It never reaches the engine.
 """
 
@@ -27,17 +28,16 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from mlstress_tui.errors import EXIT_INTERRUPTED, EXIT_OK
-from mlstress_tui.load.limits import MIN_CONCURRENCY, MIN_RATE
 from mlstress_tui.report.run_curve import RunCurve
-from mlstress_tui.results.kinds import CLOSED, OPEN, LoadMode
+from mlstress_tui.results.kinds import CLOSED
 from mlstress_tui.session import RampController, RunSession
 from mlstress_tui.session.run_acceptance import run_acceptance
 from mlstress_tui.session.headless_printer import event_line
-from mlstress_tui.session.ramp_controller import level_name
-from mlstress_tui.session.run_session import OPEN_START_SHARE
-from mlstress_tui.tui.format import fmt_elapsed, fmt_rate
+from mlstress_tui.tui.format import fmt_elapsed
 from mlstress_tui.tui.keys import DASHBOARD_KEYS
-from mlstress_tui.tui.level_keys import LevelKeys
+from mlstress_tui.tui.level_keys import LevelChange, LevelKeys
+from mlstress_tui.tui.load_controls import (FINISHED, PAUSED, RAMPING, STARTING, STOPPING, LoadControls, level_said,
+                                            why_not)
 from mlstress_tui.tui.screens.acceptance_screen import AcceptanceScreen
 from mlstress_tui.tui.screens.dashboard_screen import DashboardScreen
 from mlstress_tui.tui.screens.help_screen import HelpScreen, KeyRow
@@ -49,22 +49,11 @@ from mlstress_tui.tui.themes import DEFAULT_THEME, load_themes
 
 log = logging.getLogger(__name__)
 
-STARTING = "starting"
-RUNNING = "running"
-PAUSED = "paused"
-RAMPING = "ramping"
-STOPPING = "stopping"
-FINISHED = "finished"
 FINISH_WORKER = "finish-engine"
 COMPACT_FOOTER_BELOW = 100
 # Messages said on the message line, kept for the run log.
 SAID_KEPT = 100
 NODES_ONLY_WITH_RAY = "the per-node table is for a --ray run; this run's workers are local processes"
-
-# Actions that change the load; they cannot apply once the run is over or while it starts or stops.
-LOAD_ACTIONS = {"more", "fewer", "double", "halve", "toggle_mode", "toggle_ramp", "toggle_pause"}
-# Actions the ramp owns while it runs.
-RAMP_OWNED = {"more", "fewer", "double", "halve", "toggle_mode"}
 
 
 class DashboardApp(App[int]):
@@ -95,6 +84,7 @@ class DashboardApp(App[int]):
         self.chart_hz = chart_hz
         self.handle_signals = handle_signals
         self.keys = LevelKeys(session, 1.0 / refresh_hz)
+        self.controls = LoadControls(session)
         self.watch_terminal = TerminalWatch(self._on_signal)
         self._ramp_ended: RampController | None = None
         self.summary: dict[str, Any] | None = None
@@ -210,7 +200,7 @@ class DashboardApp(App[int]):
         ticks = self.session.pump()
         if self._ramp_ended is not None:
             ramp, self._ramp_ended = self._ramp_ended, None
-            self.say(self._ramp_done(ramp), seconds=12)
+            self.say(self.controls.ramp_done(ramp), seconds=12)
         snapshot = self.session.snapshot
         now = time.monotonic()
         charts_due = self._last_chart_at is None or now - self._last_chart_at >= 1.0 / self.chart_hz
@@ -289,37 +279,18 @@ class DashboardApp(App[int]):
 
     def why_not(self, action: str) -> str:
         """Why a key cannot apply now (help shows it beside the dimmed key), empty when it can."""
-        if action not in LOAD_ACTIONS:
-            return ""
-        state = self.run_state
-        if self.shutting_down or self.session.finished or state in (FINISHED, STOPPING):
-            return "the run has ended"
-        if state == STARTING:
-            return "the run is starting"
-        if action in RAMP_OWNED and state == RAMPING:
-            return "the ramp sets the level: r stops it"
-        if action == "toggle_ramp" and state == PAUSED:
-            return "paused: p resumes first"
-        if action in ("fewer", "halve"):
-            floor = MIN_RATE if self.load_mode == OPEN else MIN_CONCURRENCY
-            if self.load_level <= floor:
-                return "already at the lowest level"
-        return ""
+        return why_not(action, state=self.run_state, ended=self.shutting_down or self.session.finished,
+                       mode=self.load_mode, level=self.load_level)
 
     @property
     def controls_pending(self) -> bool:
         """A level key pressed since the last clock tick, not yet sent to the session."""
         return self.keys.pending
 
-    def _say_level(self, change: Any) -> None:
-        if change is None:
-            return
-        if change.mode == OPEN:
-            message = f"rate {fmt_rate(change.before)} → {fmt_rate(change.after)} req/s ({change.how})"
-        else:
-            message = f"users {int(change.before)} → {int(change.after)} ({change.how})"
-        self.load_level = change.after
-        self.say(message, seconds=3)
+    def _say_level(self, change: LevelChange | None) -> None:
+        if change is not None:
+            self.load_level = change.after
+            self.say(level_said(change), seconds=3)
 
     def action_more(self) -> None:
         self._say_level(self.keys.step("more"))
@@ -336,54 +307,23 @@ class DashboardApp(App[int]):
     def action_toggle_mode(self) -> None:
         self._say_level(self.keys.apply())
         self.keys.forget()
-        new_mode = CLOSED if self.session.level.mode == OPEN else OPEN
-        start = self.session.open_loop_start() if new_mode == OPEN else None
-        self.session.set_mode(LoadMode(new_mode))
-        level = self.session.level
-        if new_mode == OPEN and start is not None:
-            message = (f"open loop at {fmt_rate(level.rate or 0)} req/s: {OPEN_START_SHARE:.0%} of "
-                       f"{fmt_rate(start.measured_rps)} req/s, the median second of {start.seconds:.0f} s at "
-                       f"{level_name(start.mode, start.level)}; said here if the queue does not drain")
-        elif new_mode == OPEN:
-            message = (f"open loop at {fmt_rate(level.rate or 0)} req/s (no level had settled to start from); "
-                       "said here if the queue does not drain")
-        else:
-            message = f"closed loop, {level_name(CLOSED, level.concurrency)}"
-        self.say(message, seconds=8)
+        self.say(self.controls.toggle_mode(), seconds=8)
         self._sync_state()
 
     def action_toggle_ramp(self) -> None:
         self._say_level(self.keys.apply())
-        if self.run_state == RAMPING:
-            ramp = self.session.ramp
-            self.session.stop_ramp()
+        ramping = self.run_state == RAMPING
+        if ramping:
             self._ramp_ended = None  # said here, not again on the clock
-            message = self._ramp_done(ramp) if ramp is not None else "ramp stopped"
-        else:
-            plan = self.session.start_ramp(on_end=self._on_ramp_end).plan
-            factor = f"×{plan.factor:g}" if plan.factor else f"+{plan.step:g}"
-            message = (f"ramp: {factor} every {plan.step_duration_s:g} s from "
-                       f"{level_name(plan.mode, plan.start)} until past the cliff (SLA p95 {plan.sla_p95_ms:g} ms); "
-                       "down by halves if this level already breaks it")
-        self.say(message, seconds=6)
+        self.say(self.controls.toggle_ramp(ramping=ramping, on_end=self._on_ramp_end), seconds=6)
         self._sync_state()
-
-    def _ramp_done(self, ramp: RampController) -> str:
-        level = self.session.level
-        return f"{ramp.progress()}. The load stands at {level_name(level.mode, level.value)}"
 
     def _on_ramp_end(self, ramp: RampController) -> None:
         # Called from inside a pump (the clock, or the finish worker): the clock says it.
         self._ramp_ended = ramp
 
     def action_toggle_pause(self) -> None:
-        if self.run_state == PAUSED:
-            self.session.resume()
-            message = "resumed"
-        else:
-            self.session.pause()
-            message = "paused: no requests are sent"
-        self.say(message, seconds=3)
+        self.say(self.controls.toggle_pause(paused=self.run_state == PAUSED), seconds=3)
         self._sync_state()
 
     def action_save_svg(self) -> None:
@@ -422,12 +362,8 @@ class DashboardApp(App[int]):
         session = self.session
         snapshot = session.snapshot
         ramp = session.ramp_report or (session.ramp.report() if session.ramp is not None else None)
-        curve = snapshot.curve
-        knee = curve.knee.knee_level if curve.knee is not None else None
-        # The session's levels as ramp.json shapes them: the same points and knee as the dashboard's level charts.
-        levels = {"mode": curve.mode.value, "sla_p95_ms": session.sla_p95_ms,
-                  "knee_rate" if curve.mode == OPEN else "knee_concurrency": knee,
-                  "steps": [point.to_json() for point in curve.points]} if len(curve.points) > 1 else None
+        # The same points and knee as the dashboard's level charts.
+        levels = snapshot.curve.as_ramp(session.sla_p95_ms)
         self.push_screen(AcceptanceScreen(run_acceptance(session.summary_so_far(), sla_p95_ms=session.sla_p95_ms,
                                                          ramp=ramp, outliers=snapshot.heavy_users, levels=levels)))
 
