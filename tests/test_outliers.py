@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 from mlstress_tui.analysis.acceptance import evaluate
-from mlstress_tui.analysis.outliers import (
-    LatencyCurve,
-    StratumResult,
-    breach_event_count,
-    heavy_breach_rate,
-    outliers_report,
-    strata_table,
-)
+from mlstress_tui.analysis.latency_curve import LatencyCurve
+from mlstress_tui.analysis.outliers import breach_event_count, heavy_breach_rate, outliers_report, strata_table
+from mlstress_tui.analysis.stratum_result import StratumResult
 from mlstress_tui.stages import Criterion
 from mlstress_tui.load.user_strata import Stratum, build_strata, population_counts, stratum_index
 from mlstress_tui.results.histogram import LatencyHistogram
@@ -204,7 +199,7 @@ def test_strata_table_has_a_row_per_stratum_and_names_the_threshold():
 
 
 def test_too_few_requests_are_not_judged_rather_than_nobody_breaching():
-    from mlstress_tui.analysis.outliers import StratumResult, outliers_report
+    from mlstress_tui.analysis.outliers import outliers_report
     from mlstress_tui.load.user_strata import build_strata
     from mlstress_tui.results.histogram import LatencyHistogram
 
