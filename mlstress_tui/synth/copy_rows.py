@@ -7,8 +7,9 @@ to their slot, which COPY reads as the same value ('00042' is 42, '0012.50' is
 12.5). Only text of varying length (a label, a NULL marker) leaves zero bytes in
 its slot, dropped with one `bytes.replace` at the end. Measured on the 2-core
 box against writing position-major columns, transposing them and dropping the
-zeros with a mask, this is about three times faster a row; it runs beside
-PostgreSQL parsing the batch before, so what it saves is CPU the server can use.
+zeros with a mask, an event row takes about half the CPU (about 210 ns instead of
+420); it runs beside PostgreSQL parsing the batch before, so what it saves is CPU
+the server can use.
 """
 
 from __future__ import annotations
