@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 
 from mlstress_tui.synth.generator import EventBatch
+from mlstress_tui.synth.copy_rows import columns_copy_text
 from mlstress_tui.synth.postgres_writer import event_copy_text
 
 UNESCAPE = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
@@ -51,3 +52,12 @@ def test_copy_text_holds_the_rows_the_sqlite_writer_binds():
             fields = [None if field is None else float(field) for field in fields]
         assert list(fields) == values, column
     assert None in expected[6] and 123456.78 in expected[6] and "kauf ä" in expected[2]
+
+
+def test_column_lists_become_copy_rows_with_nulls_escapes_and_numbers():
+    columns = [["USR00000001", "tab\there", "back\\slash", "line\nbreak", "", None],
+               [1, 22, 333, 0, 5, 6],
+               ["kauf ä", None, "cr\rhere", "x", None, "y"]]
+    parsed = parse_copy_text(columns_copy_text(columns))
+    assert parsed == [[str(value) if isinstance(value, int) else value for value in row] for row in zip(*columns)]
+    assert columns_copy_text([[], []]) == b""

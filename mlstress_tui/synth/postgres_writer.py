@@ -30,7 +30,7 @@ from mlstress_tui.dsn import connect_checked, dsn_label, scrub
 from mlstress_tui.synth.generator import EVENT_COLUMN_AT, AfterLoad, EventBatch, GenerateResult, Progress, generate_rows
 from mlstress_tui.synth.params import GenerateParams
 from mlstress_tui.synth.production_profile import PostgresSource, SchemaMap
-from mlstress_tui.synth.text_columns import TextColumn, choice_table
+from mlstress_tui.synth.copy_rows import CopyRows, columns_copy_text, escaped
 
 NEW = "__mlstress_new"
 TABLES = {
@@ -110,11 +110,7 @@ def _load_rows(connection: psycopg.Connection, params: GenerateParams, progress:
                 open_copy.close()
                 copy = open_copy.enter_context(cursor.copy(sql.SQL("COPY {} FROM STDIN").format(_new(table))))
                 current[:] = [table, copy]
-            if table == "events":
-                current[1].write(rows)
-                return
-            for row in zip(*rows):
-                current[1].write_row(row)
+            current[1].write(rows if table == "events" else columns_copy_text(rows))
 
         meta = generate_rows(params, sink, progress, prepare_events=event_copy_text)
     _write_meta(connection, meta)
@@ -140,56 +136,38 @@ def finish_new_tables(connection: psycopg.Connection) -> None:
         connection.execute(sql.SQL("ANALYZE {}").format(_new(table)))
 
 
-# Widest value of each number in an event row: session seconds (at most a day) and the whole part of an amount.
+# Slot widths of the numbers in an event row: session seconds (at most a day) and an item number.
 SESSION_DIGITS = 5
-ITEM_TEXT = 10  # 'ITEM' and six digits
+ITEM_DIGITS = 6
 
 
 def event_copy_text(batch: EventBatch) -> bytes:
-    """The batch's rows in COPY's text format, built column by column with numpy.
+    """The batch's rows in COPY's text format, built column by column with numpy (copy_rows.CopyRows).
 
-    Each field has a fixed slot in a byte matrix; what a shorter value leaves is a zero byte,
-    dropped at the end. An amount is written from its cents ('12.34'), which PostgreSQL reads back as
-    exactly the float the SQLite file holds (both are the double nearest to cents / 100).
+    An amount is written from its cents ('0012.34'), which PostgreSQL reads back as exactly the float the
+    SQLite file holds (both are the double nearest to cents / 100).
     """
-    size = len(batch)
     cents = np.rint(batch.amount * 100).astype(np.int64)
     whole_digits = max(1, len(str(int(cents.max(initial=0)) // 100)))
-    labels = choice_table([_copy_escaped(label) for label in batch.type_names])
-    slots = [12, 11, labels.shape[0], 19, ITEM_TEXT, SESSION_DIGITS, whole_digits + 3]
-    at = [sum(slots[:column]) + column for column in range(len(slots))]
-    rows = TextColumn(size, at[-1] + slots[-1], filler=True)
-    for column in range(1, len(slots)):
-        rows.put_text("\t", at=at[column] - 1)
-    rows.put_text("EVT", at=at[0])
-    rows.put_digits(batch.numbers(), 9, at=at[0] + 3)
-    rows.put_text("USR", at=at[1])
-    rows.put_digits(batch.users + 1, 8, at=at[1] + 3)
-    rows.put_choice(batch.types, labels, at=at[2])
-    days, second_of_day = np.divmod(batch.seconds, 86_400)
-    rows.put_date(days, at=at[3], epoch=batch.epoch)
-    rows.put_text(" ", at=at[3] + 10)
-    for offset, part in ((11, second_of_day // 3600), (14, second_of_day // 60 % 60), (17, second_of_day % 60)):
-        rows.put_digits(part, 2, at=at[3] + offset)
-    for offset in (13, 16):
-        rows.put_text(":", at=at[3] + offset)
-    rows.put_text("ITEM", at=at[4])
-    rows.put_digits(batch.items, 6, at=at[4] + 4)
-    rows.put_number(batch.session, SESSION_DIGITS, at=at[5])
-    rows.put_number(cents // 100, whole_digits, at=at[6])
-    rows.put_text(".", at=at[6] + whole_digits)
-    rows.put_digits(cents % 100, 2, at=at[6] + whole_digits + 1)
+    labels = [escaped(label) for label in batch.type_names]
+    rows = CopyRows(len(batch), [12, 11, max(map(len, labels)), 19, 4 + ITEM_DIGITS, SESSION_DIGITS,
+                                 whole_digits + 3])
+    event_id, user_id, event_type, timestamp, item_id, session, amount = rows.starts
+    rows.put_text(b"EVT", event_id)
+    rows.put_digits(batch.numbers(), 9, event_id + 3)
+    rows.put_text(b"USR", user_id)
+    rows.put_digits(batch.users + 1, 8, user_id + 3)
+    rows.put_choice(batch.types, labels, event_type)
+    rows.put_timestamp(batch.seconds, batch.epoch, timestamp)
+    rows.put_text(b"ITEM", item_id)
+    rows.put_digits(batch.items, ITEM_DIGITS, item_id + 4)
+    rows.put_digits(batch.session, SESSION_DIGITS, session)
+    rows.put_digits(cents // 100, whole_digits, amount)
+    rows.put_text(b".", amount + whole_digits)
+    rows.put_digits(cents % 100, 2, amount + whole_digits + 1)
     for name, missing in batch.nulls:
-        column = EVENT_COLUMN_AT[name]
-        rows.put_null(missing, slots[column], at=at[column])
-    return rows.compact_bytes()
-
-
-def _copy_escaped(text: str) -> bytes:
-    """Text as a field of COPY's text format: backslash, tab, newline and carriage return escaped."""
-    for plain, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-        text = text.replace(plain, escaped)
-    return text.encode("utf-8")
+        rows.put_null(missing, EVENT_COLUMN_AT[name])
+    return rows.text()
 
 
 def _write_meta(connection: psycopg.Connection, meta: dict) -> None:

@@ -29,16 +29,12 @@ def _date_rows(epoch: date, days: int) -> np.ndarray:
 
 
 class TextColumn:
-    """`size` strings of `width` ASCII characters, filled position by position.
+    """`size` strings of `width` ASCII characters, filled position by position."""
 
-    With `filler`, positions left unwritten (and numbers' leading positions) hold a zero byte that
-    `compact_bytes` drops: variable-width fields in fixed slots, for text such as COPY rows.
-    """
-
-    def __init__(self, size: int, width: int, filler: bool = False) -> None:
+    def __init__(self, size: int, width: int) -> None:
         self.width = width
         # One row per character position plus a separator row; transposed at the end.
-        self._chars = (np.zeros if filler else np.empty)((width + 1, size), dtype=np.uint8)
+        self._chars = np.empty((width + 1, size), dtype=np.uint8)
         self._chars[width] = _SEPARATOR
 
     def put_text(self, text: str, at: int = 0) -> None:
@@ -60,44 +56,10 @@ class TextColumn:
         table = _date_rows(epoch, -(-needed // _DAYS_PER_TABLE) * _DAYS_PER_TABLE)
         self._chars[at : at + 10] = table[:, days]
 
-    def put_number(self, values: np.ndarray, width: int, at: int = 0) -> None:
-        """Integers in [0, 10**width) right-aligned in `width` positions, without leading zeros (filler instead)."""
-        values = np.asarray(values, dtype=np.int64)
-        remaining = values.copy()
-        for place, position in enumerate(range(at + width - 1, at - 1, -1)):
-            remaining, digit = np.divmod(remaining, 10)
-            shown = values >= 10**place if place else np.ones(values.size, dtype=bool)
-            self._chars[position] = np.where(shown, digit + 48, 0)
-
-    def put_choice(self, codes: np.ndarray, table: np.ndarray, at: int = 0) -> None:
-        """Per string, one of a few byte strings: `table` holds them as columns (positions x choices), zero-padded."""
-        self._chars[at : at + table.shape[0]] = table[:, codes]
-
-    def put_null(self, missing: np.ndarray, width: int, at: int = 0) -> None:
-        """PostgreSQL COPY's NULL marker, \\N, over the `width` positions from `at` of the rows in `missing`."""
-        rows = np.flatnonzero(missing)
-        self._chars[at : at + width, rows] = 0
-        self._chars[at, rows] = ord("\\")
-        self._chars[at + 1, rows] = ord("N")
-
-    def compact_bytes(self) -> bytes:
-        """All strings, each followed by a newline, with the filler dropped."""
-        text = np.ascontiguousarray(self._chars.T).ravel()
-        return text[text != 0].tobytes()
-
     def strings(self) -> list[str]:
         values = np.ascontiguousarray(self._chars.T).tobytes().decode("ascii").split("\n")
         values.pop()  # after the last separator
         return values
-
-
-def choice_table(labels: list[bytes]) -> np.ndarray:
-    """Byte strings as the columns of a zero-padded matrix (positions x labels), for `TextColumn.put_choice`."""
-    width = max((len(label) for label in labels), default=0)
-    table = np.zeros((width, len(labels)), dtype=np.uint8)
-    for column, label in enumerate(labels):
-        table[: len(label), column] = np.frombuffer(label, dtype=np.uint8)
-    return table
 
 
 def prefixed_ids(prefix: str, numbers: np.ndarray, digits: int) -> list[str]:
