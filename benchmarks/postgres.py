@@ -17,7 +17,10 @@ the database at --dsn (`mlstress-tui generate --dsn URL --users 20000`).
    (`--repetitions`, medians): the tool (its engine and session in this
    process, closed loop, one connection slot per virtual user); a bare psycopg
    loop (as many processes, one autocommit connection each, the tool's own
-   FEATURE_QUERY with its query_parameters, prepared, fetchone, no harness);
+   FEATURE_QUERY with its query_parameters, prepared, fetchone, no harness,
+   each process asking for the users a tool worker's virtual user asks for, in
+   the same order: the first users decide whether PostgreSQL keeps a generic
+   plan or plans every request anew, `plans` says which, generic/custom);
    `pgbench -M prepared` with an equivalent query and as many clients (found
    on PATH or under /usr/lib/postgresql/*/bin). Both Python sides are measured
    over the same span after start-up: throughput and client CPU per request
@@ -105,34 +108,45 @@ def copy_floor(dsn: str, scratch: Path) -> float:
     return elapsed
 
 
-def _bare_loop(dsn: str, seconds: float, seed: int, out) -> None:
-    """The floor: one autocommit connection, the tool's own FEATURE_QUERY and parameters, prepared, fetchone."""
-    import random
+def _bare_loop(dsn: str, seconds: float, worker_id: int, out) -> None:
+    """The floor: one autocommit connection, the tool's own FEATURE_QUERY and parameters, prepared, fetchone, for
+    the users the tool's virtual user on `worker_id` asks for, in its order.
 
-    rng = random.Random(seed)
+    The same users matter: PostgreSQL plans a prepared statement's first five
+    executions for their own values and then keeps a generic plan only if it
+    looks no dearer than those did, so the users drawn first decide whether every
+    later request is planned anew (on this query's bind, 0.15 ms against 0.035).
+    Drawn differently, the two sides measured two different servers.
+    """
+    from mlstress_tui.load.users import UserSampler, UserSource
+
+    users = UserSampler.from_source(UserSource(db_path=None, dsn=dsn)).stream(worker_id, 1)
     with psycopg.connect(dsn, autocommit=True) as connection:
-        ids = [row[0] for row in connection.execute("SELECT user_id FROM mlstress_user_stats")]
         done = 0
         deadline = time.perf_counter() + seconds
         cpu = time.process_time()
         while time.perf_counter() < deadline:
-            connection.execute(FEATURE_QUERY, query_parameters(rng.choice(ids)), prepare=True).fetchone()
+            connection.execute(FEATURE_QUERY, query_parameters(next(users)[0]), prepare=True).fetchone()
             done += 1
-        out.put((done, time.process_time() - cpu))
+        cpu = time.process_time() - cpu
+        plans = connection.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements").fetchone()
+        out.put((done, cpu, plans or (0, 0)))
 
 
-def bare_loop(dsn: str, seconds: float) -> tuple[float, float]:
-    """Requests/s of CORES processes, one connection each, the same prepared query; and client CPU µs per query."""
+def bare_loop(dsn: str, seconds: float) -> tuple[float, float, str]:
+    """Requests/s of CORES processes (one per tool worker, its user's users), one connection each, the same prepared
+    query; client CPU µs per query; and the plans PostgreSQL used (generic or custom) on those connections."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    processes = [context.Process(target=_bare_loop, args=(dsn, seconds, seed, results)) for seed in range(CORES)]
+    processes = [context.Process(target=_bare_loop, args=(dsn, seconds, worker, results)) for worker in range(CORES)]
     for process in processes:
         process.start()
     measured = [results.get() for _ in processes]
     for process in processes:
         process.join()
-    total = sum(done for done, _ in measured)
-    return total / seconds, sum(cpu for _, cpu in measured) / max(total, 1) * 1e6
+    total = sum(done for done, _, _ in measured)
+    plans = " ".join(f"{generic}g/{custom}c" for _, _, (generic, custom) in measured)
+    return total / seconds, sum(cpu for _, cpu, _ in measured) / max(total, 1) * 1e6, plans
 
 
 def process_cpu_s(pid: int) -> float:
@@ -226,6 +240,7 @@ def part_query(dsn: str, seconds: float, repetitions: int, scratch: Path) -> Non
     ratios: dict[str, list[float]] = {"tool/bare": [], "tool/pgbench": [], "bare/pgbench": []}
     for repetition in range(repetitions):
         figures: dict[str, float | None] = {}
+        plans = ""
         steps = ["tool", "bare", "pgbench"]
         for step in steps[repetition % 3:] + steps[:repetition % 3]:
             if step == "tool":
@@ -233,7 +248,7 @@ def part_query(dsn: str, seconds: float, repetitions: int, scratch: Path) -> Non
                 if summary["errors"]:
                     print(f"  (tool run {repetition + 1}: {summary['errors']} errors {summary['errors_by_kind']})")
             elif step == "bare":
-                figures["bare"], figures["bare_cpu"] = bare_loop(dsn, seconds)
+                figures["bare"], figures["bare_cpu"], plans = bare_loop(dsn, seconds)
             else:
                 figures["pgbench"] = pgbench(dsn, users, seconds, scratch)
         for key, value in figures.items():
@@ -248,7 +263,7 @@ def part_query(dsn: str, seconds: float, repetitions: int, scratch: Path) -> Non
         print(f"  run {repetition + 1}: tool {tool:>8,.0f} req/s ({figures['tool_cpu']:.0f} µs CPU/req)  "
               f"bare {bare:>8,.0f} q/s ({figures['bare_cpu']:.0f} µs CPU/q)  "
               + (f"pgbench {bench:>8,.0f} tps  " if bench else "") + f"tool/bare {tool / bare:.2f}x  "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
+              f"load {os.getloadavg()[0]:.1f}  plans {plans}", flush=True)
     median = statistics.median
     print(f"\n  medians over {repetitions} runs         throughput     client CPU/request")
     print(f"  mlstress-tui (closed loop, c={CORES})  {median(rows['tool']):>9,.0f} req/s  {median(rows['tool_cpu']):>6.1f} µs"
