@@ -36,9 +36,10 @@ def books(summary: dict) -> int:
 
 def books_slack(rate: float) -> float:
     """How far the books may be from what the controller's clock owed: a request per worker at each end, and the
-    arrivals of the message lag (each worker pauses, resumes and stops when its message lands, up to ~10 ms later
-    on a loaded box; what it sent meanwhile is real and counted)."""
-    return 4 + rate * 0.010
+    arrivals of the message lag (each worker pauses, resumes and stops when its message lands, 10-15 ms later seen
+    on a loaded box, 25 ms allowed; what it sent meanwhile is real and counted). The faults this guards against
+    were thousands of requests in no field."""
+    return 4 + rate * 0.025
 
 
 def pump_for(session: RunSession, seconds: float) -> None:

@@ -209,8 +209,9 @@ def test_ticks_across_a_loss_are_not_counted_as_the_commanded_level(ray_cluster,
     _, summary = run_session(tmp_path, mode="open", rate=400.0, duration_s=4, during=(1.5, kill_one))
     assert summary["levels"]
     for level in summary["levels"]:
-        # Every level's throughput is its commanded rate: none holds ticks that lacked the lost actor's share.
-        assert level["throughput_rps"] == pytest.approx(400.0, rel=0.15), summary["levels"]
+        # Every level's throughput is its commanded rate: none holds ticks that lacked the lost actor's share
+        # (those would read half of it, 200; a loaded box moves a short level by up to a fifth).
+        assert level["throughput_rps"] == pytest.approx(400.0, rel=0.25), summary["levels"]
 
 
 def test_the_closed_loop_starts_at_the_instant_every_actor_shares(ray_cluster, tmp_path):
