@@ -37,7 +37,9 @@ def test_a_change_across_two_workers_never_records_a_level_nobody_chose(tmp_path
     finally:
         summary = session.finish()
     assert [(level["id"], level["level"]) for level in summary["levels"]] == [(0, 6.0), (1, 12.0)]
-    assert summary["transition_s"] == 0.0
+    # A plan message that lands after the boundary it names leaves a sliver between the levels, said as transition
+    # time (0.013 s seen on a loaded box), never folded into either level.
+    assert summary["transition_s"] < 0.5
     lines = [json.loads(line) for line in (tmp_path / "intervals.jsonl").read_text().splitlines()]
     assert {line["concurrency"] for line in lines} <= {6, 12}
     assert all(line["level_id"] in (0, 1) for line in lines if line["requests"])
