@@ -289,15 +289,18 @@ def differences_text(document: Mapping) -> str:
     return "\n".join(_aligned(["Differs in", "Base", "New", ""], rows))
 
 
+def _opening(title: str, document: Mapping) -> list[str]:
+    """The lines every text form of a comparison opens with: its title, each side's notes, what differs."""
+    lines = [title]
+    for side in ("base", "new"):
+        lines += [f"  {side}: {note}" for note in document[side].get("notes") or []]
+    differences = differences_text(document)
+    return [*lines, "", differences] if differences else lines
+
+
 def compare_text(document: Mapping) -> str:
     """The comparison as a terminal reads it: each section's table, the differences, the verdict."""
-    lines = [f"compare {document['base']['path']} -> {document['new']['path']}"]
-    for side in ("base", "new"):
-        for note in document[side].get("notes") or []:
-            lines.append(f"  {side}: {note}")
-    differences = differences_text(document)
-    if differences:
-        lines += ["", differences]
+    lines = _opening(f"compare {document['base']['path']} -> {document['new']['path']}", document)
     for (name, rows), section in zip(level_rows(document), document["sections"], strict=True):
         lines += ["", _section_title(section)]
         if rows:
@@ -447,13 +450,7 @@ def side_by_side_lines(document: Mapping) -> list[str]:
 
 def side_by_side_text(document: Mapping) -> str:
     """`show NEW --baseline BASE` without a terminal: the two runs, what differs, and the table per level."""
-    lines = [f"show {document['new']['path']} against baseline {document['base']['path']}"]
-    for side in ("base", "new"):
-        for note in document[side].get("notes") or []:
-            lines.append(f"  {side}: {note}")
-    differences = differences_text(document)
-    if differences:
-        lines += ["", differences]
+    lines = _opening(f"show {document['new']['path']} against baseline {document['base']['path']}", document)
     lines += ["", *side_by_side_lines(document)]
     notes = [note for section in document["sections"] for note in section_notes(section)]
     lines += [f"  note: {note}" for note in notes]
