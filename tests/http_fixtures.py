@@ -20,6 +20,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_until_ready(process: subprocess.Popen, url: str, what: str, *, timeout_s: float) -> None:
+    """Poll `url` until it answers; a process that exits or never answers fails the test with its stderr's tail."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"{what} did not start: {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.05)
+
+
 @contextmanager
 def reference_service(db, *extra: str):
     """`mlstress-tui serve` on a free port until the block ends; yields its base URL and the process."""
@@ -27,16 +41,7 @@ def reference_service(db, *extra: str):
     process = subprocess.Popen([sys.executable, "-m", "mlstress_tui", "serve", "--db", str(db), "--port", str(port),
                                 *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the reference service did not start: {process.stderr.read().decode()[-2000:]}")
-            time.sleep(0.1)
+    wait_until_ready(process, f"{base}/healthz", "the reference service", timeout_s=30)
     try:
         yield base, process
     finally:

@@ -9,12 +9,11 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 import urllib.request
 
 import pytest
 
-from http_fixtures import free_port
+from http_fixtures import free_port, wait_until_ready
 
 BINARY = "prometheus-pushgateway"
 
@@ -32,16 +31,7 @@ def pushgateway():
     process = subprocess.Popen([path, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/-/ready", timeout=1).read()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the Pushgateway did not start: {process.stderr.read().decode()[-2000:]}")
-            time.sleep(0.05)
+    wait_until_ready(process, f"{base}/-/ready", "the Pushgateway", timeout_s=20)
     try:
         yield base
     finally:
