@@ -17,9 +17,9 @@ from mlstress_tui.analysis.compare import (MORE_ERRORS, NO_CHANGE, NOT_MEASURED,
                                            compare_levels, compare_sections, compare_singles, default_bounds,
                                            differences, judge, METRIC_BY_GATE_KEY, min_p_value, parse_bounds,
                                            span)
-from mlstress_tui.cli import main
 from mlstress_tui.report.run_dir import LevelRecord, read_run_dir
 from pushgateway_fixtures import pushgateway, scrape  # noqa: F401 (a fixture)
+from test_run_cli import assert_one_line_error, run_cli
 
 # ---------------------------------------------------------------- seeded run directories
 
@@ -74,21 +74,6 @@ def write_run(path: Path, *, seconds=10, scale=1.0, noise=0.02, seed=1, levels=(
     lines.append(level_line(t + 1.0, mode=mode, concurrency=levels[-1][0], rps=10.0))
     (path / "intervals.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def level(series: dict[str, list[float]], figures: dict[str, float | None] | None = None,

@@ -28,7 +28,7 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
     assert len(lines) == 1, err
     assert "Traceback" not in err
     for fragment in fragments:
-        assert fragment in lines[0]
+        assert fragment in lines[0], lines[0]
 
 
 @pytest.mark.slow
