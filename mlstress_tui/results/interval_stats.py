@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,28 +60,35 @@ class UserGroupStats:
 
 
 def group_stats(keys: np.ndarray, latency_ns: np.ndarray, event_counts: np.ndarray,
-                kinds: tuple[str | None, ...] | None, *, service_ns: np.ndarray | None = None,
-                wait_ns: np.ndarray | None = None) -> dict[int, UserGroupStats]:
-    """Requests split by group key (negative keys belong to no group); `kinds` None when none failed."""
+                kinds: np.ndarray | None, kind_names: Sequence[str] = (), *,
+                service_ns: np.ndarray | None = None, wait_ns: np.ndarray | None = None) -> dict[int, UserGroupStats]:
+    """Requests split by group key (negative keys belong to no group).
+
+    `kinds` holds each request's error kind as a code into `kind_names` (0: ok),
+    or is None when none failed.
+    """
     order = np.argsort(keys, kind="stable")
     present, starts = np.unique(keys[order], return_index=True)
     ends = np.append(starts[1:], len(order))
-    failed = np.array(kinds, dtype=object) if kinds is not None else None
     groups: dict[int, UserGroupStats] = {}
     for key, start, end in zip(present.tolist(), starts.tolist(), ends.tolist()):
         if key < 0:
             continue
         members = order[start:end]
         group = UserGroupStats(requests=end - start, events_sum=int(event_counts[members].sum()))
-        group.latency.record_many(latency_ns[members])
+        latency = latency_ns[members]
+        group.latency.record_many(latency)
         if service_ns is not None and wait_ns is not None:
             group.service, group.pool_wait = LatencyHistogram(), LatencyHistogram()
             group.service.record_many(service_ns[members])
             group.pool_wait.record_many(wait_ns[members])
-        if failed is not None:
-            group.errors_by_kind = dict(Counter(kind for kind in failed[members] if kind is not None))
-            did_fail = np.fromiter((kind is not None for kind in failed[members]), dtype=bool, count=len(members))
-            group.failed_latency.record_many(latency_ns[members][did_fail])
+        if kinds is not None:
+            codes = kinds[members]
+            did_fail = codes != 0
+            if did_fail.any():
+                by_kind = np.bincount(codes[did_fail])
+                group.errors_by_kind = {kind_names[code]: int(by_kind[code]) for code in np.flatnonzero(by_kind).tolist()}
+                group.failed_latency.record_many(latency[did_fail])
         groups[key] = group
     return groups
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from mlstress_tui.load.pool import ConnectionPool
 from mlstress_tui.load.worker.quota import RequestQuota
-from mlstress_tui.load.worker.records import Records
+from mlstress_tui.load.worker.records import NO_LABEL, Records
 from mlstress_tui.load.worker.virtual_users import VirtualUser, VirtualUsers
 from mlstress_tui.results.kinds import EventKind, event
 
@@ -36,6 +36,7 @@ class Deadlines:
                  *, replace_stuck: bool) -> None:
         self.inflight: dict[int, Flight] = {}
         self._records = records
+        self._timeout = records.labels.code("timeout")
         self._users = users
         self._pool = pool
         self._quota = quota
@@ -61,8 +62,8 @@ class Deadlines:
             started, deadline, event_count, sent, connection, vu, group = flight
             if now <= deadline + grace_ns or self.inflight.pop(serial, None) is None:
                 continue
-            self._records.outcomes.append((now - started, now - sent, sent - started, event_count, "timeout", group,
-                                           None))
+            self._records.record((now - started, now - sent, sent - started, event_count, self._timeout, group,
+                                  NO_LABEL))
             self._records.failures.append(("timeout", f"no answer {(now - sent) / 1e9:.2f} s after the send: "
                                                       "counted at the deadline, the call is still running"))
             if self._quota is not None:

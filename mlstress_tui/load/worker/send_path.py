@@ -1,7 +1,7 @@
 """One request through the pool to the target and into the records: the measured path, kept to a few C-level calls.
 
 A clock read, a slot from the pool, a dict entry for the request in flight,
-the call, one `deque.append` of a tuple: the harness costs microseconds; all
+the call, one `array.extend` of seven integers: the harness costs microseconds; all
 aggregation happens once a tick on the batch.
 """
 
@@ -17,7 +17,7 @@ from mlstress_tui.load.pool import ConnectionPool
 from mlstress_tui.load.targets import ConnectionLost, LiveTarget
 from mlstress_tui.load.worker.deadlines import Deadlines
 from mlstress_tui.load.worker.quota import RequestQuota
-from mlstress_tui.load.worker.records import Records
+from mlstress_tui.load.worker.records import NO_LABEL, Records
 from mlstress_tui.load.worker.virtual_users import VirtualUser
 
 # Set in a child process the target forked (os.register_at_fork): such a child must never run the harness.
@@ -61,19 +61,28 @@ class SendPath:
         self._timeout_s = timeout_s
         self._timeout_ns = int(timeout_s * 1e9)
         self._serials = itertools.count()
+        self._label = records.labels.code
+        self._pool_timeout = self._label("pool_timeout")
+        self._connection_lost = self._label(ConnectionLost.error_kind)
+
+    def _failed(self, error: BaseException) -> tuple[int, str | None]:
+        """A failed call's kind (as a label code, its message kept for the tick) and the path it took, if said."""
+        kind, message = describe_failure(error)
+        self._records.failures.append((kind, message))
+        return self._label(kind), _path_of(error)
 
     def send(self, vu: VirtualUser, user_id: str, event_count: int, group: int, started: int,
              deadline_ns: int | None) -> None:
         """One request; `deadline_ns` None counts `--timeout` from the actual send (an open-loop request that
         queued behind the schedule is late, not timed out)."""
         clock = time.perf_counter_ns
-        outcomes = self._records.outcomes
+        record = self._records.record
         quota = self._quota
         try:
             connection = self._pool.get(timeout=self._timeout_s)
         except queue.Empty:
             waited = clock() - started
-            outcomes.append((waited, 0, waited, event_count, "pool_timeout", group, None))
+            record((waited, 0, waited, event_count, self._pool_timeout, group, NO_LABEL))
             if quota is not None:
                 quota.settled()
             return
@@ -87,13 +96,11 @@ class SendPath:
         serial = next(self._serials)
         inflight = self._deadlines.inflight
         inflight[serial] = (started, deadline, event_count, sent, connection, vu, group)
-        kind = path = None
+        kind = NO_LABEL
         try:
             path = self._target.request(connection, user_id, deadline)
         except BaseException as error:  # SystemExit or KeyboardInterrupt raised by target code is its error too
-            kind, message = describe_failure(error)
-            self._records.failures.append((kind, message))
-            path = _path_of(error)
+            kind, path = self._failed(error)
         if _forked_child:
             os._exit(0)  # a child the target forked came back here: it must not run the harness
         done = clock()
@@ -101,7 +108,8 @@ class SendPath:
             self._deadlines.late_return(vu, connection)
             return
         self._pool.put(connection)
-        outcomes.append((done - started, done - sent, sent - started, event_count, kind, group, path))
+        record((done - started, done - sent, sent - started, event_count, kind, group,
+                NO_LABEL if path is None else self._label(path)))
         if quota is not None:
             quota.settled()
 
@@ -114,16 +122,14 @@ class SendPath:
         inflight = self._deadlines.inflight
         connection = vu.connection
         inflight[serial] = (started, deadline, event_count, started, connection, vu, group)
-        kind = path = None
+        kind = NO_LABEL
         try:
             if connection is None:
                 connection = vu.connection = self._target.connect()
             path = self._target.request(connection, user_id, deadline)
         except BaseException as error:  # SystemExit or KeyboardInterrupt raised by target code is its error too
-            kind, message = describe_failure(error)
-            self._records.failures.append((kind, message))
-            path = _path_of(error)
-            if kind == ConnectionLost.error_kind:
+            kind, path = self._failed(error)
+            if kind == self._connection_lost:
                 self.drop_connection(vu)  # the next request reconnects
         if _forked_child:
             os._exit(0)
@@ -131,7 +137,8 @@ class SendPath:
         if inflight.pop(serial, None) is None:
             self._deadlines.late_return(vu, connection)
             return
-        self._records.outcomes.append((done - started, done - started, 0, event_count, kind, group, path))
+        self._records.record((done - started, done - started, 0, event_count, kind, group,
+                              NO_LABEL if path is None else self._label(path)))
         if self._quota is not None:
             self._quota.settled()
 

@@ -1,12 +1,10 @@
-"""A worker's tick: the outcomes gathered since the last one, folded into one `IntervalStats` with numpy."""
+"""A worker's tick: the outcomes gathered since the last one, folded into one `IntervalStats` with array operations."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
-from mlstress_tui.load.worker.records import Outcome, Records
+from mlstress_tui.load.worker.records import EVENTS, GROUP, KIND, LATENCY, PATH, SERVICE, WAIT, Records
 from mlstress_tui.results.interval_stats import IntervalStats, group_stats
 from mlstress_tui.results.kinds import OPEN, LoadMode
 
@@ -29,44 +27,41 @@ class TickBuilder:
     def build(self, tick: IntervalStats) -> IntervalStats:
         """Fill `tick` (its time, load and gauges already set) with what was recorded since the last tick."""
         batch = self._records.take_outcomes()
-        if batch:
+        if len(batch):
             self._fold(tick, batch)
         for kind, message in self._records.take_failures().items():
             tick.last_error[kind] = message
         return tick
 
-    def _fold(self, tick: IntervalStats, batch: list[Outcome]) -> None:
-        latency, service, wait, event_count, kinds, groups, paths = zip(*batch)
+    def _fold(self, tick: IntervalStats, batch: np.ndarray) -> None:
+        """Array operations only: the users' threads wait for the GIL while this runs, so nothing loops per request."""
+        names = self._records.labels.names
         count = len(batch)
+        latency_ns, service_ns, wait_ns = batch[:, LATENCY], batch[:, SERVICE], batch[:, WAIT]
+        counts, kinds, paths = batch[:, EVENTS], batch[:, KIND], batch[:, PATH]
         tick.requests = count
-        errors = Counter(kind for kind in kinds if kind is not None)
-        tick.ok = count - sum(errors.values())
-        tick.errors_by_kind = dict(errors)
-        latency_ns = np.fromiter(latency, dtype=np.int64, count=count)
-        wait_ns = np.fromiter(wait, dtype=np.int64, count=count)
-        service_ns = np.fromiter(service, dtype=np.int64, count=count)
+        failed = kinds if kinds.any() else None
+        if failed is not None:
+            by_kind = np.bincount(failed)
+            tick.errors_by_kind = {names[code]: int(by_kind[code]) for code in (np.flatnonzero(by_kind[1:]) + 1).tolist()}
+        tick.ok = count - sum(tick.errors_by_kind.values())
         tick.latency.record_many(latency_ns)
         tick.service.record_many(service_ns)
         tick.pool_wait.record_many(wait_ns)
         if tick.mode == OPEN:
             tick.late_starts = int(np.count_nonzero(wait_ns > LATE_START_NS))
         sample = self._rng.choice(count, size=min(count, self._scatter_per_tick), replace=False)
-        counts = np.fromiter(event_count, dtype=np.int64, count=count)
         tick.scatter = np.column_stack([counts[sample].astype(np.float64), latency_ns[sample] / 1e6])
-        failed = kinds if errors else None
         if self._strata_edges is not None:
             by_stratum = np.searchsorted(self._strata_edges, counts, side="right") - 1
-            tick.strata = group_stats(by_stratum, latency_ns, counts, failed)
+            tick.strata = group_stats(by_stratum, latency_ns, counts, failed, names)
         if self._edge_mix:
-            tick.edge_classes = group_stats(np.fromiter(groups, dtype=np.int64, count=count),
-                                            latency_ns, counts, failed)
-        if paths.count(None) != count:  # a C-level count: most targets have no paths
-            names = sorted({path for path in paths if path is not None})
-            index = {name: number for number, name in enumerate(names)}
-            keys = np.fromiter((index[path] if path is not None else -1 for path in paths), dtype=np.int64,
-                               count=count)
-            tick.paths = {names[key]: group for key, group in
-                          group_stats(keys, latency_ns, counts, failed, service_ns=service_ns, wait_ns=wait_ns).items()}
+            tick.edge_classes = group_stats(batch[:, GROUP], latency_ns, counts, failed, names)
+        if paths.any():  # most targets have no paths
+            # Label code 0 (no path) becomes key -1, which belongs to no group.
+            tick.paths = {names[key + 1]: group for key, group in
+                          group_stats(paths - 1, latency_ns, counts, failed, names, service_ns=service_ns,
+                                      wait_ns=wait_ns).items()}
 
 
 def empty_tick(index: int, t_start: float, t_end: float, mode: LoadMode) -> IntervalStats:
