@@ -304,6 +304,20 @@ def test_a_target_slower_to_open_than_the_startup_timeout_is_one_line(tmp_path, 
 
 
 @pytest.mark.slow
+def test_a_target_whose_import_ends_its_process_is_one_line_at_once(tmp_path, small_db, monkeypatch, capsys):
+    monkeypatch.setenv("MLSTRESS_IMPORT_EXIT", "3")
+    started = time.monotonic()
+    code = main(["run", "--headless", "--target", "python:slow_import_fixture:features", "--users-db", str(small_db),
+                 "--concurrency", "2", "--workers", "2", "--duration", "1", "--startup-timeout", "60",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "ended (exit status 3) while opening python:slow_import_fixture:features" in err
+    assert "Traceback" not in err
+    assert time.monotonic() - started < 15  # not the 60 s start-up timeout
+
+
+@pytest.mark.slow
 def test_a_missing_function_is_reported_by_the_workers_in_one_line(tmp_path, small_db, capsys):
     code = main(["run", "--headless", "--target", "python:pipeline_fixtures:no_such_function", "--users-db",
                  str(small_db), "--concurrency", "1", "--duration", "1", "--out", str(tmp_path / "run")])

@@ -215,6 +215,12 @@ class LoadEngine:
             said = self.backend.receive(min(limit - waited, 1.0))
             match said:
                 case None:
+                    # Nothing said for a while: a worker that ended by now ended without a word (its Failed would
+                    # have arrived first). The target's import killed it, or the system did: waiting is pointless.
+                    silent = self._ended_silently(ready)
+                    if silent is not None:
+                        self._kill_workers()
+                        raise UsageError(silent)
                     if on_waiting is not None:
                         on_waiting(time.monotonic() - began, len(ready), self.worker_count)
                 case Failed(reason=reason):
@@ -224,6 +230,16 @@ class LoadEngine:
                     ready.add(worker)
                 case _:
                     pass
+
+    def _ended_silently(self, ready: set[int]) -> str | None:
+        """Why the first worker that ended before saying ready did, in one line; None while all live."""
+        for worker_id in range(self.worker_count):
+            ended = None if worker_id in ready else self.backend.exit_of(worker_id)
+            if ended is not None:
+                return (f"worker process {worker_id} ended ({ended.how}) while opening {self.target.label}, without "
+                        "saying why: something in the target's import or set-up ended its process (os._exit, a "
+                        "crash in native code, the OOM killer); open the target by hand to see it fail")
+        return None
 
     def _kill_workers(self) -> None:
         self.backend.kill_all()
