@@ -42,7 +42,9 @@ def test_a_change_across_two_workers_never_records_a_level_nobody_chose(tmp_path
     assert summary["transition_s"] < 0.5
     lines = [json.loads(line) for line in (tmp_path / "intervals.jsonl").read_text().splitlines()]
     assert {line["concurrency"] for line in lines} <= {6, 12}
-    assert all(line["level_id"] in (0, 1) for line in lines if line["requests"])
+    # That sliver's window is no level's (level_id null), in one window at most; no window is given a third level.
+    levels = [line["level_id"] for line in lines if line["requests"]]
+    assert set(levels) <= {0, 1, None} and levels.count(None) <= (1 if summary["transition_s"] else 0), levels
     assert summary["requests"] == sum(line["requests"] for line in lines)
 
 
