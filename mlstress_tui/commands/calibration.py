@@ -1,4 +1,4 @@
-"""What a latency would be without the harness: one bare sleeper, sixteen bare sleepers, and the engine in turns with them.
+"""What a latency would be without the harness: bare sleepers, and the engine taking turns with them.
 
 A run a few seconds after another on a shared machine can differ by more than
 the harness does (p99 2.4 against 4.3 ms back to back on a 2-core box), so the

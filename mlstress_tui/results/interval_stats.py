@@ -87,7 +87,8 @@ def group_stats(keys: np.ndarray, latency_ns: np.ndarray, event_counts: np.ndarr
             did_fail = codes != 0
             if did_fail.any():
                 by_kind = np.bincount(codes[did_fail])
-                group.errors_by_kind = {kind_names[code]: int(by_kind[code]) for code in np.flatnonzero(by_kind).tolist()}
+                group.errors_by_kind = {kind_names[code]: int(by_kind[code])
+                                        for code in np.flatnonzero(by_kind).tolist()}
                 group.failed_latency.record_many(latency[did_fail])
         groups[key] = group
     return groups

@@ -43,7 +43,8 @@ class TickBuilder:
         failed = kinds if kinds.any() else None
         if failed is not None:
             by_kind = np.bincount(failed)
-            tick.errors_by_kind = {names[code]: int(by_kind[code]) for code in (np.flatnonzero(by_kind[1:]) + 1).tolist()}
+            by_kind[0] = 0  # the requests that did not fail
+            tick.errors_by_kind = {names[code]: int(by_kind[code]) for code in np.flatnonzero(by_kind).tolist()}
         tick.ok = count - sum(tick.errors_by_kind.values())
         tick.latency.record_many(latency_ns)
         tick.service.record_many(service_ns)
