@@ -39,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 done, 1 criteria failed, 2 bad input, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every command's modules: seconds on a busy box, and Ctrl-C may land here
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     # No command: the dashboard on the default database (generated into the cache on first use).
     try:
         args = parser.parse_args(argv or ["run"])

@@ -32,6 +32,17 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
 
 
 @pytest.mark.slow
+def test_ctrl_c_while_the_commands_load_is_interrupted_not_a_traceback(capsys, monkeypatch):
+    import mlstress_tui.cli as cli
+
+    def interrupted_import() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted_import)
+    code, out, err = run_cli(capsys, "run", "--headless")
+    assert code == 130 and err == "interrupted\n" and out == ""
+
+
 def test_headless_run_prints_progress_and_summary_and_writes_files(capsys, tmp_path):
     code, out, err = run_cli(capsys, "run", "--headless", "--target", "sleep:1ms", "--concurrency", "2",
                              "--duration", "2.2", "--out", str(tmp_path))
