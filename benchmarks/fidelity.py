@@ -57,15 +57,14 @@ def trial(run_dir: Path, seconds: float, slice_s: float) -> dict[str, float]:
     turns = engine_in_turns(SLEEP_S * 1000, CONCURRENCY, seconds, run_dir, slice_s)
     return {"p50": turns.engine["latency_ms"]["p50"], "p99": turns.engine["latency_ms"]["p99"],
             "requests": turns.engine["requests"], "bare_p50": turns.sleepers.percentile_ms(50) or 0.0,
-            "bare_p99": turns.sleepers.percentile_ms(99) or 0.0, "bare_requests": turns.sleepers.count}
+            "bare_p99": turns.sleepers.percentile_ms(99) or 0.0, "bare_requests": turns.sleepers.count,
+            "p50_error": turns.error("p50"), "p99_error": turns.error("p99")}
 
 
 def phase(label: str, seconds: float, repeats: int, slice_s: float, out: Path) -> list[dict[str, float]]:
     trials = []
     for repeat in range(repeats):
         result = trial(out / f"{label}-{repeat}", seconds, slice_s)
-        result["p50_error"] = result["p50"] / result["bare_p50"] - 1
-        result["p99_error"] = result["p99"] / result["bare_p99"] - 1
         trials.append(result)
         print(f"  {label} #{repeat + 1}: 16 bare sleepers p50 {result['bare_p50']:.3f} p99 {result['bare_p99']:.3f} ms "
               f"({result['bare_requests']:,}) | engine p50 {result['p50']:.3f} p99 {result['p99']:.3f} ms "

@@ -39,7 +39,7 @@ def test_the_engine_in_turns_with_sleepers_measures_both_sides(tmp_path):
     turns = engine_in_turns(2.0, 4, 1.0, tmp_path / "run", turn_s=0.25)
     assert turns.engine["requests"] > 500 and turns.sleepers.count > 500
     assert turns.engine["latency_ms"]["p50"] >= 2.0 and turns.sleepers.percentile_ms(50) >= 2.0
-    assert abs(turns.error(50.0)) < 0.5  # the same sleep on both sides, whatever the machine's load
+    assert abs(turns.error("p50")) < 0.5  # the same sleep on both sides, whatever the machine's load
     assert (tmp_path / "run" / "summary.json").exists()
 
 

@@ -134,10 +134,9 @@ class InTurns:
     engine: dict[str, Any]  # the engine run's summary
     sleepers: LatencyHistogram
 
-    def error(self, percentile: float) -> float:
-        """How far the engine's figure is from the bare sleepers' (+0.05: 5% above)."""
-        key = {50.0: "p50", 99.0: "p99"}[percentile]
-        return float(self.engine["latency_ms"][key]) / (self.sleepers.percentile_ms(percentile) or 1.0) - 1
+    def error(self, key: str) -> float:
+        """How far the engine's figure ("p50", "p99", …) is from the bare sleepers' (+0.05: 5% above)."""
+        return float(self.engine["latency_ms"][key]) / (self.sleepers.summary_ms()[key] or 1.0) - 1
 
 
 def engine_in_turns(sleep_ms: float, concurrency: int, seconds: float, run_dir: Path,

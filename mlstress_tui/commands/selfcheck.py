@@ -28,7 +28,7 @@ CALIBRATION_CONCURRENCY = 16
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("selfcheck", help="measure the harness's own overhead and fidelity",
                                    description="Run the calibration target and report the harness's overhead and accuracy.")
-    parser.add_argument("--seconds", type=bounded(Bound(0, HOUR_S, above=True, noun="seconds", note="an hour")), default=3.0, metavar="S", help="length of each measured phase (default 3)")
+    parser.add_argument("--seconds", type=bounded(Bound(0, HOUR_S, above=True, noun="seconds", note="an hour")), default=3.0, metavar="S", help="length of each measured phase; in the calibration the engine and the bare sleepers each run S s, taking turns (default 3)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="where the phases' runs go (default ./mlstress-runs/<UTC timestamp>/)")
     parser.set_defaults(func=run)
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     turns = engine_in_turns(CALIBRATION_MS, CALIBRATION_CONCURRENCY, args.seconds, out / "sleep-2ms")
     bare, measured = turns.sleepers, turns.engine["latency_ms"]
-    p50_error, p99_error = turns.error(50.0), turns.error(99.0)
+    p50_error, p99_error = turns.error("p50"), turns.error("p99")
     print(f"sleep:{CALIBRATION_MS:g}ms at concurrency {CALIBRATION_CONCURRENCY}: bare sleepers (no harness) p50 "
           f"{bare.percentile_ms(50):.3f} ms p99 {bare.percentile_ms(99):.3f} ms; through the engine, taking turns "
           f"with them every {TURN_S:g} s: p50 {measured['p50']:.3f} ms ({p50_error:+.1%}) "
